@@ -1,0 +1,1 @@
+"""exitgate activities layer."""

@@ -1,0 +1,1 @@
+"""exitgate rules layer."""

@@ -1,0 +1,251 @@
+"""Evaluate gates as of an instant and explain the result (CONTRACT section 3).
+
+Per benchmark: find the points (as-of view, window by binary search), aggregate them, decide
+pass / fail / unknown, and say why in plain words. The combinators run in the compiled rule
+(`rules.compiler`), so the statuses shown are the very ones the fast path computes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from schemas.jsonfmt import sha256_canonical
+from schemas.models import AllNode, AnyNode, AtLeastNode, Benchmark, BenchmarkNode, Indicator, Node, NotNode, ScoreNode
+from schemas.timefmt import DAY, describe_duration, format_date, format_timestamp, parse_duration
+
+from .compiler import Status
+from .plan import LoadedPlan
+from .tree import children, node_weight
+from .series import EvidenceIndex, View
+
+__all__ = ["BenchmarkResult", "Waiver", "aggregate", "evaluate", "evaluate_benchmark", "evaluate_gate", "format_value"]
+
+STATUS = {True: "pass", False: "fail", None: "unknown"}
+
+
+@dataclass(frozen=True)
+class Waiver:
+    benchmark: str
+    by: str
+    justification: str
+    until: int | None = None  # microseconds; the waiver ends at this instant
+
+    def active(self, as_of: int) -> bool:
+        return self.until is None or as_of < self.until
+
+
+@dataclass(frozen=True)
+class BenchmarkResult:
+    status: Status
+    value: Any
+    points: int
+    newest: int | None
+    evidence: list[str]
+    reason: str
+    ctx_value: Any  # what the compiled rule sees: the value, or None when unknown
+    next_change: int | None
+
+
+def format_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        if v.is_integer() and abs(v) < 1e15:
+            return str(int(v))
+        text = f"{v:.4f}".rstrip("0").rstrip(".")
+        return text if text not in ("0", "-0") else f"{v:.3g}"
+    return str(v)
+
+
+def aggregate(name: str, kind: str, values: np.ndarray, obs: np.ndarray) -> Any:
+    """The aggregate of the points in order, or None where it is undefined."""
+    n = len(values)
+    if name == "count":
+        return n
+    if name == "sum":
+        if kind == "number":
+            return math.fsum(values.tolist())
+        return int(math.fsum(values.tolist()))  # integers, or the number of true points
+    if n == 0:
+        return None
+    if name == "latest":
+        return _typed(kind, values[-1])
+    if name == "min":
+        return _typed(kind, values.min())
+    if name == "max":
+        return _typed(kind, values.max())
+    if name == "mean":
+        return math.fsum(values.tolist()) / n
+    if name == "change":
+        return None if n < 2 else _typed(kind, values[-1] - values[0])
+    if name == "trend":
+        if n < 2:
+            return None
+        x = ((obs - obs[0]) / DAY).tolist()
+        y = values.tolist()
+        mx = math.fsum(x) / n
+        my = math.fsum(y) / n
+        sxx = math.fsum((xi - mx) ** 2 for xi in x)
+        if sxx == 0:
+            return None
+        return math.fsum((xi - mx) * (yi - my) for xi, yi in zip(x, y, strict=True)) / sxx
+    raise ValueError(f"unknown aggregate {name!r}")
+
+
+def _typed(kind: str, v: Any) -> Any:
+    if kind == "boolean":
+        return bool(v)
+    if kind == "integer":
+        return int(v)
+    return float(v)
+
+
+_EMPTY = np.empty(0, np.float64)
+_EMPTY_I = np.empty(0, np.int64)
+
+
+def _compare(op: str, value: Any, threshold: Any) -> bool:
+    if op == "between":
+        return bool(threshold[0] <= value <= threshold[1])
+    return bool({"<": value < threshold, "<=": value <= threshold, ">": value > threshold,
+                 ">=": value >= threshold, "==": value == threshold, "!=": value != threshold}[op])
+
+
+def _threshold_text(b: Benchmark) -> str:
+    if b.op == "between":
+        assert isinstance(b.threshold, list)
+        return f"between {format_value(b.threshold[0])} and {format_value(b.threshold[1])}"
+    return f"{b.op} {format_value(b.threshold)}"
+
+
+def evaluate_benchmark(b: Benchmark, ind: Indicator, view: View | None, as_of: int) -> BenchmarkResult:
+    if view is None:
+        obs, vals, lo, hi = _EMPTY_I, _EMPTY, 0, 0
+    else:
+        obs, vals = view.obs, view.values
+        hi = int(np.searchsorted(obs, as_of, side="right"))
+        lo = int(np.searchsorted(obs, as_of - parse_duration(b.window), side="right")) if b.window else 0
+        lo = min(lo, hi)
+    n = hi - lo
+    newest = int(obs[hi - 1]) if hi else None
+    value = aggregate(b.aggregate, ind.kind, vals[lo:hi], obs[lo:hi])
+    evidence = view.ids(lo, hi) if view is not None else []
+    max_age = parse_duration(b.max_age) if b.max_age else None
+
+    next_change: int | None = None
+    if b.window and n:
+        next_change = int(obs[lo]) + parse_duration(b.window)
+    unknown_reason = None
+    if max_age is not None:
+        if newest is None:
+            unknown_reason = "stale: no point observed yet"
+        elif newest < as_of - max_age:
+            unknown_reason = f"stale: newest point {format_date(newest)} is older than {describe_duration(max_age)}"
+        else:
+            fresh_until = newest + max_age + 1  # a point exactly max_age old is still fresh
+            next_change = fresh_until if next_change is None else min(next_change, fresh_until)
+    if unknown_reason is None and n < b.min_points:
+        unknown_reason = f"{n} point{'s' if n != 1 else ''}, {b.min_points} needed"
+    if unknown_reason is None and value is None:
+        unknown_reason = (f"{b.aggregate} needs 2 points at distinct times" if b.aggregate == "trend"
+                          else f"{b.aggregate} needs 2 points" if b.aggregate == "change"
+                          else f"no points for {b.aggregate}")
+    over = f"over {n} point{'s' if n != 1 else ''}"
+    if unknown_reason is not None:
+        return BenchmarkResult(None, value, n, newest, evidence, unknown_reason, None, next_change)
+    ok = _compare(b.op, value, b.threshold)
+    unit = " per day" if b.aggregate == "trend" else ""
+    verdict = _threshold_text(b) if ok else f"is not {_threshold_text(b)}"
+    reason = f"{b.aggregate} {format_value(value)}{unit} {verdict} {over}"
+    return BenchmarkResult(ok, value, n, newest, evidence, reason, value, next_change)
+
+
+def evaluate_gate(plan: LoadedPlan, gate_id: str, index: EvidenceIndex, as_of: int,
+                  waivers: Iterable[Waiver] = ()) -> dict[str, Any]:
+    ref = plan.gates[gate_id]
+    active = {w.benchmark: w for w in waivers if w.active(as_of)}
+    # A benchmark under a `not` cannot be waived (CONTRACT 3.5); callers refuse such waivers,
+    # and the engine never applies one.
+    waivable = {bid for bid, (g, _, under_not) in plan.benchmarks.items() if g.id == gate_id and not under_not}
+    active = {bid: w for bid, w in active.items() if bid in waivable}
+    results: dict[str, BenchmarkResult] = {}
+    next_change: list[int] = [w.until for w in active.values() if w.until is not None]
+    for b, _ in _benchmarks(ref.gate.rule):
+        res = evaluate_benchmark(b, plan.indicators[b.indicator], index.view(b.indicator, as_of), as_of)
+        results[b.id] = res
+        if res.next_change is not None:
+            next_change.append(res.next_change)
+    statuses = plan.compiled(gate_id, frozenset(active))({k: r.ctx_value for k, r in results.items()})
+    counter = iter(range(len(statuses)))
+    explanation = _explain(ref.gate.rule, statuses, counter, results, active)
+    digest = sha256_canonical({"plan_sha256": plan.sha256, "gate": gate_id, "explanation": explanation})
+    return {
+        "phase": ref.phase.id,
+        "gate": gate_id,
+        "name": ref.gate.name,
+        "status": STATUS[statuses[0]],
+        "digest": digest,
+        "valid_until": format_timestamp(min(next_change)) if next_change else None,
+        "explanation": explanation,
+    }
+
+
+def _benchmarks(node: Node) -> list[tuple[Benchmark, None]]:
+    if isinstance(node, BenchmarkNode):
+        return [(node.benchmark, None)]
+    return [b for c in children(node) for b in _benchmarks(c)]
+
+
+def _explain(node: Node, statuses: Sequence[Status], counter: Any, results: dict[str, BenchmarkResult],
+             waivers: dict[str, Waiver]) -> dict[str, Any]:
+    status = statuses[next(counter)]
+    if isinstance(node, BenchmarkNode):
+        b = node.benchmark
+        r = results[b.id]
+        out: dict[str, Any] = {
+            "node": "benchmark", "benchmark": b.id, "indicator": b.indicator, "aggregate": b.aggregate,
+            "status": STATUS[status], "value": r.value, "op": b.op, "threshold": b.threshold,
+            "points": r.points, "min_points": b.min_points, "window": b.window, "max_age": b.max_age,
+            "newest_observed_at": format_timestamp(r.newest) if r.newest is not None else None,
+            "evidence": r.evidence, "reason": r.reason, "weight": b.weight,
+        }
+        w = waivers.get(b.id)
+        if w is not None:
+            out["waived"] = {"by": w.by, "justification": w.justification,
+                             "until": format_timestamp(w.until) if w.until is not None else None,
+                             "rule_status": STATUS[r.status]}
+            out["reason"] = f"waived by {w.by}: {w.justification} (rule alone: {r.reason})"
+        return out
+    name = ("all" if isinstance(node, AllNode) else "any" if isinstance(node, AnyNode) else
+            "not" if isinstance(node, NotNode) else "at_least" if isinstance(node, AtLeastNode) else "score")
+    inner: dict[str, Any] = {"node": name, "status": STATUS[status], "weight": node_weight(node)}
+    if isinstance(node, AtLeastNode):
+        inner["at_least"] = node.at_least
+    if isinstance(node, ScoreNode):
+        inner["min"] = node.score.min
+    inner["children"] = [_explain(c, statuses, counter, results, waivers) for c in children(node)]
+    if isinstance(node, ScoreNode):
+        total = sum(node_weight(c) for c in children(node))
+        inner["share"] = sum(node_weight(c) for c, ch in zip(children(node), inner["children"], strict=True)
+                             if ch["status"] == "pass") / total
+    return inner
+
+
+def evaluate(plan: LoadedPlan, index: EvidenceIndex, as_of: int, waivers: Iterable[Waiver] = (),
+             gates: Iterable[str] | None = None) -> dict[str, Any]:
+    """The whole output of `evaluate` for one instant (CONTRACT section 3)."""
+    ws = list(waivers)
+    gate_ids = list(gates) if gates is not None else list(plan.gates)
+    return {
+        "plan": plan.id,
+        "plan_sha256": plan.sha256,
+        "mission": plan.mission_id,
+        "as_of": format_timestamp(as_of),
+        "evidence_digest": sha256_canonical(index.counting_ids(as_of)),
+        "gates": [evaluate_gate(plan, g, index, as_of, ws) for g in gate_ids],
+    }

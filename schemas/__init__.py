@@ -1,0 +1,1 @@
+"""exitgate schemas layer."""

@@ -1,0 +1,123 @@
+"""Timestamps and durations exactly as CONTRACT section 0 defines them.
+
+Instants are carried internally as integer microseconds since the Unix epoch, in UTC: exact
+(the contract allows at most microsecond fractions), cheap to compare, and they fit numpy
+int64 arrays for the evidence index.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from functools import lru_cache
+
+__all__ = [
+    "DAY",
+    "DURATION_PATTERN",
+    "HOUR",
+    "MINUTE",
+    "TIMESTAMP_PATTERN",
+    "WEEK",
+    "describe_duration",
+    "format_date",
+    "format_timestamp",
+    "parse_duration",
+    "parse_timestamp",
+]
+
+MINUTE = 60 * 1_000_000
+HOUR = 60 * MINUTE
+DAY = 24 * HOUR
+WEEK = 7 * DAY
+
+# ECMA-262 compatible so the same text can sit in the published JSON Schemas.
+TIMESTAMP_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-5][0-9](\.[0-9]{1,6})?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})$"
+)
+# At least one non-zero component, weeks/days/hours/minutes in that order, "T" only before
+# hours or minutes. The lookahead keeps zero durations out of the schema as well.
+DURATION_PATTERN = r"^P(?=[0-9WDTHM]*[1-9])([0-9]+W)?([0-9]+D)?(T(?=[0-9])([0-9]+H)?([0-9]+M)?)?$"
+
+_TS = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?(?:([Zz])|([+-])(\d{2}):(\d{2}))\Z"
+)
+_DUR = re.compile(r"P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?)?\Z")
+_CALENDAR = re.compile(r"P(?:\d+Y)?(?:\d+M)?(?:\d+[WD])*(?:T(?:\d+H)?(?:\d+M)?(?:\d+(?:\.\d+)?S)?)?\Z")
+_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
+_ONE_US = _dt.timedelta(microseconds=1)
+
+
+@lru_cache(maxsize=65536)
+def parse_timestamp(text: str) -> int:
+    """Return microseconds since the epoch (UTC); raise ValueError saying what is wrong."""
+    if not isinstance(text, str):
+        raise ValueError("must be an RFC 3339 timestamp string")
+    m = _TS.match(text)
+    if m is None:
+        raise ValueError(
+            f"{text!r} is not an RFC 3339 timestamp with seconds and an offset "
+            "(for example 2025-03-31T00:00:00Z)"
+        )
+    year, month, day, hour, minute, second = (int(m.group(i)) for i in range(1, 7))
+    frac = m.group(7) or ""
+    micro = int(frac.ljust(6, "0")) if frac else 0
+    if second == 60:
+        raise ValueError(f"{text!r}: leap seconds (:60) are not accepted")
+    offset = 0
+    if m.group(8) is None:
+        oh, om = int(m.group(10)), int(m.group(11))
+        if oh > 23 or om > 59:
+            raise ValueError(f"{text!r}: offset {m.group(9)}{m.group(10)}:{m.group(11)} is out of range")
+        offset = (oh * 60 + om) * (1 if m.group(9) == "+" else -1)
+    try:
+        local = _dt.datetime(year, month, day, hour, minute, second, micro, tzinfo=_dt.UTC)
+    except ValueError as exc:
+        raise ValueError(f"{text!r}: {exc}") from None
+    return (local - _EPOCH) // _ONE_US - offset * MINUTE
+
+
+def format_timestamp(us: int) -> str:
+    """UTC, `Z`, fractions only when there are some: the form every output uses."""
+    moment = _EPOCH + _dt.timedelta(microseconds=us)
+    base = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    if moment.microsecond:
+        base += f".{moment.microsecond:06d}".rstrip("0")
+    return base + "Z"
+
+
+def format_date(us: int) -> str:
+    return (_EPOCH + _dt.timedelta(microseconds=us)).strftime("%Y-%m-%d")
+
+
+@lru_cache(maxsize=4096)
+def parse_duration(text: str) -> int:
+    """Return the duration in microseconds; raise ValueError saying what is wrong."""
+    if not isinstance(text, str):
+        raise ValueError("must be an ISO 8601 duration string such as P90D")
+    m = _DUR.match(text)
+    if m is None or text in ("P", "PT") or text.endswith("T"):
+        if _CALENDAR.match(text) and text not in ("P", "PT"):
+            raise ValueError(
+                f"{text!r}: months, years and seconds are not fixed lengths; "
+                "use days (P30D), weeks (P2W), hours (PT12H) or minutes (PT30M)"
+            )
+        raise ValueError(
+            f"{text!r} is not an ISO 8601 duration of weeks, days, hours and minutes "
+            "(for example P90D, P2W, P1DT6H); use days for months or years"
+        )
+    weeks, days, hours, minutes = (int(g) if g else 0 for g in m.groups())
+    total = weeks * WEEK + days * DAY + hours * HOUR + minutes * MINUTE
+    if total == 0:
+        raise ValueError(f"{text!r}: a duration must be longer than zero")
+    return total
+
+
+def describe_duration(us: int) -> str:
+    """Plain words for reasons: `45 days`, `1 day 6 hours`, `30 minutes`."""
+    parts = []
+    for size, name in ((DAY, "day"), (HOUR, "hour"), (MINUTE, "minute")):
+        n, us = divmod(us, size)
+        if n:
+            parts.append(f"{n} {name}{'s' if n != 1 else ''}")
+    return " ".join(parts) or "0 minutes"

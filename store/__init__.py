@@ -1,0 +1,1 @@
+"""exitgate store layer."""

@@ -1,0 +1,1 @@
+"""The exitgate Temporal worker (wired up in the workflows issue)."""
