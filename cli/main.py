@@ -1,0 +1,29 @@
+"""The `exitgate` command. Each area registers its commands from its own module."""
+
+from __future__ import annotations
+
+import typer
+
+from . import plan_cmds
+
+app = typer.Typer(
+    name="exitgate",
+    help="Exit-readiness governance: evaluate benchmark evidence against an exit plan's gates.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root() -> None:
+    """A callback keeps Typer from swallowing the command name when there is one command."""
+
+
+# One line per area; each module defines `register(app)`.
+for _module in (plan_cmds,):
+    _module.register(app)
+
+
+def main() -> None:
+    app()
