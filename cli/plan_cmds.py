@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+
+from .render import print_rejections, print_tree
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
 
 
 def register(app: typer.Typer) -> None:
@@ -10,8 +22,8 @@ def register(app: typer.Typer) -> None:
     app.add_typer(plan_app, name="plan")
 
     @plan_app.command("validate")
-    def validate(path: str) -> None:
-        """Validate an exit plan (JSON or YAML) and print its sha256, or every problem."""
+    def validate(path: Annotated[Path, typer.Argument(help="Exit plan, JSON or YAML.")]) -> None:
+        """Validate an exit plan and print its sha256, or every problem with its JSON path."""
         from rules.plan import PlanError, load_plan_file
 
         try:
@@ -19,4 +31,71 @@ def register(app: typer.Typer) -> None:
         except PlanError as exc:
             typer.echo(str(exc), err=True)
             raise typer.Exit(2) from None
-        typer.echo(f"OK {plan.id} sha256={plan.sha256}")
+        gates = len(plan.gates)
+        typer.echo(f"OK {plan.id} ({len(plan.phases)} phases, {gates} gates, "
+                   f"{len(plan.benchmarks)} benchmarks) sha256={plan.sha256}")
+
+    @app.command("evaluate")
+    def evaluate(
+        plan: Annotated[Path | None, typer.Option("--plan", help="Exit plan, JSON or YAML.")] = None,
+        evidence: Annotated[Path | None, typer.Option("--evidence", help="Evidence, JSON Lines (a backfill: reported_at is the knowledge time).")] = None,
+        mission: Annotated[str | None, typer.Option("--mission", help="Evaluate from the store instead of a file.")] = None,
+        as_of: Annotated[list[str], typer.Option("--as-of", help="RFC 3339 instant; repeat for several.")] = [],  # noqa: B006 - Typer reads the default
+        fmt: Annotated[str, typer.Option("--format", help="json or table.")] = "table",
+    ) -> None:
+        """Evaluate every gate as of one or more instants and explain why."""
+        from rules.plan import PlanError, load_plan_file
+        from schemas.timefmt import parse_timestamp
+
+        if fmt not in ("json", "table"):
+            raise _fail(f"--format: {fmt!r} is not json or table")
+        if not as_of:
+            raise _fail("--as-of: give at least one instant, e.g. --as-of 2025-01-15T12:00:00Z")
+        instants = []
+        for text in as_of:
+            try:
+                instants.append(parse_timestamp(text))
+            except ValueError as exc:
+                raise _fail(f"--as-of: {exc}") from None
+        if mission is not None:
+            if plan is not None or evidence is not None:
+                raise _fail("--mission reads the store; do not combine it with --plan/--evidence")
+            results = _from_store(mission, instants)
+        else:
+            if plan is None or evidence is None:
+                raise _fail("give --plan and --evidence (file mode) or --mission (store)")
+            try:
+                loaded = load_plan_file(plan)
+            except PlanError as exc:
+                typer.echo(str(exc), err=True)
+                raise typer.Exit(2) from None
+            results = _from_file(loaded, evidence, instants)
+        if fmt == "json":
+            out: Any = results[0] if len(results) == 1 else results
+            sys.stdout.write(json.dumps(out, indent=2, ensure_ascii=False) + "\n")
+        else:
+            for result in results:
+                print_tree(result)
+
+
+def _from_file(plan: Any, path: Path, instants: list[int]) -> list[dict[str, Any]]:
+    from rules.evaluate import evaluate
+    from rules.evidence import read_jsonl
+    from rules.series import EvidenceIndex
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _fail(f"--evidence: cannot read {path}: {exc}") from None
+    ledger, outcomes = read_jsonl(text, plan)
+    print_rejections(outcomes)
+    index = EvidenceIndex(ledger.records.values())
+    return [evaluate(plan, index, t) for t in instants]
+
+
+def _from_store(mission: str, instants: list[int]) -> list[dict[str, Any]]:
+    try:
+        from store.queries import evaluate_from_store  # type: ignore[import-not-found,import-untyped,unused-ignore]
+    except ImportError:
+        raise _fail("the store is not available in this build") from None
+    return evaluate_from_store(mission, instants)  # type: ignore[no-any-return]

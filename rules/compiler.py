@@ -118,17 +118,17 @@ def _build(node: Node, waived: Iterable[str], record: bool) -> tuple[Callable[..
     gen.lines.extend(body.lines)
     gen.emit(1, "return rec" if record else f"return {root}")
     namespace: dict[str, Any] = {}
-    exec(compile("\n".join(gen.lines), "<exitgate rule>", "exec"), namespace)  # noqa: S102 - see module docstring
+    exec(compile("\n".join(gen.lines), "<exitgate rule>", "exec"), namespace)
     return namespace["rule"], body.n
 
 
 def compile_rule(node: Node, waived: Iterable[str] = ()) -> Callable[[Mapping[str, Any]], Status]:
     """The gate's status from a context; stops at the first child that decides a node."""
     fn, _ = _build(node, waived, record=False)
-    return fn  # type: ignore[no-any-return]
+    return fn
 
 
 def compile_rule_recording(node: Node, waived: Iterable[str] = ()) -> Callable[[Mapping[str, Any]], list[Status]]:
     """Every node's status, in pre-order (root first): what the explanation tree shows."""
     fn, _ = _build(node, waived, record=True)
-    return fn  # type: ignore[no-any-return]
+    return fn

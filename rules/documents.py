@@ -50,8 +50,8 @@ def _float(loader: _StrictLoader, node: yaml.ScalarNode) -> float:
     return value
 
 
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)  # type: ignore[arg-type]
-_StrictLoader.add_constructor("tag:yaml.org,2002:float", _float)  # type: ignore[arg-type]
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+_StrictLoader.add_constructor("tag:yaml.org,2002:float", _float)
 
 
 def parse_document(text: str, fmt: str | None = None) -> Any:
@@ -64,7 +64,7 @@ def parse_document(text: str, fmt: str | None = None) -> Any:
         except JsonFormatError as exc:
             raise DocumentError(str(exc)) from None
     try:
-        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=_StrictLoader)
     except yaml.YAMLError as exc:
         raise DocumentError(f"invalid YAML: {exc}") from None
 

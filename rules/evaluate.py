@@ -15,13 +15,23 @@ from typing import Any
 import numpy as np
 
 from schemas.jsonfmt import sha256_canonical
-from schemas.models import AllNode, AnyNode, AtLeastNode, Benchmark, BenchmarkNode, Indicator, Node, NotNode, ScoreNode
+from schemas.models import (
+    AllNode,
+    AnyNode,
+    AtLeastNode,
+    Benchmark,
+    BenchmarkNode,
+    Indicator,
+    Node,
+    NotNode,
+    ScoreNode,
+)
 from schemas.timefmt import DAY, describe_duration, format_date, format_timestamp, parse_duration
 
 from .compiler import Status
 from .plan import LoadedPlan
-from .tree import children, node_weight
 from .series import EvidenceIndex, View
+from .tree import children, node_weight
 
 __all__ = ["BenchmarkResult", "Waiver", "aggregate", "evaluate", "evaluate_benchmark", "evaluate_gate", "format_value"]
 

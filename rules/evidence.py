@@ -215,9 +215,9 @@ def check_record(
     supersedes = raw.get("supersedes")
     value = raw.get("value")
     if "value" in raw and indicator is not None:
-        reason = _value_problem(value, indicator, supersedes is not None)
-        if reason:
-            errors.append(FieldError("value", reason))
+        problem = _value_problem(value, indicator, supersedes is not None)
+        if problem:
+            errors.append(FieldError("value", problem))
 
     observed = _time_field(raw, "observed_at", errors)
     reported = _time_field(raw, "reported_at", errors) if raw.get("reported_at") is not None else None

@@ -13,15 +13,13 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from jsonschema.exceptions import ValidationError
+from jsonschema.exceptions import ValidationError  # type: ignore[import-untyped]
 from pydantic import ValidationError as PydanticValidationError
 
 from schemas import files
 from schemas.jsonfmt import sha256_canonical
 from schemas.models import (
     BOOLEAN_AGGREGATES,
-    AllNode,
-    AnyNode,
     AtLeastNode,
     Benchmark,
     BenchmarkNode,
@@ -35,8 +33,8 @@ from schemas.models import (
 )
 from schemas.timefmt import parse_duration, parse_timestamp
 
-from .documents import DocumentError, load_document, parse_document
 from .compiler import Status, compile_rule_recording
+from .documents import DocumentError, load_document, parse_document
 from .problems import PlanError, Problem, json_path
 from .tree import child_key, children, iter_benchmarks, node_weight
 
@@ -47,6 +45,10 @@ _JSON_TYPES = {
     dict: "an object", list: "an array", str: "a string", bool: "true or false",
     int: "an integer", float: "a number", type(None): "null",
 }
+
+
+_TYPE_WORDS = {"object": "an object", "array": "an array", "string": "a string", "integer": "an integer",
+               "number": "a number", "boolean": "true or false", "null": "null"}
 
 
 def _json_type(value: Any) -> str:
@@ -135,7 +137,9 @@ def load_plan(doc: Any) -> LoadedPlan:
         model = ExitPlan.model_validate(doc)
     except PydanticValidationError as exc:
         raise PlanError(
-            [Problem(json_path([p for p in e["loc"] if not (isinstance(p, str) and p in _OPERATORS and False)]), e["msg"]) for e in exc.errors()]
+            # Union tags ("node:all") are pydantic's bookkeeping, not part of the document's path.
+            [Problem(json_path([p for p in e["loc"] if not str(p).startswith("node:")]), e["msg"])
+             for e in exc.errors()]
         ) from None
     problems = list(_semantic_problems(model))
     if problems:
@@ -193,9 +197,7 @@ def _explain(err: ValidationError) -> list[Problem]:
     if v == "type":
         expected = err.validator_value
         names = expected if isinstance(expected, list) else [expected]
-        want = " or ".join({"object": "an object", "array": "an array", "string": "a string",
-                            "integer": "an integer", "number": "a number", "boolean": "true or false",
-                            "null": "null"}.get(n, n) for n in names)
+        want = " or ".join(_TYPE_WORDS.get(str(n), str(n)) for n in names)
         return [Problem(json_path(path), f"must be {want}, not {_json_type(err.instance)}")]
     if v == "enum":
         return [Problem(json_path(path), f"{err.instance!r} is not one of {', '.join(map(str, err.validator_value))}")]

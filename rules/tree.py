@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from schemas.models import AllNode, AnyNode, AtLeastNode, Benchmark, BenchmarkNode, Node, NotNode, ScoreNode
+from schemas.models import (
+    AllNode,
+    AnyNode,
+    AtLeastNode,
+    Benchmark,
+    BenchmarkNode,
+    Node,
+    NotNode,
+    ScoreNode,
+)
 
 __all__ = ["child_key", "children", "iter_benchmarks", "node_name", "node_weight"]
 

@@ -173,21 +173,21 @@ def _node_tag(value: Any) -> str | None:
     if isinstance(value, BaseModel):
         for op in OPERATORS:
             if op in type(value).model_fields or (op == "not" and isinstance(value, NotNode)):
-                return op
+                return f"node:{op}"
         return None
     if isinstance(value, dict):
         present = [op for op in OPERATORS if op in value]
-        return present[0] if len(present) == 1 else None
+        return f"node:{present[0]}" if len(present) == 1 else None
     return None
 
 
 Node = Annotated[
-    Annotated[BenchmarkNode, Tag("benchmark")]
-    | Annotated[AllNode, Tag("all")]
-    | Annotated[AnyNode, Tag("any")]
-    | Annotated[NotNode, Tag("not")]
-    | Annotated[AtLeastNode, Tag("at_least")]
-    | Annotated[ScoreNode, Tag("score")],
+    Annotated[BenchmarkNode, Tag("node:benchmark")]
+    | Annotated[AllNode, Tag("node:all")]
+    | Annotated[AnyNode, Tag("node:any")]
+    | Annotated[NotNode, Tag("node:not")]
+    | Annotated[AtLeastNode, Tag("node:at_least")]
+    | Annotated[ScoreNode, Tag("node:score")],
     Discriminator(
         _node_tag,
         custom_error_type="rule_node",

@@ -1,0 +1,69 @@
+"""The project's test command: prepare what the suite needs, then lint, type-check and test.
+
+Run it through uv so the environment is built first:
+    python3 -m pip install -q uv && python3 -m uv run --locked python scripts/check.py
+Extra arguments go to pytest (e.g. `-k store -x`).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _run(cmd: list[str], **kw: object) -> int:
+    print("+", " ".join(cmd), flush=True)
+    return subprocess.call(cmd, cwd=ROOT, **kw)  # type: ignore[arg-type]
+
+
+def _postgres_up(host: str = "127.0.0.1", port: int = 5432) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def ensure_postgres() -> None:
+    """The store's tests run against a real PostgreSQL on 127.0.0.1:5432 (trust auth)."""
+    if _postgres_up():
+        return
+    if not glob.glob("/etc/postgresql/*"):
+        if shutil.which("apt-get") is None:
+            sys.exit("PostgreSQL is not running on 127.0.0.1:5432 and cannot be installed here")
+        _run(["apt-get", "update", "-q"])
+        _run(["apt-get", "install", "-y", "-q", "postgresql"])
+        # Trust local TCP connections for the test user, as the CI machines are set up.
+        for hba in glob.glob("/etc/postgresql/*/main/pg_hba.conf"):
+            with open(hba, "a") as fh:
+                fh.write("\nhost all all 127.0.0.1/32 trust\nhost all all ::1/128 trust\n")
+    version = sorted(os.listdir("/etc/postgresql"))[-1]
+    _run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "start"])
+    for _ in range(30):
+        if _postgres_up():
+            return
+        time.sleep(1)
+    sys.exit("PostgreSQL did not come up on 127.0.0.1:5432")
+
+
+def main(argv: list[str]) -> int:
+    ensure_postgres()
+    for cmd in (
+        [sys.executable, "-m", "ruff", "check", "."],
+        [sys.executable, "-m", "mypy"],
+        [sys.executable, "-m", "schemas.generate", "--check"],
+    ):
+        if _run(cmd) != 0:
+            return 1
+    return _run([sys.executable, "-m", "pytest", *argv])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
