@@ -69,7 +69,13 @@ class IndicatorSeries:
             hi = int(np.searchsorted(self.obs, as_of, side="right"))
             mask = (self.known[:hi] <= as_of) & (self.superseded_at[:hi] > as_of) & self.is_point[:hi]
             pos = np.flatnonzero(mask)
-            v = View(self.obs[pos], self.values[pos], self.known[pos], pos, self)
+            k = len(pos)
+            if k == 0 or int(pos[-1]) == k - 1:
+                # The counting points are a prefix (typical: only late reports are unknown):
+                # slices share memory instead of copying three arrays per indicator.
+                v = View(self.obs[:k], self.values[:k], self.known[:k], pos, self)
+            else:
+                v = View(self.obs[pos], self.values[pos], self.known[pos], pos, self)
         # Only the same instant is reused (benchmarks of one evaluation share a view); holding
         # more costs memory per indicator and measurably slows large indexes.
         if len(self._views) >= 4:
