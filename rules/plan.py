@@ -257,8 +257,6 @@ def _semantic_problems(plan: ExitPlan) -> Iterator[Problem]:
             gbase: list[str | int] = [*pbase, "gates", gi]
             yield from unique("gate", gate.id, [*gbase, "id"])
             yield from _approval_problems(gate, [*gbase, "approval"])
-            if gate.timers and gate.timers.remind_after is None and gate.timers.escalate_after is None:
-                pass  # an empty timers object simply means no timers
             yield from _rule_problems(gate.rule, [*gbase, "rule"], indicators, unique, under_not=False)
     yield from _cycle_problems(plan)
 
@@ -287,10 +285,6 @@ def _approval_problems(gate: Gate, path: list[str | int]) -> Iterator[Problem]:
             if role not in roles:
                 yield Problem(json_path([*path, name, i]), f"role {role!r} is not one of the gate's roles")
         yield from _role_list_problems(getattr(a, name), [*path, name])
-    if a.required_roles and a.distinct_roles is False and len(set(a.required_roles)) > a.quorum:
-        pass  # extra approvals beyond quorum can still cover them; nothing impossible here
-    if a.required_roles and a.distinct_roles and len(set(a.required_roles)) > len(roles):
-        yield Problem(json_path([*path, "required_roles"]), "more required roles than roles")
 
 
 def _rule_problems(node: Node, path: list[str | int], indicators: dict[str, Indicator],
@@ -319,8 +313,6 @@ def _benchmark_problems(b: Benchmark, path: list[str | int], indicators: dict[st
         yield Problem(json_path([*path, "indicator"]), f"unknown indicator {b.indicator!r}")
     if b.min_points == 0 and b.aggregate not in ("count", "sum"):
         yield Problem(json_path([*path, "min_points"]), f"min_points 0 is allowed only for count and sum, not {b.aggregate}")
-    if b.aggregate in ("change", "trend") and b.min_points < 2:
-        pass  # allowed: the aggregate itself is undefined below 2 points, which makes it unknown
     t = b.threshold
     if b.op == "between":
         if not (isinstance(t, list) and len(t) == 2):
