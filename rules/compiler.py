@@ -35,6 +35,31 @@ class _Gen:
     def emit(self, indent: int, text: str) -> None:
         self.lines.append("    " * indent + text)
 
+    def test(self, node: BenchmarkNode) -> str:
+        b = node.benchmark
+        if b.op == "between":
+            assert isinstance(b.threshold, list)
+            low, high = b.threshold
+            return f"{low!r} <= v <= {high!r}"
+        return f"v {_CMP[b.op]} {b.threshold!r}"
+
+    def inline_leaf(self, node: BenchmarkNode, var: str, stop: str, indent: int) -> None:
+        """A benchmark directly under all/any, tested in place as a person would write it:
+        no status variable, one branch to decide the parent (the speed goal of issue 2)."""
+        self.n += 1  # keep node numbering identical to the recording variant
+        b = node.benchmark
+        if b.id in self.waived:
+            if stop == "True":  # a waived benchmark passes, which decides an `any`
+                self.emit(indent, f"{var} = True")
+                self.emit(indent, "break")
+            return
+        self.emit(indent, f"v = g({b.id!r})")
+        self.emit(indent, "if v is None:")
+        self.emit(indent + 1, f"{var} = None")
+        self.emit(indent, f"elif {'not ' if stop == 'False' else ''}({self.test(node)}):")
+        self.emit(indent + 1, f"{var} = {stop}")
+        self.emit(indent + 1, "break")
+
     def node(self, node: Node, indent: int) -> str:
         idx = self.n
         self.n += 1
@@ -60,6 +85,9 @@ class _Gen:
             self.emit(indent, f"{var} = {'True' if isinstance(node, AllNode) else 'False'}")
             self.emit(indent, "while True:")
             for child_node in children(node):
+                if not self.record and isinstance(child_node, BenchmarkNode):
+                    self.inline_leaf(child_node, var, stop, indent + 1)
+                    continue
                 child = self.node(child_node, indent + 1)
                 self.emit(indent + 1, f"if {child} is {stop}:")
                 self.emit(indent + 2, f"{var} = {stop}")

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -88,11 +89,21 @@ Timestamp = Annotated[
         {
             "type": "string",
             "pattern": TIMESTAMP_PATTERN,
+            "format": "date-time",
             "x-exitgate-format": "timestamp",
             "description": "RFC 3339 timestamp with seconds and an offset (2025-03-31T00:00:00Z).",
         }
     ),
 ]
+def _integral(value: Any) -> Any:
+    # JSON Schema's "integer" admits 2.0, and RFC 8785 writes 2.0 as 2, so the plan's sha256
+    # cannot tell them apart: a count field takes 2.0 as 2 (evidence values stay strict).
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+Count = Annotated[StrictInt, BeforeValidator(_integral)]
 Number = StrictInt | StrictFloat
 # Constraints go on each member: on the union itself pydantic would emit invalid JSON Schema.
 Weight = Annotated[StrictInt, Field(ge=0)] | Annotated[StrictFloat, Field(ge=0)]
@@ -126,7 +137,7 @@ class Benchmark(_Doc):
     op: Literal["<", "<=", ">", ">=", "==", "!=", "between"]
     threshold: StrictBool | Number | Annotated[list[Number], Field(min_length=2, max_length=2)]
     window: Duration | None = None
-    min_points: Annotated[StrictInt, Field(ge=0)] = 1
+    min_points: Annotated[StrictInt, Field(ge=0), BeforeValidator(_integral)] = 1
     max_age: Duration | None = None
     weight: Weight = 1
 
@@ -151,7 +162,7 @@ class NotNode(_Doc):
 
 
 class AtLeastNode(_Doc):
-    at_least: Annotated[StrictInt, Field(ge=1)]
+    at_least: Annotated[StrictInt, Field(ge=1), BeforeValidator(_integral)]
     of: Annotated[list[Node], Field(min_length=1)]
     weight: Weight = 1
 
@@ -198,7 +209,7 @@ Node = Annotated[
 
 class Approval(_Doc):
     roles: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]
-    quorum: StrictInt
+    quorum: Count
     distinct_roles: StrictBool = False
     required_roles: list[str] | None = None
     waiver_roles: list[str] | None = None

@@ -44,6 +44,7 @@ _TS = re.compile(
 )
 _DUR = re.compile(r"P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?)?\Z")
 _CALENDAR = re.compile(r"P(?:\d+Y)?(?:\d+M)?(?:\d+[WD])*(?:T(?:\d+H)?(?:\d+M)?(?:\d+(?:\.\d+)?S)?)?\Z")
+_CALENDAR_UNIT = re.compile(r"Y|S|^P[^T]*M")
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
 _ONE_US = _dt.timedelta(microseconds=1)
 
@@ -80,14 +81,16 @@ def parse_timestamp(text: str) -> int:
 def format_timestamp(us: int) -> str:
     """UTC, `Z`, fractions only when there are some: the form every output uses."""
     moment = _EPOCH + _dt.timedelta(microseconds=us)
-    base = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    # strftime's %Y does not pad years below 1000, which RFC 3339 requires.
+    base = f"{moment.year:04d}-" + moment.strftime("%m-%dT%H:%M:%S")
     if moment.microsecond:
         base += f".{moment.microsecond:06d}".rstrip("0")
     return base + "Z"
 
 
 def format_date(us: int) -> str:
-    return (_EPOCH + _dt.timedelta(microseconds=us)).strftime("%Y-%m-%d")
+    moment = _EPOCH + _dt.timedelta(microseconds=us)
+    return f"{moment.year:04d}-" + moment.strftime("%m-%d")
 
 
 @lru_cache(maxsize=4096)
@@ -97,7 +100,7 @@ def parse_duration(text: str) -> int:
         raise ValueError("must be an ISO 8601 duration string such as P90D")
     m = _DUR.match(text)
     if m is None or text in ("P", "PT") or text.endswith("T"):
-        if _CALENDAR.match(text) and text not in ("P", "PT"):
+        if _CALENDAR.match(text) and _CALENDAR_UNIT.search(text):
             raise ValueError(
                 f"{text!r}: months, years and seconds are not fixed lengths; "
                 "use days (P30D), weeks (P2W), hours (PT12H) or minutes (PT30M)"
