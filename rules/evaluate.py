@@ -96,14 +96,16 @@ def aggregate(name: str, kind: str, values: np.ndarray, obs: np.ndarray) -> Any:
     if name == "trend":
         if n < 2:
             return None
-        x = ((obs - obs[0]) / DAY).tolist()
-        y = values.tolist()
-        mx = math.fsum(x) / n
-        my = math.fsum(y) / n
-        sxx = math.fsum((xi - mx) ** 2 for xi in x)
+        # Least squares on centred data; the products are vectorised, the sums correctly
+        # rounded (fsum), so the slope does not depend on summation order.
+        x = (obs - obs[0]) / DAY
+        mx = math.fsum(x.tolist()) / n
+        my = math.fsum(values.tolist()) / n
+        dx = x - mx
+        sxx = math.fsum((dx * dx).tolist())
         if sxx == 0:
             return None
-        return math.fsum((xi - mx) * (yi - my) for xi, yi in zip(x, y, strict=True)) / sxx
+        return math.fsum((dx * (values - my)).tolist()) / sxx
     raise ValueError(f"unknown aggregate {name!r}")
 
 

@@ -30,13 +30,19 @@ class View:
 
     obs: I64
     values: npt.NDArray[np.float64]
-    known: I64
-    positions: npt.NDArray[np.intp]  # into the series' ids
+    positions: npt.NDArray[np.intp]  # into the series' arrays
     series: IndicatorSeries
+    prefix: bool  # positions are 0..k-1, so slices of the series serve directly
+
+    @property
+    def known(self) -> I64:
+        return self.series.known[: len(self.obs)] if self.prefix else self.series.known[self.positions]
 
     def ids(self, lo: int, hi: int) -> list[str]:
-        ids = self.series.ids
-        return [ids[i] for i in self.positions[lo:hi].tolist()]
+        if self.prefix:
+            return self.series.ids[lo:hi]
+        out: list[str] = self.series.id_array[self.positions[lo:hi]].tolist()
+        return out
 
 
 @dataclass
@@ -50,6 +56,14 @@ class IndicatorSeries:
     ids: list[str]
     _views: dict[int, View] = field(default_factory=dict, repr=False)
 
+    @property
+    def id_array(self) -> npt.NDArray[np.object_]:
+        # Built on first use: fancy indexing an object array gathers thousands of ids at C speed.
+        arr = self.__dict__.get("_id_array")
+        if arr is None:
+            arr = self.__dict__["_id_array"] = np.array(self.ids, dtype=object)
+        return arr
+
     def __post_init__(self) -> None:
         # "Everything counts" holds for every T past these: the usual case of evaluating now.
         n = len(self.obs)
@@ -62,7 +76,7 @@ class IndicatorSeries:
         if cached is not None:
             return cached
         if as_of >= self._all_known_at and as_of < self._first_superseded and self._all_points:
-            v = View(self.obs, self.values, self.known, np.arange(len(self.obs)), self)
+            v = View(self.obs, self.values, np.arange(len(self.obs)), self, prefix=True)
         else:
             # A record is never known before it is observed, so only the prefix observed by T
             # can count: mask that alone.
@@ -73,9 +87,9 @@ class IndicatorSeries:
             if k == 0 or int(pos[-1]) == k - 1:
                 # The counting points are a prefix (typical: only late reports are unknown):
                 # slices share memory instead of copying three arrays per indicator.
-                v = View(self.obs[:k], self.values[:k], self.known[:k], pos, self)
+                v = View(self.obs[:k], self.values[:k], pos, self, prefix=True)
             else:
-                v = View(self.obs[pos], self.values[pos], self.known[pos], pos, self)
+                v = View(self.obs[pos], self.values[pos], pos, self, prefix=False)
         # Only the same instant is reused (benchmarks of one evaluation share a view); holding
         # more costs memory per indicator and measurably slows large indexes.
         if len(self._views) >= 4:
