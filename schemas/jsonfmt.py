@@ -84,7 +84,7 @@ def _plain_strings(items: list[Any] | tuple[Any, ...], out: list[str]) -> bool:
     printable ASCII with no quote or backslash, its JSON form is the string itself in quotes, so
     the list is one join; the checks are C-speed scans. Otherwise the general path handles it."""
     try:
-        joined = '","'.join(items)  # type: ignore[arg-type]
+        joined = '","'.join(items)
     except TypeError:
         return False
     if not (joined.isascii() and joined.isprintable()) or "\\" in joined:
