@@ -21,17 +21,18 @@ window's contents changed since the last step.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+import operator
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from schemas.models import Benchmark, BenchmarkNode, Node
-from schemas.timefmt import parse_duration
+from schemas.timefmt import DAY, parse_duration
 
 from .compiler import Status
-from .evaluate import Waiver, _compare, _typed, aggregate
+from .evaluate import Waiver, _typed, aggregate
 from .plan import LoadedPlan
 from .series import NEVER, EvidenceIndex, IndicatorSeries
 from .tree import children, iter_benchmarks
@@ -42,6 +43,7 @@ __all__ = ["BenchmarkSeries", "Timeline", "instants", "timeline"]
 # versions); the exact sum must round the same way.
 _FSUM_NEGZERO = math.copysign(1.0, math.fsum([-0.0])) < 0
 _MISSING = object()
+_NONE: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -90,19 +92,38 @@ def instants(start_us: int, end_us: int, step_us: int) -> list[int]:
 class _Window:
     """The counting points of one indicator observed in (T - span, T]: positions >= lo."""
 
-    __slots__ = ("count", "lo", "los", "negzero", "total", "version")
+    __slots__ = ("count", "extremes", "hi_val", "lo", "lo_val", "los", "negzero", "total", "version")
 
-    def __init__(self, los: list[int]):
+    def __init__(self, los: list[int], extremes: bool):
         self.los = los  # lo at each instant, precomputed by one vectorised search
         self.lo = 0
         self.count = 0
         self.total = 0  # exact sum, in units of 2**-scale
         self.negzero = 0  # how many -0.0 values are in the window (fsum may keep the sign)
         self.version = 0
+        # min and max, kept while only points come in; None once a point equal to one of
+        # them leaves, until the next read recomputes them from the window.
+        self.extremes = extremes
+        self.lo_val: float | None = None
+        self.hi_val: float | None = None
+
+    def add(self, v: float) -> None:
+        if self.count == 1:
+            self.lo_val = self.hi_val = v
+        elif self.lo_val is not None and self.hi_val is not None:
+            if v < self.lo_val:
+                self.lo_val = v
+            if v > self.hi_val:
+                self.hi_val = v
+
+    def remove(self, v: float) -> None:
+        if v == self.lo_val or v == self.hi_val:
+            self.lo_val = self.hi_val = None
 
 
 class _IndicatorState:
-    def __init__(self, series: IndicatorSeries | None, spans: Iterable[int | None], times: np.ndarray):
+    def __init__(self, series: IndicatorSeries | None, spans: Iterable[tuple[int | None, bool]],
+                 times: np.ndarray):
         n = 0 if series is None else len(series.obs)
         self.series = series
         self.active = [False] * n
@@ -116,9 +137,12 @@ class _IndicatorState:
             self.on_at, self.off_at = zeros, zeros
             self.ival: list[int] = []
             self.isneg0: list[bool] = []
+            self.vals: list[float] = []
+            self.obs: list[int] = []
             self.scale = 1
-            for span in spans:
-                self.windows[span] = _Window(zeros)
+            for span, extremes in spans:
+                self.windows[span] = _Window(zeros, extremes)
+            self.window_list = list(self.windows.values())
             return
         entry = np.maximum(series.known, series.obs)
         counts = series.is_point & (entry < series.superseded_at)  # else it never counts
@@ -130,28 +154,69 @@ class _IndicatorState:
         self.off_pos = off.tolist()
         self.on_at = np.searchsorted(entry[on], times, side="right").tolist()
         self.off_at = np.searchsorted(series.superseded_at[off], times, side="right").tolist()
-        values = series.values.tolist()
-        ratios = [v.as_integer_ratio() for v in values]
-        shift = max((d.bit_length() - 1 for _, d in ratios), default=0)
-        self.scale = 1 << shift
-        self.ival = [num << (shift - d.bit_length() + 1) for num, d in ratios]
-        self.isneg0 = [v == 0 and math.copysign(1.0, v) < 0 for v in values]
-        for span in spans:
+        values = self.vals = series.values.tolist()
+        self.obs = series.obs.tolist()
+        if bool(np.all(np.abs(series.values) < 2.0**53)) and bool(np.all(series.values == np.trunc(series.values))):
+            self.scale = 1  # whole numbers (counts, booleans, integers): no scaling needed
+            self.ival = series.values.astype(np.int64).tolist()
+        else:
+            ratios = [v.as_integer_ratio() for v in values]
+            shift = max((d.bit_length() - 1 for _, d in ratios), default=0)
+            self.scale = 1 << shift
+            self.ival = [num << (shift - d.bit_length() + 1) for num, d in ratios]
+        self.isneg0 = ((series.values == 0) & np.signbit(series.values)).tolist()
+        for span, extremes in spans:
             if span is None:
                 los = [0] * len(times)
             else:
                 los = np.searchsorted(series.obs, times - span, side="right").tolist()
-            self.windows[span] = _Window(los)
+            self.windows[span] = _Window(los, extremes)
+        self.window_list = list(self.windows.values())
 
     def advance(self, k: int, prev: int) -> None:
-        """Move to instant k from instant prev (-1: from nothing)."""
-        for p in self.on_pos[self.on_at[prev] if prev >= 0 else 0:self.on_at[k]]:
-            self._toggle(p, True)
+        """Move to instant k from instant prev (-1: from nothing).
+
+        The hottest loop of the timeline (once per record entering or leaving), hence the
+        local names and the inlined window updates.
+        """
+        windows = self.window_list
+        active, active_np, ival, isneg0, vals = self.active, self.active_np, self.ival, self.isneg0, self.vals
+        entering = self.on_pos[self.on_at[prev] if prev >= 0 else 0:self.on_at[k]]
+        if entering:
+            newest = self.newest
+            for p in entering:
+                active[p] = True
+                active_np[p] = True
+                if p > newest:
+                    newest = p
+                for w in windows:
+                    if p >= w.lo:
+                        w.count += 1
+                        w.total += ival[p]
+                        w.negzero += isneg0[p]
+                        w.version += 1
+                        if w.extremes:
+                            w.add(vals[p])
+            self.newest = newest
         # Entries before exits: a point that enters and leaves within one step is left out.
-        for p in self.off_pos[self.off_at[prev] if prev >= 0 else 0:self.off_at[k]]:
-            self._toggle(p, False)
-        active, ival, isneg0 = self.active, self.ival, self.isneg0
-        for w in self.windows.values():
+        leaving = self.off_pos[self.off_at[prev] if prev >= 0 else 0:self.off_at[k]]
+        if leaving:
+            for p in leaving:
+                active[p] = False
+                active_np[p] = False
+                for w in windows:
+                    if p >= w.lo:
+                        w.count -= 1
+                        w.total -= ival[p]
+                        w.negzero -= isneg0[p]
+                        w.version += 1
+                        if w.extremes:
+                            w.remove(vals[p])
+            newest = self.newest
+            while newest >= 0 and not active[newest]:
+                newest -= 1
+            self.newest = newest
+        for w in windows:
             lo = w.los[k]
             for p in range(w.lo, lo):
                 if active[p]:
@@ -159,25 +224,9 @@ class _IndicatorState:
                     w.total -= ival[p]
                     w.negzero -= isneg0[p]
                     w.version += 1
+                    if w.extremes:
+                        w.remove(vals[p])
             w.lo = lo
-
-    def _toggle(self, p: int, on: bool) -> None:
-        self.active[p] = on
-        self.active_np[p] = on
-        sign = 1 if on else -1
-        for w in self.windows.values():
-            if p >= w.lo:
-                w.count += sign
-                w.total += sign * self.ival[p]
-                w.negzero += sign * self.isneg0[p]
-                w.version += 1
-        if on:
-            self.newest = max(self.newest, p)
-        elif p == self.newest:
-            q = p - 1
-            while q >= 0 and not self.active[q]:
-                q -= 1
-            self.newest = q
 
     def exact_sum(self, w: _Window) -> float:
         if w.total == 0:
@@ -189,9 +238,35 @@ class _IndicatorState:
         pos = w.lo + np.flatnonzero(self.active_np[w.lo:])
         return self.series.values[pos], self.series.obs[pos]
 
+    def extremes(self, w: _Window) -> tuple[float, float]:
+        lo, hi = w.lo_val, w.hi_val
+        # A zero may be +0.0 or -0.0; which one numpy returns depends on the order, so a
+        # zero extreme is always taken from the window as `aggregate` takes it.
+        if lo is None or hi is None or lo == 0 or hi == 0:
+            values, _ = self.window_points(w)
+            lo, hi = w.lo_val, w.hi_val = float(values.min()), float(values.max())
+        return lo, hi
+
+    def first(self, w: _Window) -> int:
+        """The first counting position in a non-empty window."""
+        return w.lo + int(np.argmax(self.active_np[w.lo:]))
+
+
+_OPS: dict[str, Callable[[Any, Any], bool]] = {
+    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq, "!=": operator.ne}
+
+
+def _comparison(op: str, threshold: Any) -> Callable[[Any], bool]:
+    """The benchmark's comparison as `rules.evaluate._compare` makes it, bound once."""
+    if op == "between":
+        low, high = threshold
+        return lambda v: bool(low <= v <= high)
+    fn = _OPS[op]
+    return lambda v: bool(fn(v, threshold))
+
 
 class _BenchmarkState:
-    __slots__ = ("b", "ind", "kind", "max_age", "value", "version", "window")
+    __slots__ = ("b", "compare", "ind", "kind", "max_age", "min_points", "value", "version", "window")
 
     def __init__(self, b: Benchmark, kind: str, ind: _IndicatorState):
         self.b = b
@@ -199,13 +274,13 @@ class _BenchmarkState:
         self.ind = ind
         self.window = ind.windows[parse_duration(b.window) if b.window else None]
         self.max_age = parse_duration(b.max_age) if b.max_age else None
+        self.min_points = b.min_points
+        self.compare = _comparison(b.op, b.threshold)
         self.version = -1
         self.value: Any = None
 
     def refresh(self) -> None:
         w = self.window
-        if w.version == self.version:
-            return
         self.version = w.version
         name, kind, n, ind = self.b.aggregate, self.kind, w.count, self.ind
         if name == "count":
@@ -218,24 +293,54 @@ class _BenchmarkState:
         elif name == "mean":
             self.value = ind.exact_sum(w) / n
         elif name == "latest":
-            assert ind.series is not None
-            self.value = _typed(kind, ind.series.values[ind.newest])
+            self.value = _typed(kind, ind.vals[ind.newest])
+        elif name == "min":
+            self.value = _typed(kind, ind.extremes(w)[0])
+        elif name == "max":
+            self.value = _typed(kind, ind.extremes(w)[1])
+        elif name == "change":
+            self.value = None if n < 2 else _typed(kind, ind.vals[ind.newest] - ind.vals[ind.first(w)])
         else:
             values, obs = ind.window_points(w)
-            self.value = aggregate(name, kind, values, obs)
+            self.value = _trend(values, obs, self.b.threshold)
 
     def status(self, as_of: int) -> Status:
-        b, n = self.b, self.window.count
         if self.max_age is not None:
             newest = self.ind.newest
-            if newest < 0:
+            if newest < 0 or self.ind.obs[newest] < as_of - self.max_age:
                 return None
-            assert self.ind.series is not None
-            if int(self.ind.series.obs[newest]) < as_of - self.max_age:
-                return None
-        if n < b.min_points or self.value is None:
+        if self.window.count < self.min_points or self.value is None:
             return None
-        return _compare(b.op, self.value, b.threshold)
+        return self.compare(self.value)
+
+
+_EPS = 2.0**-52
+
+
+def _trend(values: np.ndarray, obs: np.ndarray, threshold: Any) -> float | None:
+    """The least-squares slope per day, as `aggregate` computes it, up to rounding.
+
+    numpy sums in a different order than `aggregate`'s fsum, so the two may differ in the
+    last bits. Both errors are within `bound` of the true slope (a standard summation error
+    bound, widened); when a threshold lies that close, the status could depend on those
+    bits, so the slope is taken from `aggregate` itself and the status stays exact.
+    """
+    n = len(values)
+    if n < 2 or obs[0] == obs[-1]:
+        return None
+    x = (obs - obs[0]) / DAY
+    dx = x - x.mean()
+    dy = values - values.mean()
+    sxx = float(dx @ dx)
+    slope = float(dx @ dy) / sxx
+    bound = 64 * (n + 4) * _EPS * (
+        float(np.abs(dx) @ np.abs(dy)) + abs(slope) * sxx
+        + float(np.abs(values).max()) * (abs(float(dx.sum())) + float(np.abs(dx).sum()) * _EPS)) / sxx
+    limits = threshold if isinstance(threshold, list) else [threshold]
+    if any(abs(slope - float(t)) <= bound for t in limits):
+        exact: float | None = aggregate("trend", "number", values, obs)
+        return exact
+    return slope
 
 
 def _benchmark_slots(node: Node, out: dict[str, int], counter: list[int]) -> None:
@@ -261,11 +366,14 @@ def timeline(plan: LoadedPlan, index: EvidenceIndex, start_us: int, end_us: int,
 
     gate_bench: dict[str, list[Benchmark]] = {
         g: [b for b, _ in iter_benchmarks(plan.gates[g].gate.rule)] for g in gate_ids}
-    spans: dict[str, set[int | None]] = {}
+    spans: dict[str, dict[int | None, bool]] = {}
     for bs in gate_bench.values():
         for b in bs:
-            spans.setdefault(b.indicator, set()).add(parse_duration(b.window) if b.window else None)
-    inds = {i: _IndicatorState(index.series.get(i), s, times) for i, s in spans.items()}
+            span = parse_duration(b.window) if b.window else None
+            extremes = b.aggregate in ("min", "max")
+            per = spans.setdefault(b.indicator, {})
+            per[span] = per.get(span, False) or extremes
+    inds = {i: _IndicatorState(index.series.get(i), s.items(), times) for i, s in spans.items()}
     bstates = {b.id: _BenchmarkState(b, plan.indicators[b.indicator].kind, inds[b.indicator])
                for bs in gate_bench.values() for b in bs}
     by_indicator: dict[str, list[str]] = {}
@@ -294,7 +402,8 @@ def timeline(plan: LoadedPlan, index: EvidenceIndex, start_us: int, end_us: int,
             ist.advance(k, k - 1)
             for bid in by_indicator[ind_id]:
                 st = bstates[bid]
-                st.refresh()
+                if st.version != st.window.version:
+                    st.refresh()
                 status = st.status(t)
                 ctx_value = st.value if status is not None else None
                 out = bench_out[bid]
@@ -305,7 +414,7 @@ def timeline(plan: LoadedPlan, index: EvidenceIndex, start_us: int, end_us: int,
                     dirty.update(gates_of[bid])
                     ctx[bid] = ctx_value
         for g in gate_ids:
-            active = frozenset(w.benchmark for w in ws if w.active(t) and w.benchmark in waivable[g])
+            active = frozenset(w.benchmark for w in ws if w.active(t) and w.benchmark in waivable[g]) if ws else _NONE
             cached = gate_last.get(g)
             if cached is None or g in dirty or cached[0] != active:
                 statuses = plan.compiled(g, active)(ctx)
