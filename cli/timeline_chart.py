@@ -32,7 +32,7 @@ class Chart:
 def _num(us: int) -> float:
     from matplotlib.dates import date2num
 
-    return float(date2num(datetime.fromtimestamp(us / 1_000_000, UTC)))
+    return float(date2num(datetime.fromtimestamp(us / 1_000_000, UTC)))  # type: ignore[no-untyped-call]
 
 
 def render(tl: Timeline, summary: dict[str, GateSummary], title: str, step_us: int) -> Chart:
@@ -73,9 +73,9 @@ def render(tl: Timeline, summary: dict[str, GateSummary], title: str, step_us: i
     ax.set_ylim(-0.6, len(gates) - 0.25)
     if xs:
         ax.set_xlim(xs[0], xs[-1] + width)
-    locator = AutoDateLocator()
+    locator = AutoDateLocator()  # type: ignore[no-untyped-call]
     ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
     for side in ("top", "right", "left"):
         ax.spines[side].set_visible(False)
     ax.tick_params(axis="y", length=0)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,7 +23,7 @@ from rules.timeline_summary import GateSummary
 __all__ = ["register", "to_csv", "to_json"]
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     json = "json"
     csv = "csv"
     table = "table"
