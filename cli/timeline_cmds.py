@@ -1,0 +1,165 @@
+"""`exitgate timeline` (file mode): every gate's and benchmark's status at each step of a
+time range, as JSON, CSV, a Rich summary, and a chart.
+
+The core (`rules.timeline.timeline`) takes a LoadedPlan and an EvidenceIndex; store mode
+(`--mission M`) will build that index from the store and reuse everything below it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from rules.evaluate import STATUS
+from rules.timeline import Timeline
+from rules.timeline_summary import GateSummary
+
+__all__ = ["register", "to_csv", "to_json"]
+
+
+class Format(StrEnum):
+    json = "json"
+    csv = "csv"
+    table = "table"
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(2)
+
+
+def to_json(tl: Timeline, summary: dict[str, GateSummary], head: dict[str, Any]) -> dict[str, Any]:
+    from schemas.timefmt import format_timestamp
+
+    def ts(us: int | None) -> str | None:
+        return None if us is None else format_timestamp(us)
+
+    return {
+        **head,
+        "steps": [{"as_of": format_timestamp(t), "gates": tl.at(i)} for i, t in enumerate(tl.instants)],
+        "summary": {
+            g: {"first_pass": ts(s.first_pass), "final": s.final, "pass_steps": s.pass_steps,
+                "longest_blocking": None if s.blocking is None else {"benchmark": s.blocking, "steps": s.blocking_steps},
+                "regressions": [{"from": ts(r.start), "until": ts(r.end), "fell_to": r.fell_to}
+                                for r in s.regressions]}
+            for g, s in summary.items()
+        },
+    }
+
+
+def to_csv(tl: Timeline) -> str:
+    """Long format: one row per gate and per benchmark per step (benchmark empty on gate rows)."""
+    from schemas.timefmt import format_timestamp
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["as_of", "gate", "benchmark", "status", "value", "points"])
+    for i, t in enumerate(tl.instants):
+        when = format_timestamp(t)
+        for g, statuses in tl.gates.items():
+            w.writerow([when, g, "", STATUS[statuses[i]], "", ""])
+            for bid in tl.gate_benchmarks[g]:
+                b = tl.benchmarks[bid]
+                v = b.value[i]
+                text = "" if v is None else ("true" if v is True else "false" if v is False else repr(v))
+                w.writerow([when, g, bid, STATUS[b.status[i]], text, b.points[i]])
+    return buf.getvalue()
+
+
+def _table(tl: Timeline, summary: dict[str, GateSummary], step_us: int, title: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from schemas.timefmt import describe_duration, format_date
+
+    table = Table(title=title, title_justify="left")
+    for col in ("gate", "first pass", "passing", "now", "longest blocking", "regressions"):
+        table.add_column(col)
+    colour = {"pass": "green", "fail": "red", "unknown": "bright_black"}
+    for g, s in summary.items():
+        share = f"{100 * s.pass_steps / len(tl.instants):.0f}%"
+        blocking = "-" if s.blocking is None else f"{s.blocking} ({describe_duration(s.blocking_steps * step_us)})"
+        regs = "; ".join(f"{format_date(r.start)} to {format_date(r.end) if r.end else 'end'} ({r.fell_to})"
+                         for r in s.regressions[:3])
+        if len(s.regressions) > 3:
+            regs += f"; +{len(s.regressions) - 3} more"
+        table.add_row(g, format_date(s.first_pass) if s.first_pass is not None else "never", share,
+                      f"[{colour[s.final]}]{s.final}[/]", blocking, regs or "-")
+    Console().print(table)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("timeline")
+    def timeline_cmd(
+        plan: Annotated[Path, typer.Option("--plan", help="exit plan (JSON or YAML)")],
+        evidence: Annotated[Path, typer.Option("--evidence", help="evidence records, JSON Lines (a backfill)")],
+        start: Annotated[str, typer.Option("--from", help="first instant (RFC 3339)")],
+        end: Annotated[str, typer.Option("--to", help="last instant (RFC 3339), included when on a step")],
+        step: Annotated[str, typer.Option("--step", help="ISO 8601 duration between instants")] = "P1D",
+        fmt: Annotated[Format, typer.Option("--format", help="json, csv or table")] = Format.table,
+        chart: Annotated[Path | None, typer.Option("--chart", help="also draw the chart: out.png or out.svg")] = None,
+        gate: Annotated[list[str] | None, typer.Option("--gate", help="only these gates (repeatable)")] = None,
+    ) -> None:
+        """Backtest a plan: each gate's and benchmark's status at every step, as `evaluate` would say."""
+        from rules.evidence import read_jsonl
+        from rules.plan import PlanError, load_plan_file
+        from rules.series import EvidenceIndex
+        from rules.timeline import timeline
+        from rules.timeline_summary import summarize
+        from schemas.timefmt import format_timestamp, parse_duration, parse_timestamp
+
+        times: dict[str, int] = {}
+        for name, text in (("--from", start), ("--to", end)):
+            try:
+                times[name] = parse_timestamp(text)
+            except ValueError as exc:
+                raise _fail(f"{name}: {exc}") from None
+        try:
+            step_us = parse_duration(step)
+        except ValueError as exc:
+            raise _fail(f"--step: {exc}") from None
+        if times["--to"] < times["--from"]:
+            raise _fail("--to: must not be before --from")
+        if chart is not None and chart.suffix.lower() not in (".png", ".svg"):
+            raise _fail(f"--chart: {chart.name!r} must end in .png or .svg")
+        try:
+            loaded = load_plan_file(plan)
+        except PlanError as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(2) from None
+        for g in gate or []:
+            if g not in loaded.gates:
+                raise _fail(f"--gate: unknown gate {g!r} (the plan has {', '.join(loaded.gates)})")
+        try:
+            text = evidence.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise _fail(f"--evidence: cannot read {str(evidence)!r}: {exc}") from None
+        ledger, outcomes = read_jsonl(text, loaded)
+        rejected = [o for o in outcomes if o.status == "rejected"]
+        for o in rejected:
+            typer.echo(f"rejected: {o.message}", err=True)
+        index = EvidenceIndex(ledger.records.values())
+        tl = timeline(loaded, index, times["--from"], times["--to"], step_us, gates=gate or None)
+        summary = summarize(tl)
+        head = {"plan": loaded.id, "plan_sha256": loaded.sha256, "mission": loaded.mission_id,
+                "from": format_timestamp(times["--from"]), "to": format_timestamp(times["--to"]), "step": step,
+                "evidence": {"accepted": len(ledger.records),
+                             "duplicates": sum(1 for o in outcomes if o.status == "duplicate"),
+                             "rejected": len(rejected)}}
+        if fmt is Format.json:
+            typer.echo(json.dumps(to_json(tl, summary, head)))
+        elif fmt is Format.csv:
+            typer.echo(to_csv(tl), nl=False)
+        else:
+            _table(tl, summary, step_us, f"{loaded.id}: {head['from']} to {head['to']} every {step}")
+        if chart is not None:
+            from .timeline_chart import render, save
+
+            save(render(tl, summary, f"{loaded.id}: readiness by gate", step_us), chart)
+            typer.echo(f"chart written to {chart}", err=True)
