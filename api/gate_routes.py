@@ -29,12 +29,14 @@ MissionPath = Annotated[str, Path(pattern=ID_PATTERN, max_length=64)]
 GatePath = Annotated[str, Path(pattern=ID_PATTERN, max_length=64)]
 
 _REFUSALS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "the body is not UTF-8 text"},
     401: {"description": "no or invalid API key"},
     403: {"model": Refusal, "description": "outside the key's rights (role not held, a system key, "
                                           "separation of duties)"},
     404: {"description": "unknown mission or gate"},
     409: {"model": Refusal, "description": "refused by the gate's validator: digest not current, "
                                           "already approved, gate not awaiting approval"},
+    413: {"description": "body over the size limit"},
 }
 
 
