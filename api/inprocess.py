@@ -25,6 +25,7 @@ from .ports import (
     ApprovalView,
     ApproveInput,
     AwaitingGate,
+    EvidenceBrief,
     GateView,
     MissionStatus,
     NotFoundError,
@@ -197,7 +198,24 @@ class InProcessGates:
                                 until=format_timestamp(w.until) if w.until is not None else None,
                                 at=format_timestamp(at)) for w, at in st.waivers.values()],
             rejected_digest=st.rejected_digest,
+            evidence=self._briefs(mission, evaluation),
         )
+
+    def _briefs(self, mission: str, evaluation: dict[str, Any] | None) -> dict[str, EvidenceBrief]:
+        if evaluation is None:
+            return {}
+        records = self.evidence.ledgers[mission].records
+        out: dict[str, EvidenceBrief] = {}
+        stack = [evaluation["explanation"]]
+        while stack:
+            node = stack.pop()
+            stack.extend(node.get("children", ()))
+            for rid in node.get("evidence", ()):
+                r = records.get(rid)
+                if r is not None:
+                    out[rid] = EvidenceBrief(value=r.value, observed_at=format_timestamp(r.observed_at),
+                                             source=r.source)
+        return out
 
     def _void(self, st: _GateState) -> None:
         st.void.extend(st.approvals)

@@ -27,6 +27,7 @@ __all__ = [
     "ApproveInput",
     "AuditPort",
     "AwaitingGate",
+    "EvidenceBrief",
     "EvidencePort",
     "GateView",
     "GatesPort",
@@ -110,6 +111,12 @@ class WaiverView(BaseModel):
     at: str
 
 
+class EvidenceBrief(BaseModel):
+    value: bool | int | float | None
+    observed_at: str
+    source: str
+
+
 class GateView(BaseModel):
     mission: str
     phase: str
@@ -126,6 +133,8 @@ class GateView(BaseModel):
     approvals: list[ApprovalView] = []
     waivers: list[WaiverView] = []
     rejected_digest: str | None = None
+    evidence: dict[str, EvidenceBrief] = Field(
+        {}, description="the records the explanation names, by id: value, observed_at, source")
 
 
 class PhaseStatus(BaseModel):

@@ -24,6 +24,7 @@ async def test_gate_view_has_the_explanation_tree(env: Env) -> None:
     assert tree["node"] == "all" and tree["status"] == "fail"
     inc, cov = tree["children"]
     assert (inc["status"], inc["value"], inc["points"], inc["evidence"]) == ("fail", 9, 1, ["inc-1"])
+    assert view["evidence"]["inc-1"] == {"value": 9, "observed_at": "2025-03-31T00:00:00Z", "source": "jmac"}
     assert cov["status"] == "unknown" and cov["reason"]
 
 
