@@ -13,7 +13,7 @@ from .middleware import Metrics
 from .ports import AuditPort, EvidencePort, GatesPort
 from .settings import ApiSettings
 
-__all__ = ["Parts", "PartsDep", "PersonDep", "IdentityDep", "parts"]
+__all__ = ["IdentityDep", "Parts", "PartsDep", "PersonDep", "parts"]
 
 
 @dataclass

@@ -14,7 +14,7 @@ from schemas.models import ID_PATTERN
 
 from .deps import IdentityDep, Parts, PartsDep
 from .keys import Identity
-from .models import IngestResult, RecordResult
+from .models import FieldProblem, IngestResult, RecordResult
 from .ports import NotFoundError
 
 router = APIRouter(tags=["evidence"])
@@ -145,7 +145,7 @@ async def submit_evidence(mission: MissionPath, request: Request, p: PartsDep, i
         o = done if done is not None else replace(next(outcomes), line=line)
         counts[o.status] += 1
         out.append(RecordResult(status=o.status, id=o.id, line=o.line, index=index,
-                                errors=[{"field": e.field, "reason": e.reason} for e in o.errors]))  # type: ignore[misc]
+                                errors=[FieldProblem(field=e.field, reason=e.reason) for e in o.errors]))
     for status, n in counts.items():
         if n:
             p.metrics.evidence.labels(status).inc(n)

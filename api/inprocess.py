@@ -160,7 +160,7 @@ class InProcessGates:
         return all(self._state(mission, g.id).approved for g in phase.gates)
 
     def _phase_started(self, mission: str, plan: LoadedPlan, phase: Phase) -> bool:
-        return all(self._phase_complete(mission, plan.phases[d]) for d in phase.depends_on)
+        return all(self._phase_complete(mission, plan.phases[d]) for d in phase.depends_on or ())
 
     def _view(self, mission: str, gate: str) -> GateView:
         """Evaluate as of now and move the gate's state as CONTRACT section 4 says."""

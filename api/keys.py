@@ -25,13 +25,13 @@ from typing import Any, Literal
 
 from schemas.models import ID_PATTERN
 
-__all__ = ["Identity", "KeyError_", "KeyRegistry", "hash_key"]
+__all__ = ["Identity", "KeyCreationError", "KeyRegistry", "hash_key"]
 
 _KEY = re.compile(r"^eg_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
 _ID = re.compile(ID_PATTERN)
 
 
-class KeyError_(ValueError):  # noqa: N801 - `KeyError` is a builtin with another meaning
+class KeyCreationError(ValueError):
     """A key cannot be created as asked (names the field)."""
 
     def __init__(self, field: str, reason: str):
@@ -70,10 +70,10 @@ def hash_key(key: str) -> str:
 
 def _check_ids(field: str, values: list[str], *, allow_empty: bool = False) -> frozenset[str]:
     if not values and not allow_empty:
-        raise KeyError_(field, "give at least one")
+        raise KeyCreationError(field, "give at least one")
     for v in values:
         if not _ID.match(v) or v.endswith("\n"):
-            raise KeyError_(field, f"{v!r} is not a valid id")
+            raise KeyCreationError(field, f"{v!r} is not a valid id")
     return frozenset(values)
 
 

@@ -166,7 +166,8 @@ async def open_gate(mission: str = "", gate: str = "") -> Response:
     return RedirectResponse(f"/ui/missions/{quote(mission, safe='')}/gates/{quote(gate, safe='')}", status_code=303)
 
 
-_BODIES = {"approve": ApproveBody, "reject": RejectBody, "waive": WaiveBody}
+_BODIES: dict[str, type[ApproveBody] | type[RejectBody] | type[WaiveBody]] = {
+    "approve": ApproveBody, "reject": RejectBody, "waive": WaiveBody}
 
 
 @router.post("/missions/{mission}/gates/{gate}/{action}")

@@ -42,7 +42,7 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Print the key and identity as JSON.")] = False,
     ) -> None:
         """Create a key and print it once: only its sha256 is kept."""
-        from api.keys import KeyError_
+        from api.keys import KeyCreationError
 
         if (person is None) == (system is None):
             typer.echo("error: give exactly one of --person or --system", err=True)
@@ -51,14 +51,14 @@ def register(app: typer.Typer) -> None:
         try:
             if person is not None:
                 if mission or sources:
-                    raise KeyError_("--mission/--sources", "only for --system keys")
+                    raise KeyCreationError("--mission/--sources", "only for --system keys")
                 key, ident = reg.create_person(person, _split(roles))
             else:
                 if roles:
-                    raise KeyError_("--roles", "only for --person keys")
+                    raise KeyCreationError("--roles", "only for --person keys")
                 missions = [m for x in (mission or []) for m in _split(x)]
                 key, ident = reg.create_system(system or "", missions, _split(sources))
-        except KeyError_ as exc:
+        except KeyCreationError as exc:
             typer.echo(f"error: {exc.field}: {exc.reason}", err=True)
             raise typer.Exit(2) from None
         if as_json:

@@ -117,6 +117,6 @@ def test_key_registry_file_keeps_only_hashes(tmp_path: Path) -> None:
 
 async def test_lifespan_runs_under_a_real_asgi_lifespan(env: Env) -> None:
     transport = httpx.ASGITransport(app=env.app)
-    async with env.app.router.lifespan_context(env.app):
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
-            assert (await c.get("/healthz")).json() == {"status": "ok"}
+    async with env.app.router.lifespan_context(env.app), httpx.AsyncClient(
+            transport=transport, base_url="http://t") as c:
+        assert (await c.get("/healthz")).json() == {"status": "ok"}
