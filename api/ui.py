@@ -126,6 +126,7 @@ async def _gate_page(request: Request, p: Parts, ident: Identity, csrf: str, mis
     return templates.TemplateResponse(request, "gate.html", {
         "me": ident, "csrf": csrf, "view": view, "error": error, "done": done,
         "approve_roles": sorted(ident.roles & set(view.roles)),
+        "approved_by_me": any(a.person == ident.name and not a.void for a in view.approvals),
         "waive_roles": sorted(ident.roles & set(view.waiver_roles)),
         "waivable": _waivable(view),
     }, status_code=status)

@@ -65,6 +65,7 @@ async def test_approve_through_forms_and_stale_digest_is_refused_with_reason(env
     assert r.status_code == 303
     done = await env.client.get(r.headers["location"])
     assert "Your approval was recorded" in done.text and "looks right" in done.text
+    assert "You approved this gate." in done.text and 'id="approve"' not in done.text
 
     # Bob opens the page, new evidence arrives, then Bob approves what he saw: refused, with the reason.
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=env.app), base_url="http://test") as bob:
