@@ -53,8 +53,20 @@ def ensure_postgres() -> None:
     sys.exit("PostgreSQL did not come up on 127.0.0.1:5432")
 
 
+def ensure_chromium() -> None:
+    """The approver page's browser test drives Debian's chromium (Playwright never downloads one)."""
+    if shutil.which("chromium") is not None:
+        return
+    if shutil.which("apt-get") is None:
+        sys.exit("chromium is not installed and cannot be installed here (apt-get install chromium)")
+    _run(["apt-get", "update", "-q"])
+    if _run(["apt-get", "install", "-y", "-q", "chromium"]) != 0 or shutil.which("chromium") is None:
+        sys.exit("installing chromium failed")
+
+
 def main(argv: list[str]) -> int:
     ensure_postgres()
+    ensure_chromium()
     for cmd in (
         [sys.executable, "-m", "ruff", "check", "."],
         [sys.executable, "-m", "mypy"],

@@ -1,0 +1,152 @@
+"""API keys: random tokens stored only as sha256 hashes, each tied to one identity.
+
+A key reads `eg_<key id>_<secret>`. The key id lets us find the entry without comparing
+against every hash; the comparison itself is constant-time. Two kinds of identity:
+
+- a *person* (approver, coordinator) with the roles they hold;
+- a *system* that may submit evidence for some missions and only from some sources.
+
+The registry is a JSON file (mode 0600) re-read when it changes on disk, so keys made with
+`exitgate api-key create` work in a running API without a restart.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import re
+import secrets
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from schemas.models import ID_PATTERN
+
+__all__ = ["Identity", "KeyCreationError", "KeyRegistry", "hash_key"]
+
+_KEY = re.compile(r"^eg_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
+_ID = re.compile(ID_PATTERN)
+
+
+class KeyCreationError(ValueError):
+    """A key cannot be created as asked (names the field)."""
+
+    def __init__(self, field: str, reason: str):
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Identity:
+    key_id: str
+    kind: Literal["person", "system"]
+    name: str  # the person's id or the system's id
+    roles: frozenset[str] = frozenset()
+    missions: frozenset[str] = frozenset()
+    sources: frozenset[str] = frozenset()
+
+    @property
+    def actor(self) -> str:
+        return f"{self.kind}:{self.name}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"key_id": self.key_id, "kind": self.kind, "name": self.name,
+                "roles": sorted(self.roles), "missions": sorted(self.missions),
+                "sources": sorted(self.sources)}
+
+    @staticmethod
+    def from_json(d: dict[str, Any]) -> Identity:
+        return Identity(d["key_id"], d["kind"], d["name"], frozenset(d.get("roles", ())),
+                        frozenset(d.get("missions", ())), frozenset(d.get("sources", ())))
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _check_ids(field: str, values: list[str], *, allow_empty: bool = False) -> frozenset[str]:
+    if not values and not allow_empty:
+        raise KeyCreationError(field, "give at least one")
+    for v in values:
+        if not _ID.match(v) or v.endswith("\n"):
+            raise KeyCreationError(field, f"{v!r} is not a valid id")
+    return frozenset(values)
+
+
+class KeyRegistry:
+    """Keys in memory, optionally persisted to a JSON file."""
+
+    def __init__(self, path: str | Path | None = None):
+        self.path = Path(path) if path is not None else None
+        self._entries: dict[str, tuple[str, Identity]] = {}  # key id -> (hash, identity)
+        self._mtime: int | None = None
+        self._reload()
+
+    def _reload(self) -> None:
+        if self.path is None or not self.path.exists():
+            return
+        mtime = self.path.stat().st_mtime_ns
+        if mtime == self._mtime:
+            return
+        doc = json.loads(self.path.read_text())
+        self._entries = {e["identity"]["key_id"]: (e["hash"], Identity.from_json(e["identity"]))
+                         for e in doc.get("keys", ())}
+        self._mtime = mtime
+
+    def _save(self) -> None:
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        doc = {"keys": [{"hash": h, "identity": ident.to_json()} for h, ident in self._entries.values()]}
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".keys-")
+        with os.fdopen(fd, "w") as fh:
+            json.dump(doc, fh, indent=1)
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, self.path)
+        self._mtime = self.path.stat().st_mtime_ns
+
+    def create_person(self, person: str, roles: list[str]) -> tuple[str, Identity]:
+        _check_ids("person", [person])
+        return self._create("person", person, roles=_check_ids("roles", roles))
+
+    def create_system(self, system: str, missions: list[str], sources: list[str]) -> tuple[str, Identity]:
+        _check_ids("system", [system])
+        return self._create("system", system, missions=_check_ids("missions", missions),
+                            sources=_check_ids("sources", sources))
+
+    def _create(self, kind: Literal["person", "system"], name: str, **kw: frozenset[str]) -> tuple[str, Identity]:
+        self._reload()
+        key_id = secrets.token_hex(6)
+        key = f"eg_{key_id}_{secrets.token_urlsafe(32)}"
+        ident = Identity(key_id, kind, name, **kw)
+        self._entries[key_id] = (hash_key(key), ident)
+        self._save()
+        return key, ident
+
+    def revoke(self, key_id: str) -> bool:
+        self._reload()
+        found = self._entries.pop(key_id, None) is not None
+        self._save()
+        return found
+
+    def identities(self) -> list[Identity]:
+        self._reload()
+        return [ident for _, ident in self._entries.values()]
+
+    def by_id(self, key_id: str) -> Identity | None:
+        self._reload()
+        entry = self._entries.get(key_id)
+        return entry[1] if entry else None
+
+    def verify(self, key: str) -> Identity | None:
+        self._reload()
+        m = _KEY.match(key)
+        entry = self._entries.get(m.group(1)) if m else None
+        # Compare even when the id is unknown, so timing does not tell which ids exist.
+        expected = entry[0] if entry else "0" * 64
+        ok = hmac.compare_digest(hash_key(key), expected)
+        return entry[1] if (ok and entry) else None

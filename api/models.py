@@ -1,0 +1,77 @@
+"""Request and response bodies of the HTTP API (views of gates live in api.ports)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from schemas.models import ID_PATTERN
+from schemas.timefmt import TIMESTAMP_PATTERN, parse_timestamp
+
+__all__ = ["ApproveBody", "IngestResult", "RecordResult", "RejectBody", "WaiveBody"]
+
+Id = Annotated[str, Field(pattern=ID_PATTERN, max_length=64)]
+Digest = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$", description="the evaluation digest being approved")]
+
+
+def _timestamp(v: str) -> str:
+    parse_timestamp(v)  # raises ValueError with the reason, which pydantic reports on the field
+    return v
+
+
+Timestamp = Annotated[str, Field(pattern=TIMESTAMP_PATTERN), AfterValidator(_timestamp)]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ApproveBody(_Body):
+    digest: Digest
+    role: Id
+    comment: Annotated[str, Field(max_length=4000)] | None = None
+
+
+class RejectBody(_Body):
+    digest: Digest
+    role: Id
+    reason: Annotated[str, Field(min_length=1, max_length=4000)]
+
+
+class WaiveBody(_Body):
+    benchmark: Id
+    role: Id
+    justification: Annotated[str, Field(min_length=1, max_length=4000)]
+    until: Timestamp | None = None
+
+
+class FieldProblem(BaseModel):
+    field: str
+    reason: str
+
+
+class RecordResult(BaseModel):
+    status: str = Field(description="stored | duplicate | rejected")
+    id: str | None = None
+    line: int | None = Field(None, description="line number in a JSON Lines body (from 1)")
+    index: int | None = Field(None, description="position in a JSON array body (from 0)")
+    errors: list[FieldProblem] = []
+
+
+class IngestResult(BaseModel):
+    mission: str
+    stored: int
+    duplicate: int
+    rejected: int
+    results: list[RecordResult]
+
+
+class Refusal(BaseModel):
+    detail: str
+
+
+def record_schema() -> dict[str, Any]:
+    from schemas.models import EvidenceRecord
+
+    return EvidenceRecord.model_json_schema(ref_template="#/components/schemas/{model}")

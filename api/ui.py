@@ -1,0 +1,208 @@
+"""The approver page: server-rendered HTML, plain form POSTs, no JavaScript needed.
+
+Sign-in takes an API key once and keeps only its key id in a signed, HTTP-only cookie, with a
+CSRF token that every form must echo. Revoking the key ends the session at the next request.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from pydantic import ValidationError
+
+from .deps import Parts, parts
+from .gate_routes import act
+from .keys import Identity
+from .models import ApproveBody, RejectBody, WaiveBody
+from .ports import ApproveInput, GateView, NotFoundError, RejectInput, WaiveInput
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+
+SESSION = "exitgate_session"
+LOGIN_CSRF = "exitgate_login_csrf"
+
+
+def _signer(p: Parts) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(p.settings.session_secret.get_secret_value(), salt="exitgate-ui")
+
+
+def _session(request: Request, p: Parts) -> tuple[Identity, str] | None:
+    cookie = request.cookies.get(SESSION)
+    if not cookie:
+        return None
+    try:
+        data = _signer(p).loads(cookie, max_age=p.settings.session_max_age_s)
+    except BadSignature:
+        return None
+    ident = p.keys.by_id(str(data.get("k", "")))
+    if ident is None or ident.kind != "person":
+        return None
+    return ident, str(data.get("c", ""))
+
+
+def _set_cookie(resp: Response, p: Parts, name: str, value: str) -> None:
+    resp.set_cookie(name, value, max_age=p.settings.session_max_age_s, httponly=True,
+                    secure=p.settings.cookie_secure, samesite="lax", path="/ui")
+
+
+def _to_login() -> RedirectResponse:
+    return RedirectResponse("/ui/login", status_code=303)
+
+
+def _csrf_ok(sent: Any, expected: str) -> bool:
+    return isinstance(sent, str) and bool(expected) and hmac.compare_digest(sent, expected)
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def login_page(request: Request, error: str | None = None, status: int = 200) -> Response:
+    p = parts(request)
+    token = secrets.token_urlsafe(24)
+    resp = templates.TemplateResponse(request, "login.html", {"csrf": token, "error": error}, status_code=status)
+    _set_cookie(resp, p, LOGIN_CSRF, _signer(p).dumps(token))
+    return resp
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    p = parts(request)
+    form = await request.form()
+    try:
+        expected = _signer(p).loads(request.cookies.get(LOGIN_CSRF, ""), max_age=3600)
+    except BadSignature:
+        expected = ""
+    if not _csrf_ok(form.get("csrf"), str(expected)):
+        return await login_page(request, "The sign-in form expired; please try again.", 403)
+    key = form.get("api_key")
+    ident = p.keys.verify(key.strip()) if isinstance(key, str) else None
+    if ident is None:
+        return await login_page(request, "That API key is not valid.", 401)
+    if ident.kind != "person":
+        return await login_page(request, "That key belongs to a system; approvers sign in with their own key.", 403)
+    resp = RedirectResponse("/ui/", status_code=303)
+    _set_cookie(resp, p, SESSION, _signer(p).dumps({"k": ident.key_id, "c": secrets.token_urlsafe(24)}))
+    resp.delete_cookie(LOGIN_CSRF, path="/ui")
+    return resp
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    p = parts(request)
+    session = _session(request, p)
+    form = await request.form()
+    if session is None or not _csrf_ok(form.get("csrf"), session[1]):
+        return _to_login()
+    resp = _to_login()
+    resp.delete_cookie(SESSION, path="/ui")
+    return resp
+
+
+@router.get("/", response_class=HTMLResponse)
+async def home(request: Request) -> Response:
+    p = parts(request)
+    session = _session(request, p)
+    if session is None:
+        return _to_login()
+    ident, csrf = session
+    awaiting = await p.gates.gates_awaiting(ident.name, ident.roles)
+    return templates.TemplateResponse(request, "index.html", {"me": ident, "csrf": csrf, "awaiting": awaiting})
+
+
+async def _gate_page(request: Request, p: Parts, ident: Identity, csrf: str, mission: str, gate: str,
+                     *, error: str | None = None, done: str | None = None, status: int = 200) -> Response:
+    try:
+        view = await p.gates.gate(mission, gate)
+    except NotFoundError as exc:
+        return templates.TemplateResponse(request, "index.html", {
+            "me": ident, "csrf": csrf, "awaiting": await p.gates.gates_awaiting(ident.name, ident.roles),
+            "error": exc.reason}, status_code=404)
+    return templates.TemplateResponse(request, "gate.html", {
+        "me": ident, "csrf": csrf, "view": view, "error": error, "done": done,
+        "approve_roles": sorted(ident.roles & set(view.roles)),
+        "approved_by_me": any(a.person == ident.name and not a.void for a in view.approvals),
+        "waive_roles": sorted(ident.roles & set(view.waiver_roles)),
+        "waivable": _waivable(view),
+    }, status_code=status)
+
+
+def _waivable(view: GateView) -> list[str]:
+    if view.evaluation is None:
+        return []
+    out: list[str] = []
+
+    def walk(node: dict[str, Any], under_not: bool) -> None:
+        if node["node"] == "benchmark":
+            if not under_not:
+                out.append(node["benchmark"])
+            return
+        for child in node.get("children", ()):
+            walk(child, under_not or node["node"] == "not")
+
+    walk(view.evaluation["explanation"], False)
+    return out
+
+
+@router.get("/missions/{mission}/gates/{gate}", response_class=HTMLResponse)
+async def gate_page(request: Request, mission: str, gate: str, done: str | None = None) -> Response:
+    p = parts(request)
+    session = _session(request, p)
+    if session is None:
+        return _to_login()
+    return await _gate_page(request, p, session[0], session[1], mission, gate,
+                            done=done if done in ("approve", "reject", "waive") else None)
+
+
+@router.get("/open")
+async def open_gate(mission: str = "", gate: str = "") -> Response:
+    """The home page's "open a gate" form; plain GET so it works without JavaScript."""
+    from urllib.parse import quote
+
+    return RedirectResponse(f"/ui/missions/{quote(mission, safe='')}/gates/{quote(gate, safe='')}", status_code=303)
+
+
+_BODIES: dict[str, type[ApproveBody] | type[RejectBody] | type[WaiveBody]] = {
+    "approve": ApproveBody, "reject": RejectBody, "waive": WaiveBody}
+
+
+@router.post("/missions/{mission}/gates/{gate}/{action}")
+async def gate_action(request: Request, mission: str, gate: str, action: str) -> Response:
+    p = parts(request)
+    session = _session(request, p)
+    if session is None:
+        return _to_login()
+    ident, csrf = session
+    form = await request.form()
+    if not _csrf_ok(form.get("csrf"), csrf):
+        return await _gate_page(request, p, ident, csrf, mission, gate, status=403,
+                                error="The form expired (CSRF check failed); review the gate and try again.")
+    model = _BODIES.get(action)
+    if model is None:
+        return await _gate_page(request, p, ident, csrf, mission, gate, status=404, error=f"no action {action!r}")
+    fields = {k: v for k, v in form.items() if k != "csrf" and isinstance(v, str) and v.strip() != ""}
+    try:
+        body: Any = model.model_validate(fields)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors())
+        return await _gate_page(request, p, ident, csrf, mission, gate, status=422, error=problems)
+    held = tuple(sorted(ident.roles))
+    try:
+        if isinstance(body, ApproveBody):
+            await act(p, ident, "approval", mission, gate, p.gates.approve(mission, gate, ApproveInput(
+                person=ident.name, held_roles=held, **body.model_dump())), {"role": body.role, "digest": body.digest})
+        elif isinstance(body, RejectBody):
+            await act(p, ident, "rejection", mission, gate, p.gates.reject(mission, gate, RejectInput(
+                person=ident.name, held_roles=held, **body.model_dump())), {"role": body.role, "digest": body.digest})
+        else:
+            await act(p, ident, "waiver", mission, gate, p.gates.waive(mission, gate, WaiveInput(
+                person=ident.name, held_roles=held, **body.model_dump())), {"role": body.role, "benchmark": body.benchmark})
+    except HTTPException as exc:
+        return await _gate_page(request, p, ident, csrf, mission, gate, status=exc.status_code,
+                                error=f"Refused: {exc.detail}")
+    return RedirectResponse(f"/ui/missions/{mission}/gates/{gate}?done={action}", status_code=303)

@@ -1,0 +1,166 @@
+"""Evidence throughput and latency through the HTTP API, against in-process ingestion.
+
+Starts uvicorn on loopback in a child process serving the real app over the in-process ports
+(the sample Valdoria plan), then measures:
+
+- records/s posted as JSON arrays of `--batch` records (goal: >= 5,000/s in batches of 1,000);
+- single-record POST latency, p50 and p99;
+- the baseline: the same records through the same EvidencePort called in process, no HTTP.
+
+    python benchmarks/api_bench.py [--records 20000] [--batch 1000] [--singles 300] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+PLAN = ROOT / "samples" / "valdoria" / "plan.json"
+
+
+def bench_app() -> Any:
+    """uvicorn factory for the child process: in-process ports, keys from EXITGATE_API_KEYS_FILE."""
+    from api.app import create_app
+    from api.inprocess import InMemoryAudit, InProcessEvidence, InProcessGates
+    from api.keys import KeyRegistry
+    from api.settings import ApiSettings
+    from rules.plan import load_plan_file
+
+    settings = ApiSettings(max_body_bytes=64 * 1024 * 1024)
+    audit = InMemoryAudit()
+    evidence = InProcessEvidence(audit)
+    evidence.add_plan(load_plan_file(PLAN))
+    gates = InProcessGates(evidence, audit)
+    # Re-evaluating gates on new evidence is the workflows' job in production, out of the
+    # request path; the in-process stand-in would do it inside every request, so it is off
+    # here as in the baseline, and both measure acceptance alone.
+    evidence.listeners.clear()
+    return create_app(settings, evidence, gates, KeyRegistry(settings.keys_path), audit)
+
+
+def records(n: int, prefix: str) -> list[dict[str, Any]]:
+    base = 1_600_000_000  # 2020-09-13, well before any time of receipt
+    return [{"id": f"{prefix}-{i}", "mission": "valdoria", "indicator": "sec.security_incidents",
+             "value": i % 50, "observed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(base + i * 60)),
+             "source": "sage"} for i in range(n)]
+
+
+def baseline(recs: list[dict[str, Any]], batch: int, singles: list[dict[str, Any]]) -> tuple[float, list[float]]:
+    from api.inprocess import InMemoryAudit, InProcessEvidence
+    from rules.plan import load_plan_file
+
+    evidence = InProcessEvidence(InMemoryAudit())
+    evidence.add_plan(load_plan_file(PLAN))
+
+    async def run() -> None:
+        for i in range(0, len(recs), batch):
+            out = await evidence.ingest("valdoria", recs[i:i + batch], actor="bench")
+            assert all(o.status == "stored" for o in out)
+
+    async def one_by_one() -> list[float]:
+        lat = []
+        for rec in singles:
+            t = time.perf_counter()
+            await evidence.ingest("valdoria", [rec], actor="bench")
+            lat.append((time.perf_counter() - t) * 1000)
+        return lat
+
+    start = time.perf_counter()
+    asyncio.run(run())
+    rps = len(recs) / (time.perf_counter() - start)
+    return rps, asyncio.run(one_by_one())
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--records", type=int, default=20_000)
+    ap.add_argument("--batch", type=int, default=1_000)
+    ap.add_argument("--singles", type=int, default=300)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+
+    from api.keys import KeyRegistry
+
+    with tempfile.TemporaryDirectory() as tmp:
+        keys_file = Path(tmp) / "keys.json"
+        key, _ = KeyRegistry(keys_file).create_system("sage", ["valdoria"], ["sage"])
+        port = free_port()
+        env = {**os.environ, "EXITGATE_API_KEYS_FILE": str(keys_file), "PYTHONPATH": str(ROOT)}
+        server = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "benchmarks.api_bench:bench_app", "--factory",
+             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"],
+            cwd=ROOT, env=env)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            with httpx.Client(base_url=url, headers={"X-API-Key": key}, timeout=60) as client:
+                for _ in range(200):
+                    try:
+                        client.get("/healthz")
+                        break
+                    except httpx.TransportError:
+                        time.sleep(0.05)
+                endpoint = "/v1/missions/valdoria/evidence"
+                client.post(endpoint, json=records(args.batch, "warmup"))
+                recs = records(args.records, "batch")
+                start = time.perf_counter()
+                for i in range(0, len(recs), args.batch):
+                    r = client.post(endpoint, json=recs[i:i + args.batch])
+                    assert r.status_code == 200 and r.json()["stored"] == len(recs[i:i + args.batch]), r.text
+                http_rps = len(recs) / (time.perf_counter() - start)
+
+                lat = []
+                for rec in records(args.singles, "single"):
+                    t = time.perf_counter()
+                    r = client.post(endpoint, json=rec)
+                    lat.append((time.perf_counter() - t) * 1000)
+                    assert r.status_code == 200 and r.json()["stored"] == 1
+        finally:
+            server.terminate()
+            server.wait(10)
+
+    base_rps, base_lat = baseline(records(args.records, "base"), args.batch, records(args.singles, "single"))
+    q = statistics.quantiles(lat, n=100)
+    bq = statistics.quantiles(base_lat, n=100)
+    figures = {
+        "records": args.records, "batch": args.batch,
+        "http_records_per_s": round(http_rps), "inprocess_records_per_s": round(base_rps),
+        "http_vs_inprocess": round(http_rps / base_rps, 3),
+        "goal_records_per_s": 5000, "meets_goal": http_rps >= 5000,
+        "single_p50_ms": round(q[49], 2), "single_p99_ms": round(q[98], 2), "singles": args.singles,
+        "inprocess_single_p50_ms": round(bq[49], 3), "inprocess_single_p99_ms": round(bq[98], 3),
+    }
+    if args.json:
+        print(json.dumps(figures))
+    else:
+        print(f"HTTP, batches of {args.batch}: {http_rps:,.0f} records/s "
+              f"({'meets' if http_rps >= 5000 else 'MISSES'} the 5,000/s goal)")
+        print(f"in process, same port, no HTTP: {base_rps:,.0f} records/s  (HTTP = {http_rps / base_rps:.2f}x)")
+        print(f"single record: p50 {q[49]:.2f} ms, p99 {q[98]:.2f} ms over {args.singles} requests "
+              f"(in process: p50 {bq[49]:.3f} ms, p99 {bq[98]:.3f} ms)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
