@@ -94,8 +94,10 @@ def _from_file(plan: Any, path: Path, instants: list[int]) -> list[dict[str, Any
 
 
 def _from_store(mission: str, instants: list[int]) -> list[dict[str, Any]]:
+    from store import StoreError
+    from store.queries import evaluate_from_store
+
     try:
-        from store.queries import evaluate_from_store  # type: ignore[import-not-found,import-untyped,unused-ignore]
-    except ImportError:
-        raise _fail("the store is not available in this build") from None
-    return evaluate_from_store(mission, instants)  # type: ignore[no-any-return]
+        return evaluate_from_store(mission, instants)
+    except StoreError as exc:
+        raise _fail(f"--mission: {exc}") from None

@@ -1,0 +1,131 @@
+"""`exitgate evidence import|show` and `exitgate audit verify|export` against the store."""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .render import err, out
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}", soft_wrap=True)
+    return typer.Exit(2)
+
+
+def register(app: typer.Typer) -> None:
+    evidence_app = typer.Typer(help="Evidence in the store: import and inspect.", no_args_is_help=True)
+    audit_app = typer.Typer(help="The hash-chained audit log: verify and export.", no_args_is_help=True)
+    app.add_typer(evidence_app, name="evidence")
+    app.add_typer(audit_app, name="audit")
+
+    @evidence_app.command("import")
+    def import_(
+        file: Annotated[Path, typer.Argument(help="Evidence, JSON Lines.")],
+        plan: Annotated[Path | None, typer.Option("--plan", help="The mission's exit plan (registers it when new).")] = None,
+        mission: Annotated[str | None, typer.Option("--mission", help="A mission already in the store.")] = None,
+        backfill: Annotated[bool, typer.Option("--backfill", help="Keep each record's reported_at as its knowledge time (audited).")] = False,
+        actor: Annotated[str, typer.Option("--actor", help="Who imports, for the audit log.")] = "cli",
+    ) -> None:
+        """Import a JSON Lines file: every line stored, duplicate or rejected with its reason."""
+        from rules.plan import PlanError, load_plan_file
+        from store import Store
+
+        store = Store.from_url()
+        if plan is not None:
+            try:
+                loaded = load_plan_file(plan)
+            except PlanError as exc:
+                raise _fail(str(exc)) from None
+            if store.plan_for_mission(loaded.mission_id) is None:
+                store.register_mission(loaded, actor)
+            else:
+                store.save_plan(loaded)
+        elif mission is not None:
+            found = store.plan_for_mission(mission)
+            if found is None:
+                raise _fail(f"--mission: unknown mission {mission!r}; give --plan to register it")
+            loaded = found
+        else:
+            raise _fail("give --plan PLAN or --mission M")
+        try:
+            lines = file.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise _fail(f"cannot read {file}: {exc}") from None
+        with Progress(TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=err, transient=True) as progress:
+            task = progress.add_task("import", total=sum(1 for x in lines if x.strip()))
+            outcomes = store.ingest(loaded, lines, backfill=backfill, actor=actor, lines=True,
+                                    progress=lambda n: progress.update(task, completed=n))
+        counts = Counter(o.status for o in outcomes)
+        for o in outcomes:
+            if o.status == "rejected":
+                err.print(f"[red]rejected[/red] {o.message}", soft_wrap=True)
+        table = Table(title=f"{file.name} -> mission {loaded.mission_id}")
+        for col in ("stored", "duplicate", "rejected"):
+            table.add_column(col, justify="right")
+        table.add_row(str(counts["stored"]), str(counts["duplicate"]), str(counts["rejected"]))
+        out.print(table)
+
+    @evidence_app.command("show")
+    def show(
+        mission: Annotated[str, typer.Option("--mission")],
+        indicator: Annotated[str, typer.Option("--indicator")],
+        as_of: Annotated[str | None, typer.Option("--as-of", help="RFC 3339; default: now.")] = None,
+    ) -> None:
+        """The effective series of an indicator as known at an instant."""
+        from schemas.timefmt import format_timestamp, parse_timestamp
+        from store import Store, now_us
+
+        try:
+            t = parse_timestamp(as_of) if as_of else now_us()
+        except ValueError as exc:
+            raise _fail(f"--as-of: {exc}") from None
+        store = Store.from_url()
+        plan = store.plan_for_mission(mission)
+        if plan is None:
+            raise _fail(f"--mission: unknown mission {mission!r}")
+        if indicator not in plan.indicators:
+            raise _fail(f"--indicator: unknown indicator {indicator!r}")
+        view = store.evidence_index(mission, t, [indicator]).view(indicator, t)
+        table = Table(title=f"{mission} / {indicator} as of {format_timestamp(t)}")
+        for col in ("observed_at", "value", "record"):
+            table.add_column(col)
+        if view is not None:
+            kind = plan.indicators[indicator].kind
+            ids = view.ids(0, len(view.obs))
+            for obs, value, rid in zip(view.obs.tolist(), view.values.tolist(), ids, strict=True):
+                shown = str(bool(value)).lower() if kind == "boolean" else str(int(value) if kind == "integer" else value)
+                table.add_row(format_timestamp(obs), shown, rid)
+        out.print(table)
+
+    @audit_app.command("verify")
+    def verify() -> None:
+        """Check the whole chain: OK, or the first broken entry (exit 1)."""
+        from store import Store
+
+        result = Store.from_url().audit_verify()
+        if result.ok:
+            out.print(f"OK: {result.entries} entries, chain intact")
+            return
+        err.print(f"BROKEN at entry {result.first_bad}: {result.reason}")
+        raise typer.Exit(1)
+
+    @audit_app.command("export")
+    def export(file: Annotated[Path, typer.Argument(help="JSON Lines output; - for stdout.")]) -> None:
+        """Write every entry as JSON Lines, checkable without exitgate (see README)."""
+        from store import Store
+
+        store = Store.from_url()
+        if str(file) == "-":
+            n = store.audit_export(sys.stdout)
+        else:
+            with file.open("w", encoding="utf-8") as fh:
+                n = store.audit_export(fh)
+        err.print(f"{n} entries written")

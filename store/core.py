@@ -1,0 +1,252 @@
+"""The evidence store: plans, missions, append-only evidence with as-of queries, the audit log.
+
+SQLite by default (one file under the data folder), PostgreSQL in production; the same code and
+the same tests run on both. Evidence acceptance is `rules.evidence.check_record`, the one
+implementation of CONTRACT section 2, fed by a database-backed `Known`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+from sqlalchemy import Engine, create_engine, event, select, text
+from sqlalchemy.engine import Connection
+from sqlmodel import Session, col
+
+from rules.evidence import Outcome, Record
+from rules.plan import LoadedPlan, load_plan
+from rules.series import EvidenceIndex
+from schemas.jsonfmt import canonical_json
+
+from . import migrate
+from .audit import GENESIS, AuditEntry, VerifyResult, entry_hash, payload_text, verify_rows
+from .ingest import ingest_chunk
+from .settings import StoreSettings
+from .tables import AuditHeadRow, AuditRow, EvidenceRow, MissionRow, NotificationRow, PlanRow
+
+__all__ = ["Store", "StoreError", "now_us"]
+
+CHUNK = 2000  # records per transaction: bounded memory, and a crash loses at most one chunk of work
+
+
+class StoreError(LookupError):
+    pass
+
+
+def now_us() -> int:
+    return time.time_ns() // 1000
+
+
+def _make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _connect(dbapi_conn: Any, _: Any) -> None:
+            # Let SQLAlchemy own transactions, and start each with a write lock: SQLite then
+            # serialises writers instead of failing one of them half way.
+            dbapi_conn.isolation_level = None
+            dbapi_conn.execute("PRAGMA journal_mode=WAL")
+            dbapi_conn.execute("PRAGMA busy_timeout=60000")
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Connection) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return create_engine(url, pool_pre_ping=True)
+
+
+class Store:
+    def __init__(self, engine: Engine, chunk_size: int = CHUNK):
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        self.chunk_size = chunk_size
+
+    @classmethod
+    def from_url(cls, url: str | None = None, *, migrate_db: bool = True) -> Store:
+        store = cls(_make_engine(url or StoreSettings().url))
+        if migrate_db:
+            store.migrate()
+        return store
+
+    def migrate(self) -> None:
+        migrate.upgrade(self.engine)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with Session(self.engine) as session, session.begin():
+            yield session
+
+    # --- plans and missions ---------------------------------------------------------------
+
+    def save_plan(self, plan: LoadedPlan) -> None:
+        with self.session() as s:
+            if s.get(PlanRow, plan.sha256) is None:
+                s.add(PlanRow(sha256=plan.sha256, plan_id=plan.id, version=plan.model.version,
+                              document=canonical_json(plan.document).decode("utf-8"), created_at=now_us()))
+
+    def load_plan(self, sha256: str) -> LoadedPlan:
+        with self.session() as s:
+            row = s.get(PlanRow, sha256)
+            if row is None:
+                raise StoreError(f"no plan with sha256 {sha256}")
+            return load_plan(json.loads(row.document))
+
+    def register_mission(self, plan: LoadedPlan, started_by: str) -> None:
+        """Record the plan a mission runs on (again on a migration to a newer plan)."""
+        self.save_plan(plan)
+        with self.session() as s:
+            row = s.get(MissionRow, plan.mission_id)
+            if row is None:
+                s.add(MissionRow(id=plan.mission_id, plan_sha256=plan.sha256, started_by=started_by,
+                                 started_at=now_us()))
+            else:
+                row.plan_sha256 = plan.sha256
+                s.add(row)
+
+    def plan_for_mission(self, mission: str) -> LoadedPlan | None:
+        with self.session() as s:
+            row = s.get(MissionRow, mission)
+            sha = row.plan_sha256 if row is not None else None
+        return self.load_plan(sha) if sha is not None else None
+
+    # --- evidence ---------------------------------------------------------------------------
+
+    def ingest(self, plan: LoadedPlan, raws: Iterable[Any], *, received_at: int | None = None,
+               backfill: bool = False, actor: str, lines: bool = False,
+               progress: Any = None) -> list[Outcome]:
+        """Take records in order with CONTRACT section 2's semantics; one outcome per record.
+
+        `raws` are parsed records, or (with lines=True) JSON Lines text lines numbered from 1.
+        Work is committed a chunk at a time, each chunk with its audit entry in the same
+        transaction: a crash leaves whole chunks or nothing, and re-sending gives the same state.
+        """
+        outcomes: list[Outcome] = []
+        receipt = now_us() if received_at is None else received_at
+        chunk: list[tuple[int | None, Any]] = []
+        for n, raw in enumerate(raws, start=1):
+            if lines:
+                if not str(raw).strip():
+                    continue
+                chunk.append((n, raw))
+            else:
+                chunk.append((None, raw))
+            if len(chunk) >= self.chunk_size:
+                outcomes += ingest_chunk(self, plan, chunk, receipt, backfill, actor, lines)
+                if progress is not None:
+                    progress(len(outcomes))
+                chunk = []
+        if chunk:
+            outcomes += ingest_chunk(self, plan, chunk, receipt, backfill, actor, lines)
+            if progress is not None:
+                progress(len(outcomes))
+        return outcomes
+
+    def evidence_index(self, mission: str, as_of: int | None = None,
+                       indicators: Iterable[str] | None = None) -> EvidenceIndex:
+        """The records known at `as_of` (all, if None), ready for rules.evaluate."""
+        t = EvidenceRow.__table__.c  # type: ignore[attr-defined]
+        q = select(t.id, t.indicator, t.value, t.observed_at, t.reported_at, t.known_at, t.source,
+                   t.supersedes).where(t.mission == mission)
+        if as_of is not None:
+            q = q.where(t.known_at <= as_of)
+        if indicators is not None:
+            q = q.where(t.indicator.in_(list(indicators)))
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).all()
+        loads = json.loads
+        return EvidenceIndex(
+            Record(r[0], mission, r[1], loads(r[2]), r[3], r[4], r[5], r[6], r[7]) for r in rows
+        )
+
+    def evidence_count(self, mission: str | None = None) -> int:
+        q = "SELECT count(*) FROM evidence" + (" WHERE mission = :m" if mission else "")
+        with self.engine.connect() as conn:
+            return int(conn.execute(text(q), {"m": mission}).scalar_one())
+
+    # --- audit log --------------------------------------------------------------------------
+
+    def audit_append(self, kind: str, payload: dict[str, Any], actor: str | None = None,
+                     session: Session | None = None) -> AuditEntry:
+        if session is None:
+            with self.session() as s:
+                return self.audit_append(kind, payload, actor, s)
+        head = self._lock_head(session)
+        seq, prev = head.seq + 1, head.hash
+        at = now_us()
+        digest = entry_hash(seq, at, kind, actor, payload, prev)
+        session.add(AuditRow(seq=seq, at=at, kind=kind, actor=actor, payload=payload_text(payload),
+                             prev_hash=prev, hash=digest))
+        head.seq, head.hash = seq, digest
+        session.add(head)
+        session.flush()
+        return AuditEntry(seq, at, kind, actor, json.loads(payload_text(payload)), prev, digest)
+
+    def _lock_head(self, session: Session) -> AuditHeadRow:
+        q = select(AuditHeadRow).where(col(AuditHeadRow.id) == 1)
+        if self.dialect == "postgresql":
+            q = q.with_for_update()
+        head = session.scalars(q).first()
+        if head is None:
+            # First entry ever: create the head; a racing creator makes one of us retry.
+            if self.dialect == "postgresql":
+                session.execute(text("INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, :g) "
+                                     "ON CONFLICT (id) DO NOTHING"), {"g": GENESIS})
+            else:
+                session.execute(text("INSERT OR IGNORE INTO audit_head (id, seq, hash) VALUES (1, 0, :g)"),
+                                {"g": GENESIS})
+            head = session.scalars(q).first()
+        assert head is not None
+        return head
+
+    def _audit_rows(self) -> Iterator[tuple[int, int, str, str | None, str, str, str]]:
+        with self.engine.connect() as conn:
+            for r in conn.execute(text("SELECT seq, at, kind, actor, payload, prev_hash, hash "
+                                       "FROM audit_log ORDER BY seq")):
+                yield (r[0], r[1], r[2], r[3], r[4], r[5], r[6])
+
+    def audit_verify(self) -> VerifyResult:
+        with self.engine.connect() as conn:
+            head = conn.execute(text("SELECT seq, hash FROM audit_head WHERE id = 1")).first()
+        return verify_rows(self._audit_rows(), (head[0], head[1]) if head else None)
+
+    def audit_entries(self) -> list[AuditEntry]:
+        return [AuditEntry(s, a, k, ac, json.loads(p), pv, h) for s, a, k, ac, p, pv, h in self._audit_rows()]
+
+    def audit_export(self, fp: IO[str]) -> int:
+        n = 0
+        for seq, at, kind, actor, payload, prev, digest in self._audit_rows():
+            fp.write(json.dumps({"seq": seq, "at": at, "kind": kind, "actor": actor,
+                                 "payload": json.loads(payload), "prev_hash": prev, "hash": digest},
+                                ensure_ascii=False) + "\n")
+            n += 1
+        return n
+
+    # --- notifications ----------------------------------------------------------------------
+
+    def notify(self, kind: str, mission: str, phase: str | None, gate: str | None, message: str,
+               payload: dict[str, Any] | None = None) -> None:
+        with self.session() as s:
+            s.add(NotificationRow(at=now_us(), kind=kind, mission=mission, phase=phase, gate=gate,
+                                  message=message, payload=payload_text(payload or {})))
+
+    def notifications(self, mission: str | None = None) -> list[NotificationRow]:
+        with self.session() as s:
+            q = select(NotificationRow).order_by(NotificationRow.id)  # type: ignore[arg-type]
+            if mission is not None:
+                q = q.where(col(NotificationRow.mission) == mission)
+            rows = list(s.scalars(q).all())
+            for r in rows:
+                s.expunge(r)
+            return rows

@@ -1,0 +1,148 @@
+"""Evidence ingestion, a chunk per transaction.
+
+Each chunk: prefetch what acceptance needs (records already stored under the chunk's ids and
+its supersedes targets, and which targets are already corrected) in two queries, decide every
+record with `rules.evidence.check_record`, insert the accepted ones with "on conflict do
+nothing", and append the chunk's audit entry, all in one transaction. If another importer won
+a race for an id (or for correcting the same record), fewer rows come back than were sent:
+the chunk is rolled back and decided again against the now-visible rows, so the end state is
+the same as if the imports had run one after the other.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from rules.evidence import FieldError, Outcome, Record, check_record
+from rules.plan import LoadedPlan
+from schemas.jsonfmt import JsonFormatError, loads_strict
+
+from .tables import EvidenceRow
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
+
+    from .core import Store
+
+_RETRIES = 20
+
+
+class _ChunkKnown:
+    """Known records: the database's (prefetched) plus those accepted earlier in the chunk."""
+
+    def __init__(self, rows: dict[str, Record], corrected: set[str]):
+        self.rows = rows
+        self.corrected = corrected
+
+    def get(self, record_id: str) -> Record | None:
+        return self.rows.get(record_id)
+
+    def is_corrected(self, record_id: str) -> bool:
+        return record_id in self.corrected
+
+    def accept(self, rec: Record) -> None:
+        self.rows[rec.id] = rec
+        if rec.supersedes is not None:
+            self.corrected.add(rec.supersedes)
+
+
+def _row_to_record(r: Any) -> Record:
+    return Record(r.id, r.mission, r.indicator, json.loads(r.value), r.observed_at, r.reported_at,
+                  r.known_at, r.source, r.supersedes, json.loads(r.provenance) if r.provenance else None,
+                  r.received_at)
+
+
+def _prefetch(session: Session, ids: set[str]) -> _ChunkKnown:
+    t = EvidenceRow.__table__.c  # type: ignore[attr-defined]
+    rows: dict[str, Record] = {}
+    id_list = list(ids)
+    for i in range(0, len(id_list), 500):
+        part = id_list[i:i + 500]
+        for r in session.execute(select(EvidenceRow.__table__).where(t.id.in_(part))):  # type: ignore[attr-defined]
+            rows[r.id] = _row_to_record(r)
+    corrected: set[str] = set()
+    for i in range(0, len(id_list), 500):
+        part = id_list[i:i + 500]
+        corrected.update(session.execute(select(t.supersedes).where(t.supersedes.in_(part))).scalars())
+    return _ChunkKnown(rows, corrected)
+
+
+def _parse(chunk: list[tuple[int | None, Any]], lines: bool) -> list[tuple[int | None, Any]]:
+    out: list[tuple[int | None, Any]] = []
+    for line, raw in chunk:
+        if lines:
+            try:
+                raw = loads_strict(raw)
+            except JsonFormatError as exc:
+                raw = Outcome("rejected", None, line, (FieldError("$", str(exc)),))
+        out.append((line, raw))
+    return out
+
+
+def _insert(store: Store, session: Session, recs: list[Record], backfill: bool) -> set[str]:
+    if not recs:
+        return set()
+    values = [{
+        "id": r.id, "mission": r.mission, "indicator": r.indicator, "value": json.dumps(r.value),
+        "observed_at": r.observed_at, "reported_at": r.reported_at, "received_at": r.received_at,
+        "known_at": r.known_at, "source": r.source, "supersedes": r.supersedes,
+        "provenance": json.dumps(r.provenance, ensure_ascii=False) if r.provenance is not None else None,
+        "backfill": backfill,
+    } for r in recs]
+    table = EvidenceRow.__table__  # type: ignore[attr-defined]
+    insert = postgresql.insert if store.dialect == "postgresql" else sqlite.insert
+    stmt = insert(table).on_conflict_do_nothing().returning(table.c.id)
+    stored: set[str] = set()
+    for i in range(0, len(values), 1000):
+        stored.update(session.execute(stmt, values[i:i + 1000]).scalars())
+    return stored
+
+
+class _LostRace(Exception):
+    pass
+
+
+def ingest_chunk(store: Store, plan: LoadedPlan, chunk: list[tuple[int | None, Any]], received_at: int,
+                 backfill: bool, actor: str, lines: bool) -> list[Outcome]:
+    parsed = _parse(chunk, lines)
+    wanted: set[str] = set()
+    for _, raw in parsed:
+        if isinstance(raw, dict):
+            for key in ("id", "supersedes"):
+                if isinstance(raw.get(key), str):
+                    wanted.add(raw[key])
+    for _attempt in range(_RETRIES):
+        try:
+            with store.session() as session:
+                known = _prefetch(session, wanted)
+                outcomes: list[Outcome] = []
+                accepted: list[Record] = []
+                for line, raw in parsed:
+                    if isinstance(raw, Outcome):
+                        outcomes.append(raw)
+                        continue
+                    res = check_record(raw, plan, known, line=line, received_at=received_at, backfill=backfill)
+                    if isinstance(res, Outcome):
+                        outcomes.append(res)
+                        continue
+                    known.accept(res)
+                    accepted.append(res)
+                    outcomes.append(Outcome("stored", res.id, line))
+                if len(_insert(store, session, accepted, backfill)) != len(accepted):
+                    raise _LostRace
+                counts = Counter(o.status for o in outcomes)
+                store.audit_append("evidence.import" if not backfill else "evidence.backfill", {
+                    "mission": plan.mission_id, "plan_sha256": plan.sha256, "received_at": received_at,
+                    "stored": counts["stored"], "duplicates": counts["duplicate"], "rejected": counts["rejected"],
+                    "stored_ids": [r.id for r in accepted],
+                    "rejections": [o.to_json() for o in outcomes if o.status == "rejected"],
+                }, actor, session)
+                return outcomes
+        except _LostRace:
+            continue
+    raise RuntimeError("evidence import kept losing races with concurrent importers; try again")

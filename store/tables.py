@@ -1,0 +1,85 @@
+"""The store's tables. Evidence and the audit log are append-only: nothing here is ever updated
+or deleted by the application (a superseded record stays, for audit)."""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, Index, Text
+from sqlmodel import Field, SQLModel
+
+
+class PlanRow(SQLModel, table=True):
+    __tablename__ = "plans"
+
+    sha256: str = Field(primary_key=True, max_length=64)
+    plan_id: str = Field(index=True, max_length=64)
+    version: str | None = None
+    document: str = Field(sa_column=Column(Text, nullable=False))  # canonical JSON, as hashed
+    created_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class MissionRow(SQLModel, table=True):
+    __tablename__ = "missions"
+
+    id: str = Field(primary_key=True, max_length=64)
+    plan_sha256: str = Field(foreign_key="plans.sha256", max_length=64)
+    started_by: str
+    started_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class EvidenceRow(SQLModel, table=True):
+    __tablename__ = "evidence"
+    __table_args__ = (
+        Index("ix_evidence_series", "mission", "indicator", "observed_at"),
+        Index("ix_evidence_known", "mission", "known_at"),
+    )
+
+    id: str = Field(primary_key=True, max_length=128)
+    mission: str = Field(max_length=64)
+    indicator: str = Field(max_length=64)
+    # The value as JSON text, so 7, 7.0, true and null come back exactly as sent.
+    value: str = Field(sa_column=Column(Text, nullable=False))
+    observed_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+    reported_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+    received_at: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    known_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+    source: str
+    # Unique: a record is corrected at most once, even by two importers racing.
+    supersedes: str | None = Field(default=None, unique=True, max_length=128)
+    provenance: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    backfill: bool = False
+
+
+class AuditRow(SQLModel, table=True):
+    __tablename__ = "audit_log"
+
+    seq: int = Field(primary_key=True)
+    at: int = Field(sa_column=Column(BigInteger, nullable=False))
+    kind: str = Field(index=True)
+    actor: str | None = None
+    payload: str = Field(sa_column=Column(Text, nullable=False))  # canonical JSON
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64, unique=True)
+
+
+class AuditHeadRow(SQLModel, table=True):
+    """One row: the chain's last seq and hash. Appends lock it, so concurrent writers form one
+    chain; verification compares it, so deleting the newest entries is detected too."""
+
+    __tablename__ = "audit_head"
+
+    id: int = Field(primary_key=True)
+    seq: int = 0
+    hash: str = Field(default="0" * 64, max_length=64)
+
+
+class NotificationRow(SQLModel, table=True):
+    __tablename__ = "notifications"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: int = Field(sa_column=Column(BigInteger, nullable=False))
+    kind: str
+    mission: str
+    phase: str | None = None
+    gate: str | None = None
+    message: str
+    payload: str = Field(sa_column=Column(Text, nullable=False))
