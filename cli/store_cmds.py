@@ -5,13 +5,16 @@ from __future__ import annotations
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from .render import err, out
+
+if TYPE_CHECKING:
+    from store import Store
 
 
 def _fail(message: str) -> typer.Exit:
@@ -34,10 +37,15 @@ def register(app: typer.Typer) -> None:
         actor: Annotated[str, typer.Option("--actor", help="Who imports, for the audit log.")] = "cli",
     ) -> None:
         """Import a JSON Lines file: every line stored, duplicate or rejected with its reason."""
-        from rules.plan import PlanError, load_plan_file
         from store import Store
 
-        store = Store.from_url()
+        with Store.from_url() as store:
+            _import(store, file, plan, mission, backfill, actor)
+
+    def _import(store: Store, file: Path, plan: Path | None, mission: str | None, backfill: bool,
+                actor: str) -> None:
+        from rules.plan import PlanError, load_plan_file
+
         if plan is not None:
             try:
                 loaded = load_plan_file(plan)
@@ -87,13 +95,13 @@ def register(app: typer.Typer) -> None:
             t = parse_timestamp(as_of) if as_of else now_us()
         except ValueError as exc:
             raise _fail(f"--as-of: {exc}") from None
-        store = Store.from_url()
-        plan = store.plan_for_mission(mission)
-        if plan is None:
-            raise _fail(f"--mission: unknown mission {mission!r}")
-        if indicator not in plan.indicators:
-            raise _fail(f"--indicator: unknown indicator {indicator!r}")
-        view = store.evidence_index(mission, t, [indicator]).view(indicator, t)
+        with Store.from_url() as store:
+            plan = store.plan_for_mission(mission)
+            if plan is None:
+                raise _fail(f"--mission: unknown mission {mission!r}")
+            if indicator not in plan.indicators:
+                raise _fail(f"--indicator: unknown indicator {indicator!r}")
+            view = store.evidence_index(mission, t, [indicator]).view(indicator, t)
         table = Table(title=f"{mission} / {indicator} as of {format_timestamp(t)}")
         for col in ("observed_at", "value", "record"):
             table.add_column(col)
@@ -110,7 +118,8 @@ def register(app: typer.Typer) -> None:
         """Check the whole chain: OK, or the first broken entry (exit 1)."""
         from store import Store
 
-        result = Store.from_url().audit_verify()
+        with Store.from_url() as store:
+            result = store.audit_verify()
         if result.ok:
             out.print(f"OK: {result.entries} entries, chain intact")
             return
@@ -122,10 +131,10 @@ def register(app: typer.Typer) -> None:
         """Write every entry as JSON Lines, checkable without exitgate (see README)."""
         from store import Store
 
-        store = Store.from_url()
-        if str(file) == "-":
-            n = store.audit_export(sys.stdout)
-        else:
-            with file.open("w", encoding="utf-8") as fh:
-                n = store.audit_export(fh)
+        with Store.from_url() as store:
+            if str(file) == "-":
+                n = store.audit_export(sys.stdout)
+            else:
+                with file.open("w", encoding="utf-8") as fh:
+                    n = store.audit_export(fh)
         err.print(f"{n} entries written")

@@ -21,7 +21,6 @@ from sqlmodel import Session, col
 from rules.evidence import Outcome, Record
 from rules.plan import LoadedPlan, load_plan
 from rules.series import EvidenceIndex
-from schemas.jsonfmt import canonical_json
 
 from . import migrate
 from .audit import GENESIS, AuditEntry, VerifyResult, entry_hash, payload_text, verify_rows
@@ -80,6 +79,15 @@ class Store:
             store.migrate()
         return store
 
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def migrate(self) -> None:
         migrate.upgrade(self.engine)
 
@@ -94,7 +102,7 @@ class Store:
         with self.session() as s:
             if s.get(PlanRow, plan.sha256) is None:
                 s.add(PlanRow(sha256=plan.sha256, plan_id=plan.id, version=plan.model.version,
-                              document=canonical_json(plan.document).decode("utf-8"), created_at=now_us()))
+                              document=json.dumps(plan.document, ensure_ascii=False), created_at=now_us()))
 
     def load_plan(self, sha256: str) -> LoadedPlan:
         with self.session() as s:

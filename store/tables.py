@@ -13,7 +13,8 @@ class PlanRow(SQLModel, table=True):
     sha256: str = Field(primary_key=True, max_length=64)
     plan_id: str = Field(index=True, max_length=64)
     version: str | None = None
-    document: str = Field(sa_column=Column(Text, nullable=False))  # canonical JSON, as hashed
+    # The document as written (1.0 stays 1.0); its sha256 is over the canonical form.
+    document: str = Field(sa_column=Column(Text, nullable=False))
     created_at: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
