@@ -16,7 +16,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 
 from rules.evidence import FieldError, Outcome, Record, check_record
 from rules.plan import LoadedPlan
@@ -84,22 +84,43 @@ def _parse(chunk: list[tuple[int | None, Any]], lines: bool) -> list[tuple[int |
     return out
 
 
+_COLUMNS = ("id", "mission", "indicator", "value", "observed_at", "reported_at", "received_at", "known_at",
+            "source", "supersedes", "provenance", "backfill")
+
+
 def _insert(store: Store, session: Session, recs: list[Record], backfill: bool) -> set[str]:
+    """Insert, skipping rows another importer got to first; return the ids this call stored."""
     if not recs:
         return set()
-    values = [{
-        "id": r.id, "mission": r.mission, "indicator": r.indicator, "value": json.dumps(r.value),
-        "observed_at": r.observed_at, "reported_at": r.reported_at, "received_at": r.received_at,
-        "known_at": r.known_at, "source": r.source, "supersedes": r.supersedes,
-        "provenance": json.dumps(r.provenance, ensure_ascii=False) if r.provenance is not None else None,
-        "backfill": backfill,
-    } for r in recs]
+    rows = [(r.id, r.mission, r.indicator, json.dumps(r.value), r.observed_at, r.reported_at, r.received_at,
+             r.known_at, r.source, r.supersedes,
+             json.dumps(r.provenance, ensure_ascii=False) if r.provenance is not None else None, backfill)
+            for r in recs]
+    if store.dialect == "postgresql":
+        return _insert_copy(session, rows)
     table = EvidenceRow.__table__  # type: ignore[attr-defined]
-    insert = postgresql.insert if store.dialect == "postgresql" else sqlite.insert
-    stmt = insert(table).on_conflict_do_nothing().returning(table.c.id)
+    stmt = sqlite.insert(table).on_conflict_do_nothing().returning(table.c.id)
     stored: set[str] = set()
-    for i in range(0, len(values), 1000):
-        stored.update(session.execute(stmt, values[i:i + 1000]).scalars())
+    for i in range(0, len(rows), 1000):
+        stored.update(session.execute(stmt, [dict(zip(_COLUMNS, row, strict=True)) for row in rows[i:i + 1000]]).scalars())
+    return stored
+
+
+def _insert_copy(session: Session, rows: list[tuple[Any, ...]]) -> set[str]:
+    # A multi-row INSERT of thousands of parameters is mostly placeholder parsing in the driver;
+    # COPY into a transaction-scoped staging table, then one INSERT ... SELECT, is ~10x faster.
+    raw = session.connection().connection.driver_connection
+    cols = ", ".join(_COLUMNS)
+    with raw.cursor() as cur:  # type: ignore[union-attr]
+        cur.execute("CREATE TEMP TABLE IF NOT EXISTS evidence_in (LIKE evidence INCLUDING DEFAULTS) "
+                    "ON COMMIT DELETE ROWS")
+        with cur.copy(f"COPY evidence_in ({cols}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cur.execute(f"INSERT INTO evidence ({cols}) SELECT {cols} FROM evidence_in "
+                    "ON CONFLICT DO NOTHING RETURNING id")
+        stored = {r[0] for r in cur.fetchall()}
+        cur.execute("DELETE FROM evidence_in")
     return stored
 
 
