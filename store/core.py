@@ -191,11 +191,18 @@ class Store:
             with self.session() as s:
                 return self.audit_append(kind, payload, actor, s)
         head = self._lock_head(session)
+        key = payload.get("key") if isinstance(payload.get("key"), str) else None
+        if key is not None:
+            # Under the head lock, so two retries of one activity cannot both append.
+            done = session.scalars(select(AuditRow).where(col(AuditRow.idem_key) == key)).first()
+            if done is not None:
+                return AuditEntry(done.seq, done.at, done.kind, done.actor, json.loads(done.payload),
+                                  done.prev_hash, done.hash)
         seq, prev = head.seq + 1, head.hash
         at = now_us()
         digest = entry_hash(seq, at, kind, actor, payload, prev)
         session.add(AuditRow(seq=seq, at=at, kind=kind, actor=actor, payload=payload_text(payload),
-                             prev_hash=prev, hash=digest))
+                             prev_hash=prev, hash=digest, idem_key=key))
         head.seq, head.hash = seq, digest
         session.add(head)
         session.flush()

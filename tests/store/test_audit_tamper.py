@@ -102,3 +102,9 @@ def test_cli_verify_reports_ok_and_broken(store: Store, store_url: str, monkeypa
     _exec(store, "UPDATE audit_log SET kind = 'x' WHERE seq = 4")
     bad = runner.invoke(app, ["audit", "verify"])
     assert bad.exit_code == 1 and "BROKEN at entry 4" in bad.stderr
+
+
+def test_append_with_the_same_key_is_idempotent(store: Store) -> None:
+    a = store.audit_append("gate.transition", {"key": "wf-1/evt-7", "to": "approved"}, "wf")
+    b = store.audit_append("gate.transition", {"key": "wf-1/evt-7", "to": "approved"}, "wf")
+    assert a == b and store.audit_verify().entries == 1

@@ -31,8 +31,10 @@ def upgrade() -> None:
     sa.Column('payload', sa.Text(), nullable=False),
     sa.Column('prev_hash', sa.String(length=64), nullable=False),
     sa.Column('hash', sa.String(length=64), nullable=False),
+    sa.Column('idem_key', sa.String(length=200), nullable=True),
     sa.PrimaryKeyConstraint('seq'),
-    sa.UniqueConstraint('hash')
+    sa.UniqueConstraint('hash'),
+    sa.UniqueConstraint('idem_key')
     )
     with op.batch_alter_table('audit_log', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_audit_log_kind'), ['kind'], unique=False)
