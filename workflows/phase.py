@@ -303,7 +303,7 @@ class PhaseWorkflow:
             st.rejected_digest = st.rejection_reason = None
             self.dirty.add(gid)
         self.dirty.intersection_update(self.specs)
-        self._audit("phase_plan_migrated", inp.by, plan_sha256=inp.plan_sha256,
+        self._audit("phase_plan_migrated", inp.by,
                     dropped_gates=sorted(set(old) - set(self.specs)))
 
     # --- updates (validators refuse before anything reaches history) ---

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from activities import MemoryBackend, plan_spec
@@ -118,12 +119,17 @@ async def mission_status(handle: WorkflowHandle[Any, Any]) -> MissionStatus:
 
 async def wait_phase(handle: WorkflowHandle[Any, Any], pred: Callable[[PhaseStatus], bool],
                      what: str = "condition") -> PhaseStatus:
-    st = await phase_status(handle)
+    st: PhaseStatus | None = None
     for _ in range(400):
-        if pred(st):
+        try:
+            st = await phase_status(handle)
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise  # not started yet (a mission starts it): keep waiting
+        if st is not None and pred(st):
             return st
         await asyncio.sleep(0.025)
-        st = await phase_status(handle)
+    assert st is not None, f"{handle.id} never started"
     raise AssertionError(f"timed out waiting for {what}; last status: {st.model_dump_json(indent=1)}")
 
 
