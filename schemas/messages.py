@@ -260,6 +260,7 @@ class PhaseStatus(_Model):
     updates_total: int
     evaluations_total: int
     runs: int
+    pending_evaluation: list[str] = []  # gates with evidence not yet evaluated
 
 
 class PhaseResult(_Model):

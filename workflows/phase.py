@@ -108,10 +108,12 @@ class PhaseWorkflow:
             await self.audit.flush()
             if self._all_approved():
                 break
+            if self._should_continue_as_new():
+                # Checked before any new work: a steady stream of signals must not keep a run
+                # going past Temporal's limits. Pending work is carried over.
+                await self._continue_as_new()
             if self.dirty or self.audit.pending:
                 continue  # work arrived while we awaited
-            if self._should_continue_as_new():
-                await self._continue_as_new()
             await self._wait_for_work()
         self.complete = True
         self._upsert_search_attributes()
@@ -386,7 +388,8 @@ class PhaseWorkflow:
             generation=self.inp.generation, paused=self.paused, complete=self.complete,
             started_by=self.inp.started_by, reopened_by=self.inp.reopened_by,
             gates=list(self.gates.values()), signals_total=self.signals_total,
-            updates_total=self.updates_total, evaluations_total=self.evaluations_total, runs=self.runs)
+            updates_total=self.updates_total, evaluations_total=self.evaluations_total, runs=self.runs,
+            pending_evaluation=sorted(self.dirty))
 
     def _upsert_search_attributes(self) -> None:
         if not self.inp.search_attributes:

@@ -43,8 +43,12 @@ async def env() -> AsyncIterator[WorkflowEnvironment]:
 async def rig(env: WorkflowEnvironment) -> AsyncIterator[Rig]:
     backend = MemoryBackend()
     queue = f"exitgate-test-{uuid.uuid4()}"
-    async with build_worker(env.client, backend, queue):
-        yield Rig(env, env.client, backend, queue)
+    rig = Rig(env, env.client, backend, queue)
+    try:
+        async with build_worker(env.client, backend, queue):
+            yield rig
+    finally:
+        await rig.terminate_leftovers()
 
 
 @pytest.fixture

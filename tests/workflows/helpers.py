@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import uuid
+from datetime import timedelta
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,6 +77,19 @@ class Rig:
     backend: MemoryBackend
     queue: str
     seq: int = field(default=0)
+    started: list[str] = field(default_factory=list)
+
+    async def terminate_leftovers(self) -> None:
+        """A workflow left running with work pending would stop the server skipping time for
+        every later test (its worker is gone), so each test ends with none."""
+        ids = list(self.started)
+        for plan in self.backend.plans.values():
+            ids += [phase_workflow_id(plan.mission_id, p) for p in plan.phases]
+        for wid in ids:
+            try:
+                await self.client.get_workflow_handle(wid).terminate("test over")
+            except RPCError:
+                pass  # already closed or never started
 
     def load(self, doc: dict[str, Any]) -> LoadedPlan:
         plan = load_plan(doc)
@@ -98,19 +112,23 @@ class Rig:
         spec = next(p for p in plan_spec(plan).phases if p.id == pid)
         inp = PhaseInput(mission=plan.mission_id, plan_sha256=plan.sha256, phase=spec,
                          started_by=started_by, search_attributes=False, limits=limits or Limits())
+        wid = wid or f"{phase_workflow_id(plan.mission_id, pid)}/{uuid.uuid4()}"
+        self.started.append(wid)
         return await self.client.start_workflow(
-            "Phase", inp, id=wid or f"{phase_workflow_id(plan.mission_id, pid)}/{uuid.uuid4()}",
+            "Phase", inp, id=wid,
             task_queue=self.queue, result_type=PhaseResult)
 
     async def start_mission(self, plan: LoadedPlan, person: str = "cora") -> WorkflowHandle[Any, Any]:
         inp = MissionInput(plan_sha256=plan.sha256, person=person, role="coordinator", search_attributes=False)
+        wid = f"{mission_workflow_id(plan.mission_id)}/{uuid.uuid4()}"
+        self.started.append(wid)
         return await self.client.start_workflow(
-            "Mission", inp, id=f"{mission_workflow_id(plan.mission_id)}/{uuid.uuid4()}", task_queue=self.queue,
+            "Mission", inp, id=wid, task_queue=self.queue,
             result_type=MissionResult)
 
 
 async def phase_status(handle: WorkflowHandle[Any, Any]) -> PhaseStatus:
-    return await handle.query("status", result_type=PhaseStatus)
+    return await handle.query("status", result_type=PhaseStatus, rpc_timeout=timedelta(seconds=2))
 
 
 async def mission_status(handle: WorkflowHandle[Any, Any]) -> MissionStatus:
@@ -124,8 +142,10 @@ async def wait_phase(handle: WorkflowHandle[Any, Any], pred: Callable[[PhaseStat
         try:
             st = await phase_status(handle)
         except RPCError as exc:
-            if exc.status != RPCStatusCode.NOT_FOUND:
-                raise  # not started yet (a mission starts it): keep waiting
+            # Not started yet (a mission starts it), or asked while a run was closing in
+            # continue-as-new: keep waiting.
+            if exc.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.DEADLINE_EXCEEDED):
+                raise
         if st is not None and pred(st):
             return st
         await asyncio.sleep(0.025)

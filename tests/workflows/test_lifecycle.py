@@ -103,7 +103,7 @@ async def test_refusals(rig: Rig) -> None:
     assert await update_events(h) == 1
     st = await phase_status(h)
     assert [a.person for a in gate_of(st, "g1").approvals] == ["ana"]
-    await h.cancel()
+    await h.terminate("test over")
 
 
 async def test_quorum_distinct_and_required_roles(rig: Rig) -> None:

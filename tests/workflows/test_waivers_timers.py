@@ -71,7 +71,7 @@ async def test_waiver_until_expires_on_a_timer(rig: Rig) -> None:
     st = await wait_phase(h, lambda s: gate_of(s, "g1").state == "collecting", "waiver expired")
     assert gate_of(st, "g1").waivers == []
     assert "waiver_expired" in rig.backend.audit_kinds()
-    await h.cancel()
+    await h.terminate("test over")
 
 
 async def test_reminders_and_one_escalation_after_weeks(rig: Rig) -> None:
@@ -111,4 +111,4 @@ async def test_valid_until_re_evaluates_ageing_evidence(rig: Rig) -> None:
     await rig.env.sleep(timedelta(days=30))  # the point goes stale with no new evidence
     st = await wait_phase(h, lambda s: gate_of(s, "g1").state == "collecting", "stale")
     assert gate_of(st, "g1").status == "unknown"
-    await h.cancel()
+    await h.terminate("test over")
