@@ -12,12 +12,18 @@ from typing import Any
 
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import (
+    AddSearchAttributesRequest,
+    ListSearchAttributesRequest,
+)
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.service import TLSConfig
+from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 from temporalio.worker import Worker
 
 from activities import Backend, ExitgateActivities
+from schemas.messages import SA_GATE_STATES, SA_MISSION, SA_PHASE
 from workflows import WORKFLOWS
 
 
@@ -31,6 +37,7 @@ class TemporalSettings(BaseSettings):
     temporal_tls_key: Path | None = None
     temporal_tls_ca: Path | None = None
     temporal_api_key: SecretStr | None = None
+    register_search_attributes: bool = True
 
 
 async def connect(settings: TemporalSettings | None = None) -> Client:
@@ -47,6 +54,29 @@ async def connect(settings: TemporalSettings | None = None) -> Client:
         tls = True  # API keys are only ever sent over TLS
     return await Client.connect(s.temporal_address, namespace=s.temporal_namespace, tls=tls,
                                 api_key=api_key, data_converter=pydantic_data_converter)
+
+
+SEARCH_ATTRIBUTES = {
+    SA_MISSION: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    SA_PHASE: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    SA_GATE_STATES: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD_LIST,
+}
+
+
+async def register_search_attributes(client: Client, namespace: str = "default") -> None:
+    """Register the search attributes the workflows upsert (idempotent). On Temporal Cloud
+    they are created through the cloud's own tools instead."""
+    try:
+        listed = await client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace=namespace))
+        missing = {k: v for k, v in SEARCH_ATTRIBUTES.items() if k not in listed.custom_attributes}
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.UNIMPLEMENTED:  # the time-skipping test server can't list
+            raise
+        missing = dict(SEARCH_ATTRIBUTES)
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=namespace, search_attributes=missing))
 
 
 def build_worker(client: Client, backend: Backend, task_queue: str, **kw: Any) -> Worker:
@@ -67,6 +97,8 @@ def default_backend() -> Backend:
 async def main() -> None:
     settings = TemporalSettings()
     client = await connect(settings)
+    if settings.register_search_attributes:
+        await register_search_attributes(client, settings.temporal_namespace)
     worker = build_worker(client, default_backend(), settings.task_queue)
     await worker.run()
 

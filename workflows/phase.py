@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
+from temporalio.common import SearchAttributeUpdate
 
 from .common import (
     ACTIVITY_TIMEOUT,
@@ -171,9 +173,10 @@ class PhaseWorkflow:
     async def _evaluate(self, gid: str, as_of: str) -> GateEvaluation:
         inp = EvaluateGateInput(plan_sha256=self.plan_sha256, mission=self.inp.mission, gate=gid,
                                 as_of=as_of, waivers=self.gates[gid].waivers)
-        return await workflow.execute_activity(
+        ev: GateEvaluation = await workflow.execute_activity(
             "evaluate_gate", inp, result_type=GateEvaluation,
             start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=RETRY)
+        return ev
 
     def _apply(self, gid: str, ev: GateEvaluation, as_of: str) -> None:
         st = self.gates[gid]
@@ -246,7 +249,7 @@ class PhaseWorkflow:
     async def _notify(self, kind: str, st: GateState, message: str) -> None:
         self._audit(kind, "system", gate=st.gate, digest=st.digest, reminders=st.reminders_sent)
         await workflow.execute_activity(
-            "notify", NotifyInput(kind=kind, mission=self.inp.mission, phase=self.inp.phase.id,  # type: ignore[arg-type]
+            "notify", NotifyInput(kind=kind, mission=self.inp.mission, phase=self.inp.phase.id,
                                   gate=st.gate, message=message,
                                   payload={"digest": st.digest, "approvals": len(st.approvals)}),
             start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=RETRY)
@@ -397,7 +400,7 @@ class PhaseWorkflow:
         states = sorted({s.state for s in self.gates.values()} | {f"{g}:{s.state}" for g, s in self.gates.items()})
         if states == self.sa_last:
             return
-        updates = [GATE_STATES_KEY.value_set(states)]
+        updates: list[SearchAttributeUpdate[Any]] = [GATE_STATES_KEY.value_set(states)]
         if self.sa_last is None:
             updates += [MISSION_KEY.value_set(self.inp.mission), PHASE_KEY.value_set(self.inp.phase.id)]
         workflow.upsert_search_attributes(updates)

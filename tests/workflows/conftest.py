@@ -13,7 +13,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities import MemoryBackend
-from worker import build_worker
+from worker import build_worker, register_search_attributes
 
 from .helpers import Rig
 
@@ -33,6 +33,7 @@ async def env() -> AsyncIterator[WorkflowEnvironment]:
     e = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=_binary("temporal-test-server"),
         data_converter=pydantic_data_converter)
+    await register_search_attributes(e.client)
     try:
         yield e
     finally:

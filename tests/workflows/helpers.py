@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import uuid
-from datetime import timedelta
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -86,10 +87,8 @@ class Rig:
         for plan in self.backend.plans.values():
             ids += [phase_workflow_id(plan.mission_id, p) for p in plan.phases]
         for wid in ids:
-            try:
+            with contextlib.suppress(RPCError):  # already closed or never started
                 await self.client.get_workflow_handle(wid).terminate("test over")
-            except RPCError:
-                pass  # already closed or never started
 
     def load(self, doc: dict[str, Any]) -> LoadedPlan:
         plan = load_plan(doc)
@@ -111,7 +110,7 @@ class Rig:
                           limits: Limits | None = None, wid: str | None = None) -> WorkflowHandle[Any, Any]:
         spec = next(p for p in plan_spec(plan).phases if p.id == pid)
         inp = PhaseInput(mission=plan.mission_id, plan_sha256=plan.sha256, phase=spec,
-                         started_by=started_by, search_attributes=False, limits=limits or Limits())
+                         started_by=started_by, limits=limits or Limits())
         wid = wid or f"{phase_workflow_id(plan.mission_id, pid)}/{uuid.uuid4()}"
         self.started.append(wid)
         return await self.client.start_workflow(
@@ -119,7 +118,7 @@ class Rig:
             task_queue=self.queue, result_type=PhaseResult)
 
     async def start_mission(self, plan: LoadedPlan, person: str = "cora") -> WorkflowHandle[Any, Any]:
-        inp = MissionInput(plan_sha256=plan.sha256, person=person, role="coordinator", search_attributes=False)
+        inp = MissionInput(plan_sha256=plan.sha256, person=person, role="coordinator")
         wid = f"{mission_workflow_id(plan.mission_id)}/{uuid.uuid4()}"
         self.started.append(wid)
         return await self.client.start_workflow(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from schemas.messages import ApproveInput, GateState, EvidenceChanged, Limits
+from schemas.messages import ApproveInput, EvidenceChanged, GateState, Limits
 
 from .helpers import Rig, awaiting, gate, gate_of, phase, plan_doc, save_history, wait_phase
 

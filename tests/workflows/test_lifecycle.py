@@ -7,9 +7,20 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
-from schemas.messages import EvidenceChanged, GateState, PhaseResult, RejectInput
+from schemas.messages import EvidenceChanged, GateState, RejectInput
 
-from .helpers import Rig, approve, awaiting, gate, gate_of, phase, phase_status, plan_doc, save_history, wait_phase
+from .helpers import (
+    Rig,
+    approve,
+    awaiting,
+    gate,
+    gate_of,
+    phase,
+    phase_status,
+    plan_doc,
+    save_history,
+    wait_phase,
+)
 
 
 async def refused(coro: object, kind: str) -> str:
@@ -33,6 +44,9 @@ async def test_pass_then_approve(rig: Rig) -> None:
     h = await rig.start_phase(plan, "p1")
     g = await awaiting(h, "g1")
     assert g.status == "pass" and g.digest
+    attrs = {p.key.name: p.value for p in (await h.describe()).typed_search_attributes}
+    assert attrs["ExitgateMission"] == "m1" and attrs["ExitgatePhase"] == "p1"
+    assert "g1:awaiting_approval" in attrs["ExitgateGateStates"]  # listable: all gates awaiting approval
     done = await approve(h, "g1", "ana", "head", g.digest)
     assert done.state == "approved"
     result = await h.result()

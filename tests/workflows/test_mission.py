@@ -10,7 +10,17 @@ from temporalio.client import WorkflowHandle
 from schemas.messages import MigrateInput, MissionStatus, PhaseStatus, ReopenInput
 from workflows import phase_workflow_id
 
-from .helpers import Rig, approve, awaiting, gate, phase, plan_doc, save_history, wait_mission, wait_phase
+from .helpers import (
+    Rig,
+    approve,
+    awaiting,
+    gate,
+    phase,
+    plan_doc,
+    save_history,
+    wait_mission,
+    wait_phase,
+)
 from .test_lifecycle import refused
 
 

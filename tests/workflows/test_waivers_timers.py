@@ -10,7 +10,18 @@ import pytest
 from schemas.messages import GateState, RevokeWaiverInput, WaiveInput
 from schemas.timefmt import format_timestamp, parse_timestamp
 
-from .helpers import Rig, T0, approve, awaiting, gate, gate_of, phase, plan_doc, save_history, wait_phase
+from .helpers import (
+    T0,
+    Rig,
+    approve,
+    awaiting,
+    gate,
+    gate_of,
+    phase,
+    plan_doc,
+    save_history,
+    wait_phase,
+)
 from .test_lifecycle import refused
 
 NEEDS_B = [{"benchmark": {"id": "b-high", "indicator": "ind.b", "aggregate": "latest", "op": ">=", "threshold": 10}}]
