@@ -143,7 +143,8 @@ async def wait_phase(handle: WorkflowHandle[Any, Any], pred: Callable[[PhaseStat
         except RPCError as exc:
             # Not started yet (a mission starts it), or asked while a run was closing in
             # continue-as-new: keep waiting.
-            if exc.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.DEADLINE_EXCEEDED):
+            if exc.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.DEADLINE_EXCEEDED,
+                                  RPCStatusCode.CANCELLED):  # our rpc_timeout: a dead worker held it
                 raise
         if st is not None and pred(st):
             return st
