@@ -1,0 +1,87 @@
+"""What the activities need from the outside world, and an in-memory version of it.
+
+The store (SQLModel) implements the same five methods; tests and the dev path without a
+database use `MemoryBackend`, whose evidence the caller controls record by record.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from rules.evidence import Ledger, Outcome
+from rules.plan import LoadedPlan
+from rules.series import EvidenceIndex
+
+__all__ = ["Backend", "MemoryBackend"]
+
+
+class Backend(Protocol):
+    def load_plan(self, sha256: str) -> LoadedPlan: ...
+
+    def evidence_index(self, mission: str, as_of: int, indicators: frozenset[str]) -> EvidenceIndex: ...
+
+    def audit_append(self, kind: str, payload: dict[str, Any], actor: str) -> None: ...
+
+    def notify(self, kind: str, mission: str, phase: str, gate: str, message: str,
+               payload: dict[str, Any]) -> None: ...
+
+
+@dataclass
+class MemoryBackend:
+    """Plans, evidence ledgers, audit log and notifications held in lists and dicts."""
+
+    plans: dict[str, LoadedPlan] = field(default_factory=dict)
+    ledgers: dict[str, Ledger] = field(default_factory=dict)
+    audit: list[dict[str, Any]] = field(default_factory=list)
+    notifications: list[dict[str, Any]] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _indexes: dict[str, tuple[int, EvidenceIndex]] = field(default_factory=dict, repr=False)
+    _audit_keys: set[str] = field(default_factory=set, repr=False)
+
+    def add_plan(self, plan: LoadedPlan) -> str:
+        self.plans[plan.sha256] = plan
+        self.ledgers.setdefault(plan.mission_id, Ledger(plan))
+        return plan.sha256
+
+    def add_evidence(self, mission: str, raw: Any, *, received_at: int | None = None,
+                     backfill: bool = True) -> Outcome:
+        with self._lock:
+            out = self.ledgers[mission].add(raw, received_at=received_at, backfill=backfill)
+            if out.status == "stored":
+                self._indexes.pop(mission, None)
+            return out
+
+    def load_plan(self, sha256: str) -> LoadedPlan:
+        try:
+            return self.plans[sha256]
+        except KeyError:
+            raise LookupError(f"no plan with sha256 {sha256}") from None
+
+    def evidence_index(self, mission: str, as_of: int, indicators: frozenset[str]) -> EvidenceIndex:
+        with self._lock:
+            ledger = self.ledgers[mission]
+            cached = self._indexes.get(mission)
+            if cached is None or cached[0] != len(ledger.records):
+                cached = (len(ledger.records), EvidenceIndex(ledger.records.values()))
+                self._indexes[mission] = cached
+            return cached[1]
+
+    def audit_append(self, kind: str, payload: dict[str, Any], actor: str) -> None:
+        with self._lock:
+            key = payload.get("key")
+            if isinstance(key, str):
+                if key in self._audit_keys:
+                    return  # a retried activity: the first append stands
+                self._audit_keys.add(key)
+            self.audit.append({"kind": kind, "actor": actor, "payload": payload})
+
+    def notify(self, kind: str, mission: str, phase: str, gate: str, message: str,
+               payload: dict[str, Any]) -> None:
+        with self._lock:
+            self.notifications.append({"kind": kind, "mission": mission, "phase": phase,
+                                       "gate": gate, "message": message, "payload": payload})
+
+    def audit_kinds(self) -> list[str]:
+        return [e["kind"] for e in self.audit]

@@ -1,0 +1,170 @@
+"""Gate workflows against a bare skeleton of the same shape, on one dev server, in one run.
+
+(a) throughput of N concurrent gate workflows (start, evaluate, approve, complete) vs the
+    skeleton (start, wait for a signal, one activity, wait for an update);
+(b) evidence-to-decision latency p50/p99: signal -> evaluation visible to a query;
+(c) S evidence signals into one gate: none lost, runs continued as new, time taken.
+
+    .venv/bin/python benchmarks/workflow_bench.py [--n 1000] [--signals 50000] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from skeleton import Skeleton, skeleton_step  # noqa: E402  (a module: the sandbox re-imports it)
+from temporalio.client import Client, WorkflowHandle  # noqa: E402
+from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
+from temporalio.testing import WorkflowEnvironment  # noqa: E402
+from temporalio.worker import Worker  # noqa: E402
+
+from activities import ExitgateActivities, MemoryBackend, plan_spec  # noqa: E402
+from rules.plan import load_plan  # noqa: E402
+from schemas.messages import ApproveInput, EvidenceChanged, PhaseInput, PhaseStatus  # noqa: E402
+from workflows import WORKFLOWS  # noqa: E402
+
+
+def plan_doc() -> dict[str, Any]:
+    gate = {"id": "g1", "name": "g", "approval": {"roles": ["head"], "quorum": 1},
+            "rule": {"benchmark": {"id": "b", "indicator": "ind.a", "aggregate": "latest", "op": "<=", "threshold": 5}}}
+    return {"plan": "bench", "mission": {"id": "bench", "name": "Bench"},
+            "indicators": [{"id": "ind.a", "name": "a", "kind": "number"}],
+            "phases": [{"id": "p1", "name": "p", "gates": [gate]}]}
+
+
+def ev(rid: str, value: float, day: int) -> dict[str, Any]:
+    t = f"2020-01-{day:02d}T00:00:00Z"
+    return {"id": rid, "mission": "bench", "indicator": "ind.a", "value": value, "observed_at": t,
+            "reported_at": t, "source": "x"}
+
+
+async def poll(handle: WorkflowHandle[Any, Any], ready: Any, query: str, rtype: Any) -> None:
+    while not ready(await handle.query(query, result_type=rtype)):
+        await asyncio.sleep(0.005)
+
+
+async def gather_limited(coros: list[Any], limit: int = 100) -> list[Any]:
+    sem = asyncio.Semaphore(limit)
+
+    async def one(c: Any) -> Any:
+        async with sem:
+            return await c
+    return await asyncio.gather(*(one(c) for c in coros))
+
+
+async def gate_round(client: Client, queue: str, inp: PhaseInput) -> None:
+    h = await client.start_workflow("Phase", inp, id=f"bench-{uuid.uuid4()}", task_queue=queue)
+    await poll(h, lambda s: s.gates[0].state == "awaiting_approval", "status", PhaseStatus)
+    st = await h.query("status", result_type=PhaseStatus)
+    await h.execute_update("approve", ApproveInput(gate="g1", person="ana", role="head", digest=st.gates[0].digest or ""))
+    await h.result()
+
+
+async def skeleton_round(client: Client, queue: str) -> None:
+    h = await client.start_workflow("Skeleton", id=f"skel-{uuid.uuid4()}", task_queue=queue)
+    await h.signal("poke")
+    await poll(h, lambda v: v == 2, "value_now", int)
+    await h.execute_update("finish")
+    await h.result()
+
+
+async def latency(client: Client, queue: str, backend: MemoryBackend, inp: PhaseInput, k: int) -> tuple[list[float], list[float]]:
+    gate_ms: list[float] = []
+    skel_ms: list[float] = []
+    for i in range(k):
+        h = await client.start_workflow("Phase", inp, id=f"lat-{uuid.uuid4()}", task_queue=queue)
+        await poll(h, lambda s: s.gates[0].evaluations >= 1, "status", PhaseStatus)
+        backend.add_evidence("bench", ev(f"lat-{i}-{uuid.uuid4().hex[:6]}", 9 if i % 2 else 1, 20 + i % 5))
+        before = (await h.query("status", result_type=PhaseStatus)).gates[0].evaluations
+        t = time.perf_counter()
+        await h.signal("evidence_changed", EvidenceChanged(indicators=["ind.a"]))
+        await poll(h, lambda s, b=before: s.gates[0].evaluations > b, "status", PhaseStatus)
+        gate_ms.append((time.perf_counter() - t) * 1000)
+        await h.terminate()
+        s = await client.start_workflow("Skeleton", id=f"slat-{uuid.uuid4()}", task_queue=queue)
+        t = time.perf_counter()
+        await s.signal("poke")
+        await poll(s, lambda v: v == 2, "value_now", int)
+        skel_ms.append((time.perf_counter() - t) * 1000)
+        await s.terminate()
+    return gate_ms, skel_ms
+
+
+def pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(q * len(xs)))]
+
+
+async def flood(client: Client, queue: str, inp: PhaseInput, signals: int) -> dict[str, Any]:
+    h = await client.start_workflow("Phase", inp, id=f"flood-{uuid.uuid4()}", task_queue=queue)
+    await poll(h, lambda s: s.gates[0].evaluations >= 1, "status", PhaseStatus)
+    t = time.perf_counter()
+    await gather_limited([h.signal("evidence_changed", EvidenceChanged(indicators=["ind.a"])) for _ in range(signals)], 64)
+    sent = time.perf_counter() - t
+    await poll(h, lambda s: s.signals_total == signals and not s.pending_evaluation, "status", PhaseStatus)
+    st = await h.query("status", result_type=PhaseStatus)
+    total = time.perf_counter() - t
+    await h.terminate()
+    return {"signals": signals, "counted": st.signals_total, "lost": signals - st.signals_total,
+            "runs": st.runs, "evaluations": st.evaluations_total, "send_s": round(sent, 2), "total_s": round(total, 2)}
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=1000)
+    ap.add_argument("--latency-samples", type=int, default=50)
+    ap.add_argument("--signals", type=int, default=50_000)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    env = await WorkflowEnvironment.start_local(dev_server_existing_path=str(ROOT / ".venv" / "bin" / "temporal"),
+                                                data_converter=pydantic_data_converter)
+    backend = MemoryBackend()
+    plan = load_plan(plan_doc())
+    backend.add_plan(plan)
+    backend.add_evidence("bench", ev("e0", 1, 1))
+    queue = f"bench-{uuid.uuid4()}"
+    inp = PhaseInput(mission="bench", plan_sha256=plan.sha256, phase=plan_spec(plan).phases[0],
+                     started_by="cora", search_attributes=False)
+    acts = [*ExitgateActivities(backend).all(), skeleton_step]
+    out: dict[str, Any] = {}
+    try:
+        async with Worker(env.client, task_queue=queue, workflows=[*WORKFLOWS, Skeleton], activities=acts,
+                          max_concurrent_workflow_tasks=200):
+            t = time.perf_counter()
+            await gather_limited([skeleton_round(env.client, queue) for _ in range(args.n)])
+            skel = args.n / (time.perf_counter() - t)
+            t = time.perf_counter()
+            await gather_limited([gate_round(env.client, queue, inp) for _ in range(args.n)])
+            gate = args.n / (time.perf_counter() - t)
+            out["throughput"] = {"n": args.n, "gate_per_s": round(gate, 1), "skeleton_per_s": round(skel, 1),
+                                 "ratio": round(gate / skel, 3), "goal_ratio_at_least": 0.7}
+            g_ms, s_ms = await latency(env.client, queue, backend, inp, args.latency_samples)
+            out["latency_ms"] = {
+                "gate_p50": round(pct(g_ms, 0.5), 1), "gate_p99": round(pct(g_ms, 0.99), 1),
+                "skeleton_p50": round(pct(s_ms, 0.5), 1), "skeleton_p99": round(pct(s_ms, 0.99), 1),
+                "p50_ratio": round(pct(g_ms, 0.5) / pct(s_ms, 0.5), 3),
+                "p99_ratio": round(pct(g_ms, 0.99) / pct(s_ms, 0.99), 3), "goal_ratio_at_most": 1.3,
+                "mean_gate": round(statistics.fmean(g_ms), 1)}
+            out["flood"] = await flood(env.client, queue, inp, args.signals)
+    finally:
+        await env.shutdown()
+    if args.json:
+        print(json.dumps(out))
+    else:
+        for k, v in out.items():
+            print(f"{k}: " + ", ".join(f"{a}={b}" for a, b in v.items()))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

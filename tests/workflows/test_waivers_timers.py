@@ -1,0 +1,125 @@
+"""Waivers (with until, revoke, refusals) and the durable timers: reminders, escalation,
+valid_until, all through weeks of skipped time."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from schemas.messages import GateState, RevokeWaiverInput, WaiveInput
+from schemas.timefmt import format_timestamp, parse_timestamp
+
+from .helpers import (
+    T0,
+    Rig,
+    approve,
+    awaiting,
+    gate,
+    gate_of,
+    phase,
+    plan_doc,
+    save_history,
+    wait_phase,
+)
+from .test_lifecycle import refused
+
+NEEDS_B = [{"benchmark": {"id": "b-high", "indicator": "ind.b", "aggregate": "latest", "op": ">=", "threshold": 10}}]
+NOT_C = [{"not": {"benchmark": {"id": "c-zero", "indicator": "ind.c", "aggregate": "latest", "op": "==",
+                                "threshold": 0}}}]
+
+
+def waive(gid: str, bid: str, person: str = "ana", role: str = "head", until: str | None = None) -> WaiveInput:
+    return WaiveInput(gate=gid, benchmark=bid, person=person, role=role, justification="data delayed by floods",
+                      until=until)
+
+
+async def test_waiver_opens_the_gate_and_revoke_closes_it(rig: Rig) -> None:
+    plan = rig.load(plan_doc([phase("p1", [gate("g1", waiver_roles=["head"], extra=NEEDS_B + NOT_C)])]))
+    rig.evidence("m1", "ind.a", 3, day=1)
+    rig.evidence("m1", "ind.b", 4, day=1)
+    rig.evidence("m1", "ind.c", 1, day=1)
+    h = await rig.start_phase(plan, "p1")
+    st = await wait_phase(h, lambda s: gate_of(s, "g1").status == "fail", "first evaluation")
+    await refused(h.execute_update("waive", waive("g1", "b-high", role="deputy")), "RoleNotAllowed")
+    await refused(h.execute_update("waive", waive("g1", "c-zero")), "NotWaivable")
+    await refused(h.execute_update("waive", waive("g1", "zzz")), "UnknownBenchmark")
+    past = format_timestamp(T0)
+    await refused(h.execute_update("waive", waive("g1", "b-high", until=past)), "InvalidUntil")
+    with pytest.raises(ValueError, match="justification"):
+        WaiveInput(gate="g1", benchmark="b-high", person="ana", role="head", justification="")
+    w = await h.execute_update("waive", waive("g1", "b-high"), result_type=GateState)
+    assert [x.benchmark for x in w.waivers] == ["b-high"]
+    g = await awaiting(h, "g1")
+    assert g.digest != gate_of(st, "g1").digest
+    await refused(h.execute_update("waive", waive("g1", "b-high")), "AlreadyWaived")
+    await h.execute_update("revoke_waiver", RevokeWaiverInput(gate="g1", benchmark="b-high", person="ana",
+                                                              role="head", reason="floods over"))
+    st = await wait_phase(h, lambda s: gate_of(s, "g1").state == "collecting", "revoked")
+    await refused(h.execute_update("revoke_waiver", RevokeWaiverInput(gate="g1", benchmark="b-high", person="ana",
+                                                                      role="head")), "NoSuchWaiver")
+    kinds = rig.backend.audit_kinds()
+    assert "waiver" in kinds and "waiver_revoked" in kinds
+    await h.execute_update("waive", waive("g1", "b-high"))
+    g = await awaiting(h, "g1")
+    await approve(h, "g1", "hal", "host", g.digest)
+    await h.result()
+    await save_history(h, "waiver")
+
+
+async def test_waiver_until_expires_on_a_timer(rig: Rig) -> None:
+    plan = rig.load(plan_doc([phase("p1", [gate("g1", waiver_roles=["head"], extra=NEEDS_B)])]))
+    rig.evidence("m1", "ind.a", 3, day=1)
+    rig.evidence("m1", "ind.b", 4, day=1)
+    h = await rig.start_phase(plan, "p1")
+    await wait_phase(h, lambda s: gate_of(s, "g1").evaluations >= 1, "first evaluation")
+    now = await rig.env.get_current_time()
+    until = format_timestamp(int(now.timestamp()) * 1_000_000 + 10 * 86_400_000_000)
+    await h.execute_update("waive", waive("g1", "b-high", until=until))
+    g = await awaiting(h, "g1")
+    assert g.valid_until == until  # the engine knows the waiver ends then
+    await rig.env.sleep(timedelta(days=11))
+    st = await wait_phase(h, lambda s: gate_of(s, "g1").state == "collecting", "waiver expired")
+    assert gate_of(st, "g1").waivers == []
+    assert "waiver_expired" in rig.backend.audit_kinds()
+    await h.terminate("test over")
+
+
+async def test_reminders_and_one_escalation_after_weeks(rig: Rig) -> None:
+    plan = rig.load(plan_doc([phase("p1", [gate("g1", timers={"remind_after": "P7D", "escalate_after": "P3W"})])]))
+    rig.evidence("m1", "ind.a", 3, day=1)
+    h = await rig.start_phase(plan, "p1")
+    g = await awaiting(h, "g1")
+    assert rig.backend.notifications == []
+    await rig.env.sleep(timedelta(days=22))
+    st = await wait_phase(h, lambda s: gate_of(s, "g1").escalated, "escalation")
+    kinds = [n["kind"] for n in rig.backend.notifications]
+    assert kinds == ["reminder", "reminder", "reminder", "escalation"]
+    assert gate_of(st, "g1").reminders_sent == 3
+    await rig.env.sleep(timedelta(days=7))
+    await wait_phase(h, lambda s: gate_of(s, "g1").reminders_sent == 4, "fourth reminder")
+    assert [n["kind"] for n in rig.backend.notifications].count("escalation") == 1
+    await approve(h, "g1", "ana", "head", g.digest)
+    await h.result()
+    await save_history(h, "escalation")
+
+
+async def test_valid_until_re_evaluates_ageing_evidence(rig: Rig) -> None:
+    fresh = [{"benchmark": {"id": "a-fresh", "indicator": "ind.b", "aggregate": "count", "op": ">=",
+                            "threshold": 1, "max_age": "P30D"}}]
+    plan = rig.load(plan_doc([phase("p1", [gate("g1", extra=fresh)])]))
+    rig.evidence("m1", "ind.a", 3, day=1)
+    now = await rig.env.get_current_time()
+    now_us = int(now.timestamp()) * 1_000_000
+    ok = rig.backend.add_evidence("m1", {
+        "id": "b-now", "mission": "m1", "indicator": "ind.b", "value": 1,
+        "observed_at": format_timestamp(now_us - 86_400_000_000), "reported_at": format_timestamp(now_us - 86_400_000_000),
+        "source": "test"})
+    assert ok.status == "stored"
+    h = await rig.start_phase(plan, "p1")
+    g = await awaiting(h, "g1")
+    assert g.valid_until is not None and parse_timestamp(g.valid_until) > now_us
+    await rig.env.sleep(timedelta(days=30))  # the point goes stale with no new evidence
+    st = await wait_phase(h, lambda s: gate_of(s, "g1").state == "collecting", "stale")
+    assert gate_of(st, "g1").status == "unknown"
+    await h.terminate("test over")

@@ -1,0 +1,265 @@
+"""The mission workflow: starts each phase when its `depends_on` are complete, reopens a
+completed phase (pausing the dependants that are not complete), migrates to a newer plan.
+
+Phases are child workflows with a fixed id per (mission, phase), abandoned on parent close so
+the mission can continue as new under them; each tells the mission it completed by a signal.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+
+from .common import (
+    ACTIVITY_TIMEOUT,
+    MISSION_KEY,
+    RETRY,
+    AuditQueue,
+    phase_workflow_id,
+    refuse,
+)
+
+with workflow.unsafe.imports_passed_through():
+    from schemas.messages import (
+        DescribePlanInput,
+        MigrateInput,
+        MissionCarry,
+        MissionInput,
+        MissionResult,
+        MissionStatus,
+        PhaseCompleted,
+        PhaseInput,
+        PhaseRecord,
+        PlanChanged,
+        PlanSpec,
+        ReopenInput,
+        SetPaused,
+    )
+
+MAX_RUN_EVENTS = 2000  # a mission sees few events; continue as new well before any limit
+
+
+@workflow.defn(name="Mission")
+class MissionWorkflow:
+    @workflow.init
+    def __init__(self, inp: MissionInput) -> None:
+        self.inp = inp
+        c = inp.carried
+        self.spec: PlanSpec | None = c.spec if c else None
+        self.started_by = c.started_by if c else inp.person
+        self.phases: dict[str, PhaseRecord] = {p.id: p for p in c.phases} if c else {}
+        self.audit = AuditQueue(list(c.audit_pending) if c else [], c.audit_seq if c else 0)
+        self.runs = c.runs + 1 if c else 1
+        self.to_start: set[str] = set()
+        self.changed = False
+        self.migrating = False
+        self.run_events = 0
+
+    @workflow.run
+    async def run(self, inp: MissionInput) -> MissionResult:
+        if self.spec is None:
+            spec = await workflow.execute_activity(
+                "describe_plan", DescribePlanInput(plan_sha256=inp.plan_sha256), result_type=PlanSpec,
+                start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=RETRY)
+            if inp.role not in spec.coordinator_roles:
+                raise ApplicationError(f"role {inp.role!r} may not start the exit; coordinator roles: "
+                                       + ", ".join(spec.coordinator_roles), type="RoleNotAllowed",
+                                       non_retryable=True)
+            self.spec = spec
+            self.phases = {p.id: PhaseRecord(id=p.id) for p in spec.phases}
+            self.audit.add("mission_started", inp.person, mission=spec.mission, role=inp.role,
+                           plan_sha256=spec.plan_sha256)
+        if inp.search_attributes:
+            workflow.upsert_search_attributes([MISSION_KEY.value_set(self.spec.mission)])
+        while True:
+            await workflow.wait_condition(lambda: not self.migrating)
+            await self._start_ready()
+            await self._sync_paused()
+            await self.audit.flush()
+            if self._complete():
+                break
+            if self.changed or self.to_start or self.audit.pending:
+                self.changed = False
+                continue
+            if self._should_continue_as_new():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                if not (self.changed or self.to_start or self.migrating):
+                    workflow.continue_as_new(inp.model_copy(update={"carried": self._carry()}))
+                continue
+            await workflow.wait_condition(lambda: self.changed or bool(self.to_start) or bool(self.audit.pending))
+            self.changed = False
+        self.audit.add("mission_completed", "system", mission=self.spec.mission, plan_sha256=self.spec.plan_sha256)
+        await self.audit.flush()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        await self.audit.flush()
+        return MissionResult(mission=self.spec.mission, plan_sha256=self.spec.plan_sha256,
+                             phases=list(self.phases))
+
+    def _carry(self) -> MissionCarry:
+        assert self.spec is not None
+        return MissionCarry(spec=self.spec, started_by=self.started_by, phases=list(self.phases.values()),
+                            audit_pending=list(self.audit.pending), audit_seq=self.audit.seq, runs=self.runs)
+
+    def _should_continue_as_new(self) -> bool:
+        info = workflow.info()
+        return info.is_continue_as_new_suggested() or info.get_current_history_length() >= MAX_RUN_EVENTS
+
+    def _complete(self) -> bool:
+        return all(p.state == "complete" for p in self.phases.values())
+
+    # --- phases ---
+
+    def _depends(self, pid: str) -> list[str]:
+        assert self.spec is not None
+        return next((p.depends_on for p in self.spec.phases if p.id == pid), [])
+
+    def _ancestors(self, pid: str) -> set[str]:
+        seen: set[str] = set()
+        stack = list(self._depends(pid))
+        while stack:
+            a = stack.pop()
+            if a not in seen and a in self.phases:
+                seen.add(a)
+                stack.extend(self._depends(a))
+        return seen
+
+    def _should_pause(self, pid: str) -> bool:
+        return self.phases[pid].state != "complete" and any(
+            self.phases[a].state != "complete" for a in self._ancestors(pid))
+
+    async def _start_ready(self) -> None:
+        assert self.spec is not None
+        for p in self.spec.phases:
+            rec = self.phases[p.id]
+            ready = rec.state == "pending" and all(self.phases[d].state == "complete" for d in p.depends_on)
+            if ready or p.id in self.to_start:
+                self.to_start.discard(p.id)
+                await self._start_phase(p.id)
+
+    async def _start_phase(self, pid: str) -> None:
+        assert self.spec is not None
+        rec = self.phases[pid]
+        rec.state = "running"
+        rec.paused = self._should_pause(pid)
+        inp = PhaseInput(
+            mission=self.spec.mission, plan_sha256=self.spec.plan_sha256,
+            phase=next(p for p in self.spec.phases if p.id == pid), started_by=self.started_by,
+            generation=rec.generation, reopened_by=rec.reopened_by, reopen_reason=rec.reopen_reason,
+            paused=rec.paused, parent_workflow_id=workflow.info().workflow_id,
+            search_attributes=self.inp.search_attributes, limits=self.inp.phase_limits)
+        while True:
+            try:
+                await workflow.start_child_workflow(
+                    "Phase", inp, id=phase_workflow_id(self.spec.mission, pid),
+                    parent_close_policy=workflow.ParentClosePolicy.ABANDON)
+                break
+            except WorkflowAlreadyStartedError:
+                # The phase's previous run (before a reopen) is still closing: wait for it.
+                await workflow.sleep(timedelta(seconds=2))
+        self.run_events += 1
+
+    async def _sync_paused(self) -> None:
+        assert self.spec is not None
+        for pid, rec in self.phases.items():
+            want = rec.state == "running" and self._should_pause(pid)
+            if rec.state == "running" and want != rec.paused:
+                rec.paused = want
+                reason = "a phase it depends on was reopened" if want else "the phases it depends on are complete"
+                self.audit.add("phase_paused" if want else "phase_resumed", "system",
+                               mission=self.spec.mission, phase=pid, reason=reason)
+                await workflow.get_external_workflow_handle(phase_workflow_id(self.spec.mission, pid)).signal(
+                    "set_paused", SetPaused(paused=want, reason=reason))
+
+    @workflow.signal(name="phase_completed")
+    def phase_completed(self, inp: PhaseCompleted) -> None:
+        rec = self.phases.get(inp.phase)
+        if rec is None or rec.generation != inp.generation or rec.state != "running":
+            return  # a run that a reopen or migration has already replaced
+        rec.state, rec.paused = "complete", False
+        self.audit.add("phase_completed", "system", mission=self.inp_mission(), phase=inp.phase,
+                       generation=inp.generation)
+        self.changed = True
+
+    def inp_mission(self) -> str:
+        return self.spec.mission if self.spec else ""
+
+    # --- updates ---
+
+    def _check_coordinator(self, role: str) -> None:
+        if self.spec is None:
+            refuse("NotStarted", "the mission's exit is still starting; try again")
+        if self.migrating:
+            refuse("MigrationInProgress", "a plan migration is in progress; try again")
+        if role not in self.spec.coordinator_roles:
+            refuse("RoleNotAllowed", f"role {role!r} is not a coordinator role ("
+                   + ", ".join(self.spec.coordinator_roles) + ")")
+
+    @workflow.update(name="reopen")
+    def reopen(self, inp: ReopenInput) -> MissionStatus:
+        rec = self.phases[inp.phase]
+        rec.generation += 1
+        rec.state = "running"
+        rec.reopened_by, rec.reopen_reason = inp.person, inp.reason
+        self.to_start.add(inp.phase)
+        self.audit.add("phase_reopened", inp.person, mission=self.inp_mission(), phase=inp.phase,
+                       role=inp.role, reason=inp.reason, generation=rec.generation)
+        self.changed = True
+        return self.status()
+
+    @reopen.validator
+    def _validate_reopen(self, inp: ReopenInput) -> None:
+        self._check_coordinator(inp.role)
+        rec = self.phases.get(inp.phase)
+        if rec is None:
+            refuse("UnknownPhase", f"phase {inp.phase!r} is not in the mission's plan")
+        if rec.state != "complete":
+            refuse("NotComplete", f"phase {inp.phase!r} is {rec.state}; only a complete phase can be reopened")
+
+    @workflow.update(name="migrate")
+    async def migrate(self, inp: MigrateInput) -> MissionStatus:
+        assert self.spec is not None
+        self.migrating = True
+        try:
+            new = await workflow.execute_activity(
+                "describe_plan", DescribePlanInput(plan_sha256=inp.plan_sha256), result_type=PlanSpec,
+                start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=RETRY)
+            if new.mission != self.spec.mission:
+                raise ApplicationError(f"plan {inp.plan_sha256} is for mission {new.mission!r}, "
+                                       f"not {self.spec.mission!r}", type="WrongMission", non_retryable=True)
+            await self._apply_plan(new, inp)
+        finally:
+            self.migrating = False
+            self.changed = True
+        return self.status()
+
+    @migrate.validator
+    def _validate_migrate(self, inp: MigrateInput) -> None:
+        self._check_coordinator(inp.role)
+        assert self.spec is not None
+        if inp.plan_sha256 == self.spec.plan_sha256:
+            refuse("SamePlan", f"the mission already runs plan {inp.plan_sha256}")
+
+    async def _apply_plan(self, new: PlanSpec, inp: MigrateInput) -> None:
+        assert self.spec is not None
+        old = self.spec
+        self.spec = new
+        phases = {p.id: self.phases.get(p.id) or PhaseRecord(id=p.id) for p in new.phases}
+        self.audit.add("plan_migrated", inp.person, mission=new.mission, role=inp.role,
+                       **{"from": old.plan_sha256}, to=new.plan_sha256,
+                       dropped_phases=sorted(set(self.phases) - set(phases)))
+        for pid, rec in self.phases.items():
+            if rec.state == "running" and pid not in phases:
+                await workflow.get_external_workflow_handle(phase_workflow_id(new.mission, pid)).cancel()
+        self.phases = phases
+        for p in new.phases:
+            if phases[p.id].state == "running" and p.id not in self.to_start:
+                await workflow.get_external_workflow_handle(phase_workflow_id(new.mission, p.id)).signal(
+                    "plan_changed", PlanChanged(plan_sha256=new.plan_sha256, phase=p, by=inp.person))
+
+    @workflow.query(name="status")
+    def status(self) -> MissionStatus:
+        return MissionStatus(mission=self.inp_mission(), plan_sha256=self.spec.plan_sha256 if self.spec else self.inp.plan_sha256,
+                             started_by=self.started_by, phases=list(self.phases.values()),
+                             complete=bool(self.phases) and self._complete())
