@@ -135,9 +135,9 @@ async def mission_status(handle: WorkflowHandle[Any, Any]) -> MissionStatus:
 
 
 async def wait_phase(handle: WorkflowHandle[Any, Any], pred: Callable[[PhaseStatus], bool],
-                     what: str = "condition") -> PhaseStatus:
+                     what: str = "condition", timeout_s: float = 10.0) -> PhaseStatus:
     st: PhaseStatus | None = None
-    for _ in range(400):
+    for _ in range(int(timeout_s / 0.025)):
         try:
             st = await phase_status(handle)
         except RPCError as exc:
