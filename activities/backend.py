@@ -20,7 +20,8 @@ __all__ = ["Backend", "MemoryBackend"]
 class Backend(Protocol):
     def load_plan(self, sha256: str) -> LoadedPlan: ...
 
-    def evidence_index(self, mission: str, as_of: int, indicators: frozenset[str]) -> EvidenceIndex: ...
+    def evidence_index(self, mission: str, as_of: int, indicators: frozenset[str],
+                       horizons: dict[str, int | None] | None = None) -> EvidenceIndex: ...
 
     def audit_append(self, kind: str, payload: dict[str, Any], actor: str) -> None: ...
 
@@ -59,7 +60,9 @@ class MemoryBackend:
         except KeyError:
             raise LookupError(f"no plan with sha256 {sha256}") from None
 
-    def evidence_index(self, mission: str, as_of: int, indicators: frozenset[str]) -> EvidenceIndex:
+    def evidence_index(self, mission: str, as_of: int, indicators: frozenset[str],
+                       horizons: dict[str, int | None] | None = None) -> EvidenceIndex:
+        # Everything is in memory already; the horizons only save the store a read.
         with self._lock:
             ledger = self.ledgers[mission]
             cached = self._indexes.get(mission)

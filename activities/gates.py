@@ -85,7 +85,8 @@ class ExitgateActivities:
             raise ApplicationError(f"gate {inp.gate!r} is not in plan {inp.plan_sha256}",
                                    type="UnknownGate", non_retryable=True)
         as_of = parse_timestamp(inp.as_of)
-        index = self.backend.evidence_index(inp.mission, as_of, plan.gate_indicators(inp.gate))
+        index = self.backend.evidence_index(inp.mission, as_of, plan.gate_indicators(inp.gate),
+                                            plan.gate_horizons(inp.gate))
         waivers = [Waiver(w.benchmark, w.by, w.justification,
                           parse_timestamp(w.until) if w.until else None) for w in inp.waivers]
         out: dict[str, Any] = evaluate_gate(plan, inp.gate, index, as_of, waivers)

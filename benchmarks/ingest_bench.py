@@ -132,13 +132,23 @@ def bench_eval(n: int) -> dict[str, Any]:
             evals = []
             for i in range(5):
                 t1 = time.perf_counter()
-                evaluate_gate(plan, "g", index, as_of + i)
+                full = evaluate_gate(plan, "g", index, as_of + i)
                 evals.append(time.perf_counter() - t1)
+            # What the evaluate_gate activity does: read only the gate's windows (and corrections).
+            gated = []
+            for _ in range(5):
+                t1 = time.perf_counter()
+                part_index = store.evidence_index("bench", as_of + 4, plan.gate_indicators("g"), plan.gate_horizons("g"))
+                part = evaluate_gate(plan, "g", part_index, as_of + 4)
+                gated.append(time.perf_counter() - t1)
+            assert part == full, "a windowed read must give the very same evaluation"
     finally:
         db.drop()
     return {"records": n, "load_index_s": round(load_s, 3), "evaluate_gate_ms_best": round(min(evals) * 1e3, 2),
             "evaluate_gate_ms_median": round(sorted(evals)[2] * 1e3, 2),
-            "load_and_evaluate_s": round(load_s + min(evals), 3)}
+            "full_read_and_evaluate_s": round(load_s + min(evals), 3),
+            "gate_read_and_evaluate_ms_best": round(min(gated) * 1e3, 1),
+            "gate_read_and_evaluate_ms_median": round(sorted(gated)[2] * 1e3, 1)}
 
 
 def main(argv: list[str]) -> int:
@@ -155,8 +165,10 @@ def main(argv: list[str]) -> int:
     print(f"(a) {a['records']:,} records via JSON Lines import: {a['ingest_per_s']:,}/s ({a['ingest_s']} s); "
           f"COPY of the same rows: {a['copy_per_s']:,}/s; ingestion = {a['ingest_vs_copy']:.3f}x COPY "
           f"(goal >= {a['goal_per_s']:,}/s)")
-    print(f"(b) gate of 50 benchmarks over {b['records']:,} stored records: load index {b['load_index_s']} s, "
-          f"evaluate {b['evaluate_gate_ms_best']} ms best / {b['evaluate_gate_ms_median']} ms median")
+    print(f"(b) gate of 50 benchmarks over {b['records']:,} stored records: as of one instant, reading the gate's "
+          f"windows and evaluating: {b['gate_read_and_evaluate_ms_median']} ms median "
+          f"({b['gate_read_and_evaluate_ms_best']} ms best); reading every record instead: {b['load_index_s']} s, "
+          f"then evaluate {b['evaluate_gate_ms_median']} ms")
     return 0
 
 

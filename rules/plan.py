@@ -111,6 +111,19 @@ class LoadedPlan:
             for b, under_not in iter_benchmarks(g.rule)
         }
 
+    def gate_horizons(self, gate_id: str) -> dict[str, int | None]:
+        """Per indicator of a gate, how far back (microseconds) its benchmarks look: the longest
+        window, or None when one of them has no window and so needs the whole series."""
+        out: dict[str, int | None] = {}
+        for b, _ in iter_benchmarks(self.gates[gate_id].gate.rule):
+            w = parse_duration(b.window) if b.window else None
+            if b.indicator not in out:
+                out[b.indicator] = w
+            else:
+                prev = out[b.indicator]
+                out[b.indicator] = None if prev is None or w is None else max(prev, w)
+        return out
+
     def gate_indicators(self, gate_id: str) -> frozenset[str]:
         return frozenset(b.indicator for b, _ in iter_benchmarks(self.gates[gate_id].gate.rule))
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import Engine, create_engine, event, select, text
+from sqlalchemy import Engine, and_, create_engine, event, false, or_, select, text
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, col
 
@@ -58,7 +58,10 @@ def _make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Connection) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Reads begin deferred: in WAL mode they then see the last commit without waiting
+            # for a writer (an import would otherwise hide its progress until it ends).
+            read = conn.get_execution_options().get("exitgate_read", False)
+            conn.exec_driver_sql("BEGIN" if read else "BEGIN IMMEDIATE")
 
         return engine
     if url.startswith("postgresql://"):
@@ -90,6 +93,11 @@ class Store:
 
     def migrate(self) -> None:
         migrate.upgrade(self.engine)
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self.engine.connect().execution_options(exitgate_read=True) as conn:
+            yield conn
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -162,25 +170,54 @@ class Store:
         return outcomes
 
     def evidence_index(self, mission: str, as_of: int | None = None,
-                       indicators: Iterable[str] | None = None) -> EvidenceIndex:
-        """The records known at `as_of` (all, if None), ready for rules.evaluate."""
+                       indicators: Iterable[str] | None = None,
+                       horizons: Mapping[str, int | None] | None = None) -> EvidenceIndex:
+        """The records known at `as_of` (all, if None), ready for rules.evaluate.
+
+        With `horizons` (rules.plan.LoadedPlan.gate_horizons) only what one gate can see is
+        read: per indicator, the points inside its longest window plus every correction (a
+        correction observed earlier can still supersede a point inside). An indicator whose
+        window then holds no counting point is read whole, so staleness reasons ("newest point
+        ... is older than") and digests stay exactly those of a full read.
+        """
+        if horizons is None or as_of is None:
+            return EvidenceIndex(self._records(mission, as_of, indicators, {}))
+        bounded = {i: as_of - h for i, h in horizons.items() if h is not None}
+        records = self._records(mission, as_of, list(horizons), bounded)
+        index = EvidenceIndex(records)
+        refetch = []
+        for ind, low in bounded.items():
+            view = index.view(ind, as_of)
+            if view is None or not len(view.obs) or int(view.obs[-1]) <= low:
+                refetch.append(ind)
+        if refetch:
+            records = [r for r in records if r.indicator not in refetch]
+            records += self._records(mission, as_of, refetch, {})
+            index = EvidenceIndex(records)
+        return index
+
+    def _records(self, mission: str, as_of: int | None, indicators: Iterable[str] | None,
+                 lower: Mapping[str, int]) -> list[Record]:
         t = EvidenceRow.__table__.c  # type: ignore[attr-defined]
         q = select(t.id, t.indicator, t.value, t.observed_at, t.reported_at, t.known_at, t.source,
                    t.supersedes).where(t.mission == mission)
         if as_of is not None:
             q = q.where(t.known_at <= as_of)
         if indicators is not None:
-            q = q.where(t.indicator.in_(list(indicators)))
-        with self.engine.connect() as conn:
+            wanted = list(indicators)
+            whole = [i for i in wanted if i not in lower]
+            clauses = [t.indicator.in_(whole)] if whole else []
+            clauses += [and_(t.indicator == i, or_(t.observed_at > low, t.supersedes.is_not(None)))
+                        for i, low in lower.items()]
+            q = q.where(or_(*clauses)) if clauses else q.where(false())
+        with self.read() as conn:
             rows = conn.execute(q).all()
         loads = json.loads
-        return EvidenceIndex(
-            Record(r[0], mission, r[1], loads(r[2]), r[3], r[4], r[5], r[6], r[7]) for r in rows
-        )
+        return [Record(r[0], mission, r[1], loads(r[2]), r[3], r[4], r[5], r[6], r[7]) for r in rows]
 
     def evidence_count(self, mission: str | None = None) -> int:
         q = "SELECT count(*) FROM evidence" + (" WHERE mission = :m" if mission else "")
-        with self.engine.connect() as conn:
+        with self.read() as conn:
             return int(conn.execute(text(q), {"m": mission}).scalar_one())
 
     # --- audit log --------------------------------------------------------------------------
@@ -225,23 +262,34 @@ class Store:
         assert head is not None
         return head
 
-    def _audit_rows(self) -> Iterator[tuple[int, int, str, str | None, str, str, str]]:
-        with self.engine.connect() as conn:
-            for r in conn.execute(text("SELECT seq, at, kind, actor, payload, prev_hash, hash "
-                                       "FROM audit_log ORDER BY seq")):
-                yield (r[0], r[1], r[2], r[3], r[4], r[5], r[6])
+    def _audit_rows(self, conn: Connection) -> Iterator[tuple[int, int, str, str | None, str, str, str]]:
+        for r in conn.execute(text("SELECT seq, at, kind, actor, payload, prev_hash, hash FROM audit_log ORDER BY seq")):
+            yield (r[0], r[1], r[2], r[3], r[4], r[5], r[6])
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[Connection]:
+        # Head and rows from one snapshot: an append landing between two reads must not look
+        # like tampering.
+        with self.read() as conn:
+            if self.dialect == "postgresql":
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                yield conn
 
     def audit_verify(self) -> VerifyResult:
-        with self.engine.connect() as conn:
+        with self._snapshot() as conn:
             head = conn.execute(text("SELECT seq, hash FROM audit_head WHERE id = 1")).first()
-        return verify_rows(self._audit_rows(), (head[0], head[1]) if head else None)
+            return verify_rows(self._audit_rows(conn), (head[0], head[1]) if head else None)
 
     def audit_entries(self) -> list[AuditEntry]:
-        return [AuditEntry(s, a, k, ac, json.loads(p), pv, h) for s, a, k, ac, p, pv, h in self._audit_rows()]
+        with self._snapshot() as conn:
+            return [AuditEntry(s, a, k, ac, json.loads(p), pv, h) for s, a, k, ac, p, pv, h in self._audit_rows(conn)]
 
     def audit_export(self, fp: IO[str]) -> int:
         n = 0
-        for seq, at, kind, actor, payload, prev, digest in self._audit_rows():
+        with self._snapshot() as conn:
+            rows = list(self._audit_rows(conn))
+        for seq, at, kind, actor, payload, prev, digest in rows:
             fp.write(json.dumps({"seq": seq, "at": at, "kind": kind, "actor": actor,
                                  "payload": json.loads(payload), "prev_hash": prev, "hash": digest},
                                 ensure_ascii=False) + "\n")
