@@ -94,17 +94,30 @@ def _table(tl: Timeline, summary: dict[str, GateSummary], step_us: int, title: s
     Console().print(table)
 
 
+def _from_store(mission: str) -> tuple[Any, Any, dict[str, int]]:
+    """The mission's plan and every stored record: the timeline applies knowledge times itself."""
+    from store import Store
+
+    with Store.from_url() as store:
+        plan = store.plan_for_mission(mission)
+        if plan is None:
+            raise _fail(f"--mission: unknown mission {mission!r}")
+        index = store.evidence_index(mission)
+    return plan, index, {"accepted": index.count}
+
+
 def register(app: typer.Typer) -> None:
     @app.command("timeline")
     def timeline_cmd(
-        plan: Annotated[Path, typer.Option("--plan", help="exit plan (JSON or YAML)")],
-        evidence: Annotated[Path, typer.Option("--evidence", help="evidence records, JSON Lines (a backfill)")],
         start: Annotated[str, typer.Option("--from", help="first instant (RFC 3339)")],
         end: Annotated[str, typer.Option("--to", help="last instant (RFC 3339), included when on a step")],
         step: Annotated[str, typer.Option("--step", help="ISO 8601 duration between instants")] = "P1D",
         fmt: Annotated[Format, typer.Option("--format", help="json, csv or table")] = Format.table,
         chart: Annotated[Path | None, typer.Option("--chart", help="also draw the chart: out.png or out.svg")] = None,
         gate: Annotated[list[str] | None, typer.Option("--gate", help="only these gates (repeatable)")] = None,
+        plan: Annotated[Path | None, typer.Option("--plan", help="exit plan (JSON or YAML)")] = None,
+        evidence: Annotated[Path | None, typer.Option("--evidence", help="evidence records, JSON Lines (a backfill)")] = None,
+        mission: Annotated[str | None, typer.Option("--mission", help="read the plan and evidence from the store")] = None,
     ) -> None:
         """Backtest a plan: each gate's and benchmark's status at every step, as `evaluate` would say."""
         from rules.evidence import read_jsonl
@@ -128,30 +141,38 @@ def register(app: typer.Typer) -> None:
             raise _fail("--to: must not be before --from")
         if chart is not None and chart.suffix.lower() not in (".png", ".svg"):
             raise _fail(f"--chart: {chart.name!r} must end in .png or .svg")
-        try:
-            loaded = load_plan_file(plan)
-        except PlanError as exc:
-            typer.echo(str(exc), err=True)
-            raise typer.Exit(2) from None
+        if mission is not None:
+            if plan is not None or evidence is not None:
+                raise _fail("--mission reads the store; do not combine it with --plan/--evidence")
+            loaded, index, counts = _from_store(mission)
+        else:
+            if plan is None or evidence is None:
+                raise _fail("give --plan and --evidence (file mode) or --mission (store)")
+            try:
+                loaded = load_plan_file(plan)
+            except PlanError as exc:
+                typer.echo(str(exc), err=True)
+                raise typer.Exit(2) from None
+            try:
+                text = evidence.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise _fail(f"--evidence: cannot read {str(evidence)!r}: {exc}") from None
+            ledger, outcomes = read_jsonl(text, loaded)
+            rejected = [o for o in outcomes if o.status == "rejected"]
+            for o in rejected:
+                typer.echo(f"rejected: {o.message}", err=True)
+            index = EvidenceIndex(ledger.records.values())
+            counts = {"accepted": len(ledger.records),
+                      "duplicates": sum(1 for o in outcomes if o.status == "duplicate"),
+                      "rejected": len(rejected)}
         for g in gate or []:
             if g not in loaded.gates:
                 raise _fail(f"--gate: unknown gate {g!r} (the plan has {', '.join(loaded.gates)})")
-        try:
-            text = evidence.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise _fail(f"--evidence: cannot read {str(evidence)!r}: {exc}") from None
-        ledger, outcomes = read_jsonl(text, loaded)
-        rejected = [o for o in outcomes if o.status == "rejected"]
-        for o in rejected:
-            typer.echo(f"rejected: {o.message}", err=True)
-        index = EvidenceIndex(ledger.records.values())
         tl = timeline(loaded, index, times["--from"], times["--to"], step_us, gates=gate or None)
         summary = summarize(tl)
         head = {"plan": loaded.id, "plan_sha256": loaded.sha256, "mission": loaded.mission_id,
                 "from": format_timestamp(times["--from"]), "to": format_timestamp(times["--to"]), "step": step,
-                "evidence": {"accepted": len(ledger.records),
-                             "duplicates": sum(1 for o in outcomes if o.status == "duplicate"),
-                             "rejected": len(rejected)}}
+                "evidence": counts}
         if fmt is Format.json:
             typer.echo(json.dumps(to_json(tl, summary, head)))
         elif fmt is Format.csv:
