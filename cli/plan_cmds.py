@@ -10,11 +10,9 @@ from typing import Annotated, Any
 import typer
 
 from .render import print_rejections, print_tree
+from .sources import fail, from_files, use_store
 
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
+_fail = fail
 
 
 def register(app: typer.Typer) -> None:
@@ -44,7 +42,7 @@ def register(app: typer.Typer) -> None:
         fmt: Annotated[str, typer.Option("--format", help="json or table.")] = "table",
     ) -> None:
         """Evaluate every gate as of one or more instants and explain why."""
-        from rules.plan import PlanError, load_plan_file
+        from rules.evaluate import evaluate as evaluate_at
         from schemas.timefmt import parse_timestamp
 
         if fmt not in ("json", "table"):
@@ -57,40 +55,20 @@ def register(app: typer.Typer) -> None:
                 instants.append(parse_timestamp(text))
             except ValueError as exc:
                 raise _fail(f"--as-of: {exc}") from None
-        if mission is not None:
-            if plan is not None or evidence is not None:
-                raise _fail("--mission reads the store; do not combine it with --plan/--evidence")
+        if use_store(plan, evidence, mission):
+            assert mission is not None
             results = _from_store(mission, instants)
         else:
-            if plan is None or evidence is None:
-                raise _fail("give --plan and --evidence (file mode) or --mission (store)")
-            try:
-                loaded = load_plan_file(plan)
-            except PlanError as exc:
-                typer.echo(str(exc), err=True)
-                raise typer.Exit(2) from None
-            results = _from_file(loaded, evidence, instants)
+            assert plan is not None and evidence is not None
+            loaded, index, outcomes = from_files(plan, evidence)
+            print_rejections(outcomes)
+            results = [evaluate_at(loaded, index, t) for t in instants]
         if fmt == "json":
             out: Any = results[0] if len(results) == 1 else results
             sys.stdout.write(json.dumps(out, indent=2, ensure_ascii=False) + "\n")
         else:
             for result in results:
                 print_tree(result)
-
-
-def _from_file(plan: Any, path: Path, instants: list[int]) -> list[dict[str, Any]]:
-    from rules.evaluate import evaluate
-    from rules.evidence import read_jsonl
-    from rules.series import EvidenceIndex
-
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise _fail(f"--evidence: cannot read {path}: {exc}") from None
-    ledger, outcomes = read_jsonl(text, plan)
-    print_rejections(outcomes)
-    index = EvidenceIndex(ledger.records.values())
-    return [evaluate(plan, index, t) for t in instants]
 
 
 def _from_store(mission: str, instants: list[int]) -> list[dict[str, Any]]:

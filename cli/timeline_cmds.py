@@ -20,6 +20,8 @@ from rules.evaluate import STATUS
 from rules.timeline import Timeline
 from rules.timeline_summary import GateSummary
 
+from .sources import fail, from_files, use_store
+
 __all__ = ["register", "to_csv", "to_json"]
 
 
@@ -29,9 +31,7 @@ class Format(StrEnum):
     table = "table"
 
 
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(2)
+_fail = fail
 
 
 def to_json(tl: Timeline, summary: dict[str, GateSummary], head: dict[str, Any]) -> dict[str, Any]:
@@ -120,9 +120,6 @@ def register(app: typer.Typer) -> None:
         mission: Annotated[str | None, typer.Option("--mission", help="read the plan and evidence from the store")] = None,
     ) -> None:
         """Backtest a plan: each gate's and benchmark's status at every step, as `evaluate` would say."""
-        from rules.evidence import read_jsonl
-        from rules.plan import PlanError, load_plan_file
-        from rules.series import EvidenceIndex
         from rules.timeline import timeline
         from rules.timeline_summary import summarize
         from schemas.timefmt import format_timestamp, parse_duration, parse_timestamp
@@ -141,28 +138,16 @@ def register(app: typer.Typer) -> None:
             raise _fail("--to: must not be before --from")
         if chart is not None and chart.suffix.lower() not in (".png", ".svg"):
             raise _fail(f"--chart: {chart.name!r} must end in .png or .svg")
-        if mission is not None:
-            if plan is not None or evidence is not None:
-                raise _fail("--mission reads the store; do not combine it with --plan/--evidence")
+        if use_store(plan, evidence, mission):
+            assert mission is not None
             loaded, index, counts = _from_store(mission)
         else:
-            if plan is None or evidence is None:
-                raise _fail("give --plan and --evidence (file mode) or --mission (store)")
-            try:
-                loaded = load_plan_file(plan)
-            except PlanError as exc:
-                typer.echo(str(exc), err=True)
-                raise typer.Exit(2) from None
-            try:
-                text = evidence.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                raise _fail(f"--evidence: cannot read {str(evidence)!r}: {exc}") from None
-            ledger, outcomes = read_jsonl(text, loaded)
+            assert plan is not None and evidence is not None
+            loaded, index, outcomes = from_files(plan, evidence)
             rejected = [o for o in outcomes if o.status == "rejected"]
             for o in rejected:
                 typer.echo(f"rejected: {o.message}", err=True)
-            index = EvidenceIndex(ledger.records.values())
-            counts = {"accepted": len(ledger.records),
+            counts = {"accepted": index.count,
                       "duplicates": sum(1 for o in outcomes if o.status == "duplicate"),
                       "rejected": len(rejected)}
         for g in gate or []:
