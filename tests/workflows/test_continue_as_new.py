@@ -15,6 +15,12 @@ APPROVERS = 40
 
 
 async def test_burst_across_continue_as_new_loses_nothing(rig: Rig) -> None:
+    # Alone this takes ~2 s; a hang must fail with a message, not eat the CI budget.
+    async with asyncio.timeout(240):
+        await _burst(rig)
+
+
+async def _burst(rig: Rig) -> None:
     plan = rig.load(plan_doc([phase("p1", [gate("g1", roles=["head"], quorum=APPROVERS)])]))
     rig.evidence("m1", "ind.a", 3, day=1)
     h = await rig.start_phase(plan, "p1", limits=Limits(signals=200, updates=12, history_events=100_000))
