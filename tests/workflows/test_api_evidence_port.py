@@ -1,0 +1,54 @@
+"""Evidence sent through the API's store-backed port reaches the store and the running phase
+workflow, whose worker evaluates from that same store: the gate opens for approval."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+from temporalio.testing import WorkflowEnvironment
+
+from activities import plan_spec
+from api.production import StoreAuditPort, StoreEvidencePort
+from rules.plan import load_plan
+from schemas.messages import PhaseInput
+from schemas.timefmt import DAY, format_timestamp
+from store import Store
+from worker import build_worker
+from workflows import phase_workflow_id
+
+from .helpers import T0, gate, phase, plan_doc, wait_phase
+
+
+def record(mission: str, rid: str, value: float, day: int) -> dict[str, object]:
+    at = format_timestamp(T0 + day * DAY)
+    return {"id": rid, "mission": mission, "indicator": "ind.a", "value": value, "observed_at": at,
+            "reported_at": at, "source": "test"}
+
+
+async def test_ingest_through_the_port_opens_the_gate(env: WorkflowEnvironment, tmp_path: Path) -> None:
+    m = f"api-{uuid.uuid4().hex[:8]}"
+    plan = load_plan(plan_doc([phase("p1", [gate("g1")]), phase("p2", [gate("g2")], depends_on=["p1"])], mission=m))
+    queue = f"exitgate-api-{uuid.uuid4()}"
+    with Store.from_url(f"sqlite:///{tmp_path / 'store.sqlite'}") as store:
+        store.register_mission(plan, "cora")
+        port = StoreEvidencePort(store, env.client)
+        async with build_worker(env.client, store, queue):
+            spec = next(p for p in plan_spec(plan).phases if p.id == "p1")
+            h = await env.client.start_workflow(
+                "Phase", PhaseInput(mission=m, plan_sha256=plan.sha256, phase=spec, started_by="cora"),
+                id=phase_workflow_id(m, "p1"), task_queue=queue)
+            try:
+                before = await wait_phase(h, lambda s: not s.pending_evaluation, "first evaluation")
+                assert before.gates[0].state == "collecting"
+                out = await port.ingest(m, [record(m, "e1", 3, 1), {"id": "bad"}], actor="system:test", backfill=True)
+                assert [o.status for o in out] == ["stored", "rejected"]
+                st = await wait_phase(h, lambda s: s.gates[0].state == "awaiting_approval", "gate opened")
+                assert st.gates[0].digest
+                # p2 has not started: nothing to tell, and no error.
+                assert await port.tell_phases(plan, {"ind.a"}) == ["p1"]
+            finally:
+                await h.terminate("test over")
+        await StoreAuditPort(store).append("approval.refused", {"gate": "g1", "reason": "stale digest"}, "bob")
+        kinds = [e.kind for e in store.audit_entries()]
+        assert "evidence.backfill" in kinds and "approval.refused" in kinds and store.audit_verify().ok
