@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities import plan_spec
@@ -16,7 +17,9 @@ from schemas.timefmt import DAY, format_timestamp
 from store import Store
 from worker import build_worker
 from workflows import phase_workflow_id
+from workflows.common import GATE_STATES_KEY, MISSION_KEY, PHASE_KEY
 
+from .conftest import _binary
 from .helpers import T0, gate, phase, plan_doc, wait_phase
 
 
@@ -26,7 +29,19 @@ def record(mission: str, rid: str, value: float, day: int) -> dict[str, object]:
             "reported_at": at, "source": "test"}
 
 
-async def test_ingest_through_the_port_opens_the_gate(env: WorkflowEnvironment, tmp_path: Path) -> None:
+async def test_ingest_through_the_port_opens_the_gate(tmp_path: Path) -> None:
+    # A real dev server of its own: this is integration, and it must not share (and hold up)
+    # the time-skipping server the timer tests rely on.
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=_binary("temporal"), data_converter=pydantic_data_converter,
+        search_attributes=[MISSION_KEY, PHASE_KEY, GATE_STATES_KEY])
+    try:
+        await _ingest_opens_gate(env, tmp_path)
+    finally:
+        await env.shutdown()
+
+
+async def _ingest_opens_gate(env: WorkflowEnvironment, tmp_path: Path) -> None:
     m = f"api-{uuid.uuid4().hex[:8]}"
     plan = load_plan(plan_doc([phase("p1", [gate("g1")]), phase("p2", [gate("g2")], depends_on=["p1"])], mission=m))
     queue = f"exitgate-api-{uuid.uuid4()}"
