@@ -15,12 +15,11 @@ from rules.plan import load_plan
 from schemas.messages import PhaseInput
 from schemas.timefmt import DAY, format_timestamp
 from store import Store
+from tests.workflows.conftest import _binary
+from tests.workflows.helpers import T0, gate, phase, plan_doc, wait_phase
 from worker import build_worker
 from workflows import phase_workflow_id
 from workflows.common import GATE_STATES_KEY, MISSION_KEY, PHASE_KEY
-
-from .conftest import _binary
-from .helpers import T0, gate, phase, plan_doc, wait_phase
 
 
 def record(mission: str, rid: str, value: float, day: int) -> dict[str, object]:
