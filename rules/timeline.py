@@ -107,6 +107,22 @@ class _Window:
         self.lo_val: float | None = None
         self.hi_val: float | None = None
 
+    def enter(self, exact: int, negzero: int, v: float) -> None:
+        self.count += 1
+        self.total += exact
+        self.negzero += negzero
+        self.version += 1
+        if self.extremes:
+            self.add(v)
+
+    def leave(self, exact: int, negzero: int, v: float) -> None:
+        self.count -= 1
+        self.total -= exact
+        self.negzero -= negzero
+        self.version += 1
+        if self.extremes:
+            self.remove(v)
+
     def add(self, v: float) -> None:
         if self.count == 1:
             self.lo_val = self.hi_val = v
@@ -191,12 +207,7 @@ class _IndicatorState:
                     newest = p
                 for w in windows:
                     if p >= w.lo:
-                        w.count += 1
-                        w.total += ival[p]
-                        w.negzero += isneg0[p]
-                        w.version += 1
-                        if w.extremes:
-                            w.add(vals[p])
+                        w.enter(ival[p], isneg0[p], vals[p])
             self.newest = newest
         # Entries before exits: a point that enters and leaves within one step is left out.
         leaving = self.off_pos[self.off_at[prev] if prev >= 0 else 0:self.off_at[k]]
@@ -206,12 +217,7 @@ class _IndicatorState:
                 active_np[p] = False
                 for w in windows:
                     if p >= w.lo:
-                        w.count -= 1
-                        w.total -= ival[p]
-                        w.negzero -= isneg0[p]
-                        w.version += 1
-                        if w.extremes:
-                            w.remove(vals[p])
+                        w.leave(ival[p], isneg0[p], vals[p])
             newest = self.newest
             while newest >= 0 and not active[newest]:
                 newest -= 1
@@ -220,12 +226,7 @@ class _IndicatorState:
             lo = w.los[k]
             for p in range(w.lo, lo):
                 if active[p]:
-                    w.count -= 1
-                    w.total -= ival[p]
-                    w.negzero -= isneg0[p]
-                    w.version += 1
-                    if w.extremes:
-                        w.remove(vals[p])
+                    w.leave(ival[p], isneg0[p], vals[p])
             w.lo = lo
 
     def exact_sum(self, w: _Window) -> float:
