@@ -12,8 +12,6 @@ import typer
 from .render import print_rejections, print_tree
 from .sources import fail, from_files, use_store
 
-_fail = fail
-
 
 def register(app: typer.Typer) -> None:
     plan_app = typer.Typer(help="Exit plans: validate and inspect.", no_args_is_help=True)
@@ -46,15 +44,15 @@ def register(app: typer.Typer) -> None:
         from schemas.timefmt import parse_timestamp
 
         if fmt not in ("json", "table"):
-            raise _fail(f"--format: {fmt!r} is not json or table")
+            raise fail(f"--format: {fmt!r} is not json or table")
         if not as_of:
-            raise _fail("--as-of: give at least one instant, e.g. --as-of 2025-01-15T12:00:00Z")
+            raise fail("--as-of: give at least one instant, e.g. --as-of 2025-01-15T12:00:00Z")
         instants = []
         for text in as_of:
             try:
                 instants.append(parse_timestamp(text))
             except ValueError as exc:
-                raise _fail(f"--as-of: {exc}") from None
+                raise fail(f"--as-of: {exc}") from None
         if use_store(plan, evidence, mission):
             assert mission is not None
             results = _from_store(mission, instants)
@@ -78,4 +76,4 @@ def _from_store(mission: str, instants: list[int]) -> list[dict[str, Any]]:
     try:
         return evaluate_from_store(mission, instants)
     except StoreError as exc:
-        raise _fail(f"--mission: {exc}") from None
+        raise fail(f"--mission: {exc}") from None

@@ -12,14 +12,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from .render import err, out
+from .sources import fail
 
 if TYPE_CHECKING:
     from store import Store
 
 
-def _fail(message: str) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}", soft_wrap=True)
-    return typer.Exit(2)
 
 
 def register(app: typer.Typer) -> None:
@@ -50,7 +48,7 @@ def register(app: typer.Typer) -> None:
             try:
                 loaded = load_plan_file(plan)
             except PlanError as exc:
-                raise _fail(str(exc)) from None
+                raise fail(str(exc)) from None
             if store.plan_for_mission(loaded.mission_id) is None:
                 store.register_mission(loaded, actor)
             else:
@@ -58,14 +56,14 @@ def register(app: typer.Typer) -> None:
         elif mission is not None:
             found = store.plan_for_mission(mission)
             if found is None:
-                raise _fail(f"--mission: unknown mission {mission!r}; give --plan to register it")
+                raise fail(f"--mission: unknown mission {mission!r}; give --plan to register it")
             loaded = found
         else:
-            raise _fail("give --plan PLAN or --mission M")
+            raise fail("give --plan PLAN or --mission M")
         try:
             lines = file.read_text(encoding="utf-8").splitlines()
         except (OSError, UnicodeDecodeError) as exc:
-            raise _fail(f"cannot read {file}: {exc}") from None
+            raise fail(f"cannot read {file}: {exc}") from None
         with Progress(TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=err, transient=True) as progress:
             task = progress.add_task("import", total=sum(1 for x in lines if x.strip()))
@@ -94,13 +92,13 @@ def register(app: typer.Typer) -> None:
         try:
             t = parse_timestamp(as_of) if as_of else now_us()
         except ValueError as exc:
-            raise _fail(f"--as-of: {exc}") from None
+            raise fail(f"--as-of: {exc}") from None
         with Store.from_url() as store:
             plan = store.plan_for_mission(mission)
             if plan is None:
-                raise _fail(f"--mission: unknown mission {mission!r}")
+                raise fail(f"--mission: unknown mission {mission!r}")
             if indicator not in plan.indicators:
-                raise _fail(f"--indicator: unknown indicator {indicator!r}")
+                raise fail(f"--indicator: unknown indicator {indicator!r}")
             view = store.evidence_index(mission, t, [indicator]).view(indicator, t)
         table = Table(title=f"{mission} / {indicator} as of {format_timestamp(t)}")
         for col in ("observed_at", "value", "record"):

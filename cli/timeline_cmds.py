@@ -31,7 +31,6 @@ class Format(StrEnum):
     table = "table"
 
 
-_fail = fail
 
 
 def to_json(tl: Timeline, summary: dict[str, GateSummary], head: dict[str, Any]) -> dict[str, Any]:
@@ -101,7 +100,7 @@ def _from_store(mission: str) -> tuple[Any, Any, dict[str, int]]:
     with Store.from_url() as store:
         plan = store.plan_for_mission(mission)
         if plan is None:
-            raise _fail(f"--mission: unknown mission {mission!r}")
+            raise fail(f"--mission: unknown mission {mission!r}")
         index = store.evidence_index(mission)
     return plan, index, {"accepted": index.count}
 
@@ -129,15 +128,15 @@ def register(app: typer.Typer) -> None:
             try:
                 times[name] = parse_timestamp(text)
             except ValueError as exc:
-                raise _fail(f"{name}: {exc}") from None
+                raise fail(f"{name}: {exc}") from None
         try:
             step_us = parse_duration(step)
         except ValueError as exc:
-            raise _fail(f"--step: {exc}") from None
+            raise fail(f"--step: {exc}") from None
         if times["--to"] < times["--from"]:
-            raise _fail("--to: must not be before --from")
+            raise fail("--to: must not be before --from")
         if chart is not None and chart.suffix.lower() not in (".png", ".svg"):
-            raise _fail(f"--chart: {chart.name!r} must end in .png or .svg")
+            raise fail(f"--chart: {chart.name!r} must end in .png or .svg")
         if use_store(plan, evidence, mission):
             assert mission is not None
             loaded, index, counts = _from_store(mission)
@@ -152,7 +151,7 @@ def register(app: typer.Typer) -> None:
                       "rejected": len(rejected)}
         for g in gate or []:
             if g not in loaded.gates:
-                raise _fail(f"--gate: unknown gate {g!r} (the plan has {', '.join(loaded.gates)})")
+                raise fail(f"--gate: unknown gate {g!r} (the plan has {', '.join(loaded.gates)})")
         tl = timeline(loaded, index, times["--from"], times["--to"], step_us, gates=gate or None)
         summary = summarize(tl)
         head = {"plan": loaded.id, "plan_sha256": loaded.sha256, "mission": loaded.mission_id,

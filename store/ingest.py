@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -55,10 +56,11 @@ class _ChunkKnown:
             self.corrected.add(rec.supersedes)
 
 
-def _row_to_record(r: Any) -> Record:
-    return Record(r.id, r.mission, r.indicator, json.loads(r.value), r.observed_at, r.reported_at,
-                  r.known_at, r.source, r.supersedes, json.loads(r.provenance) if r.provenance else None,
-                  r.received_at)
+def _record(c: Mapping[Any, Any]) -> Record:
+    """A stored row (columns by name) back as the Record acceptance compares against."""
+    return Record(c["id"], c["mission"], c["indicator"], json.loads(c["value"]), c["observed_at"],
+                  c["reported_at"], c["known_at"], c["source"], c["supersedes"],
+                  json.loads(c["provenance"]) if c["provenance"] else None, c["received_at"])
 
 
 def _prefetch(store: Store, session: Session, ids: set[str]) -> _ChunkKnown:
@@ -71,7 +73,7 @@ def _prefetch(store: Store, session: Session, ids: set[str]) -> _ChunkKnown:
     for i in range(0, len(id_list), 500):
         part = id_list[i:i + 500]
         for r in session.execute(select(EvidenceRow.__table__).where(t.id.in_(part))):  # type: ignore[attr-defined]
-            rows[r.id] = _row_to_record(r)
+            rows[r.id] = _record(r._mapping)
         corrected.update(session.execute(select(t.supersedes).where(t.supersedes.in_(part))).scalars())
     return _ChunkKnown(rows, corrected)
 
@@ -90,11 +92,8 @@ def _prefetch_pg(session: Session, ids: set[str]) -> _ChunkKnown:
         cur.execute("ANALYZE ids_in")
         cur.execute(f"SELECT {', '.join('e.' + c for c in _COLUMNS)} FROM evidence e JOIN ids_in i ON e.id = i.id")
         for r in cur.fetchall():
-            rec = dict(zip(_COLUMNS, r, strict=True))
-            rows[rec["id"]] = Record(rec["id"], rec["mission"], rec["indicator"], json.loads(rec["value"]),
-                                     rec["observed_at"], rec["reported_at"], rec["known_at"], rec["source"],
-                                     rec["supersedes"], json.loads(rec["provenance"]) if rec["provenance"] else None,
-                                     rec["received_at"])
+            rec = _record(dict(zip(_COLUMNS, r, strict=True)))
+            rows[rec.id] = rec
         cur.execute("SELECT e.supersedes FROM evidence e JOIN ids_in i ON e.supersedes = i.id")
         corrected = {r[0] for r in cur.fetchall()}
         cur.execute("DELETE FROM ids_in")

@@ -74,3 +74,15 @@ _BASE: dict[str, Any] = {
         },
     ],
 }
+
+
+def first_gate(p: dict[str, Any]) -> dict[str, Any]:
+    """The first gate of a plan document (base_plan has one)."""
+    gate: dict[str, Any] = p["phases"][0]["gates"][0]
+    return gate
+
+
+def first_bench(p: dict[str, Any]) -> dict[str, Any]:
+    """The first benchmark of the first gate's `all` rule."""
+    b: dict[str, Any] = first_gate(p)["rule"]["all"][0]["benchmark"]
+    return b

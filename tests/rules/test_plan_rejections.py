@@ -15,29 +15,19 @@ import yaml
 from rules.plan import load_plan, load_plan_file
 from rules.problems import PlanError
 
-from .helpers import base_plan, bench
+from .helpers import base_plan, bench, first_bench, first_gate
 
 G = "$.phases[0].gates[0]"
 B0 = f"{G}.rule.all[0].benchmark"
 B2 = f"{G}.rule.all[2].benchmark"
 
 
-def _gate(p: dict[str, Any]) -> dict[str, Any]:
-    gate: dict[str, Any] = p["phases"][0]["gates"][0]
-    return gate
-
-
-def _b(p: dict[str, Any]) -> dict[str, Any]:
-    b: dict[str, Any] = _gate(p)["rule"]["all"][0]["benchmark"]
-    return b
-
-
 def _add(node: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
-    return lambda p: _gate(p)["rule"]["all"].append(node)
+    return lambda p: first_gate(p)["rule"]["all"].append(node)
 
 
 def _rule(node: Any) -> Callable[[dict[str, Any]], None]:
-    return lambda p: _gate(p).update(rule=node)
+    return lambda p: first_gate(p).update(rule=node)
 
 
 def _problems(doc: Any) -> list[tuple[str, str]]:
@@ -49,35 +39,35 @@ def _problems(doc: Any) -> list[tuple[str, str]]:
 CASES: list[tuple[str, Callable[[dict[str, Any]], Any], str, str]] = [
     # (label, mutation, exact path, words the message must contain)
     ("schema: missing field", lambda p: p.pop("mission"), "$.mission", "required field is missing"),
-    ("schema: unknown field", lambda p: _b(p).update(colour="red"), f"{B0}.colour", "unknown field"),
+    ("schema: unknown field", lambda p: first_bench(p).update(colour="red"), f"{B0}.colour", "unknown field"),
     ("schema: wrong type", lambda p: p.update(plan=3), "$.plan", "must be a string"),
-    ("schema: bad enum", lambda p: _b(p).update(aggregate="median"), f"{B0}.aggregate", "'median' is not one of"),
-    ("schema: threshold string", lambda p: _b(p).update(threshold="5"), f"{B0}.threshold", "must be a number, true/false, or [low, high]"),
+    ("schema: bad enum", lambda p: first_bench(p).update(aggregate="median"), f"{B0}.aggregate", "'median' is not one of"),
+    ("schema: threshold string", lambda p: first_bench(p).update(threshold="5"), f"{B0}.threshold", "must be a number, true/false, or [low, high]"),
     ("malformed plan id", lambda p: p.update(plan="-bad"), "$.plan", "is not a valid id"),
     ("malformed indicator id", lambda p: p["indicators"][0].update(id="a b"), "$.indicators[0].id", "is not a valid id"),
-    ("malformed gate id", lambda p: _gate(p).update(id="x" * 65), f"{G}.id", "is not a valid id"),
+    ("malformed gate id", lambda p: first_gate(p).update(id="x" * 65), f"{G}.id", "is not a valid id"),
     ("repeated indicator id", lambda p: p["indicators"].append(dict(p["indicators"][0])), "$.indicators[3].id", "indicator id 'inc' repeats"),
     ("repeated phase id", lambda p: p["phases"][1].update(id="prep", depends_on=[]), "$.phases[1].id", "phase id 'prep' repeats"),
     ("repeated gate id", lambda p: p["phases"][1]["gates"][0].update(id="g1"), "$.phases[1].gates[0].id", "gate id 'g1' repeats"),
     ("repeated benchmark id", _add(bench("b1", "inc")), f"{G}.rule.all[2].benchmark.id", "benchmark id 'b1' repeats"),
     ("benchmark id repeated across gates", lambda p: p["phases"][1]["gates"][0]["rule"]["any"][0]["benchmark"].update(id="b1"),
      "$.phases[1].gates[0].rule.any[0].benchmark.id", "benchmark id 'b1' repeats"),
-    ("undeclared indicator", lambda p: _b(p).update(indicator="nope"), f"{B0}.indicator", "unknown indicator 'nope'"),
+    ("undeclared indicator", lambda p: first_bench(p).update(indicator="nope"), f"{B0}.indicator", "unknown indicator 'nope'"),
     ("depends_on unknown phase", lambda p: p["phases"][0].update(depends_on=["nope"]), "$.phases[0].depends_on[0]", "unknown phase 'nope'"),
     ("depends_on cycle", lambda p: p["phases"][0].update(depends_on=["drawdown"]), "$.phases[1].depends_on", "dependency cycle"),
     ("depends_on self", lambda p: p["phases"][0].update(depends_on=["prep"]), "$.phases[0].depends_on", "dependency cycle: prep -> prep"),
-    ("quorum below 1", lambda p: _gate(p)["approval"].update(quorum=0), f"{G}.approval.quorum", "quorum must be at least 1"),
-    ("quorum above distinct roles", lambda p: _gate(p)["approval"].update(quorum=4), f"{G}.approval.quorum", "cannot be met with distinct_roles"),
-    ("required role not in roles", lambda p: _gate(p)["approval"].update(required_roles=["host", "x"]), f"{G}.approval.required_roles[1]", "role 'x' is not one of the gate's roles"),
-    ("waiver role not in roles", lambda p: _gate(p)["approval"].update(waiver_roles=["x"]), f"{G}.approval.waiver_roles[0]", "role 'x' is not one of the gate's roles"),
-    ("role repeats", lambda p: _gate(p)["approval"].update(roles=["head", "head", "host"]), f"{G}.approval.roles[1]", "role 'head' repeats"),
-    ("duration in months", lambda p: _b(p).update(window="P3M"), f"{B0}.window", "use days"),
-    ("duration in years", lambda p: _b(p).update(max_age="P1Y"), f"{B0}.max_age", "use days"),
-    ("duration in seconds", lambda p: _b(p).update(window="PT30S"), f"{B0}.window", "use days"),
-    ("duration zero", lambda p: _b(p).update(window="P0D"), f"{B0}.window", "longer than zero"),
-    ("duration dangling T", lambda p: _b(p).update(window="P1DT"), f"{B0}.window", "P1DT"),
-    ("duration garbage", lambda p: _b(p).update(window="90 days"), f"{B0}.window", "not an ISO 8601 duration"),
-    ("timer duration", lambda p: _gate(p)["timers"].update(remind_after="P1M"), f"{G}.timers.remind_after", "use days"),
+    ("quorum below 1", lambda p: first_gate(p)["approval"].update(quorum=0), f"{G}.approval.quorum", "quorum must be at least 1"),
+    ("quorum above distinct roles", lambda p: first_gate(p)["approval"].update(quorum=4), f"{G}.approval.quorum", "cannot be met with distinct_roles"),
+    ("required role not in roles", lambda p: first_gate(p)["approval"].update(required_roles=["host", "x"]), f"{G}.approval.required_roles[1]", "role 'x' is not one of the gate's roles"),
+    ("waiver role not in roles", lambda p: first_gate(p)["approval"].update(waiver_roles=["x"]), f"{G}.approval.waiver_roles[0]", "role 'x' is not one of the gate's roles"),
+    ("role repeats", lambda p: first_gate(p)["approval"].update(roles=["head", "head", "host"]), f"{G}.approval.roles[1]", "role 'head' repeats"),
+    ("duration in months", lambda p: first_bench(p).update(window="P3M"), f"{B0}.window", "use days"),
+    ("duration in years", lambda p: first_bench(p).update(max_age="P1Y"), f"{B0}.max_age", "use days"),
+    ("duration in seconds", lambda p: first_bench(p).update(window="PT30S"), f"{B0}.window", "use days"),
+    ("duration zero", lambda p: first_bench(p).update(window="P0D"), f"{B0}.window", "longer than zero"),
+    ("duration dangling T", lambda p: first_bench(p).update(window="P1DT"), f"{B0}.window", "P1DT"),
+    ("duration garbage", lambda p: first_bench(p).update(window="90 days"), f"{B0}.window", "not an ISO 8601 duration"),
+    ("timer duration", lambda p: first_gate(p)["timers"].update(remind_after="P1M"), f"{G}.timers.remind_after", "use days"),
     ("aggregate not for boolean", _add(bench("b9", "elect", aggregate="mean")), f"{B2}.aggregate", "aggregate 'mean' is not allowed for boolean indicator 'elect'"),
     ("trend not for boolean", _add(bench("b9", "elect", aggregate="trend")), f"{B2}.aggregate", "not allowed for boolean"),
     ("boolean latest op", _add(bench("b9", "elect", aggregate="latest", op="<", threshold=True)), f"{B2}.op", "takes == or !=, not '<'"),
@@ -85,12 +75,12 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], Any], str, str]] = [
     ("number with boolean threshold", _add(bench("b9", "inc", aggregate="latest", op="==", threshold=True)), f"{B2}.threshold", "the threshold must be a number, not true/false"),
     ("boolean count with boolean threshold", _add(bench("b9", "elect", aggregate="count", op=">=", threshold=True)), f"{B2}.threshold", "must be a number"),
     ("between with boolean bound", _add(bench("b9", "pol", op="between", threshold=[False, 3])), f"{B2}.threshold[0]", "False"),
-    ("min_points 0 for mean", lambda p: _b(p).update(min_points=0), f"{B0}.min_points", "min_points 0 is allowed only for count and sum"),
-    ("min_points 0 for latest", lambda p: _b(p).update(aggregate="latest", min_points=0), f"{B0}.min_points", "not latest"),
-    ("between reversed", lambda p: _b(p).update(op="between", threshold=[5, 1]), f"{B0}.threshold", "low <= high"),
-    ("between single threshold", lambda p: _b(p).update(op="between", threshold=5), f"{B0}.threshold", "between needs a threshold [low, high]"),
-    ("between three bounds", lambda p: _b(p).update(op="between", threshold=[1, 2, 3]), f"{B0}.threshold", "[low, high]"),
-    ("pair for a single op", lambda p: _b(p).update(op="<", threshold=[1, 2]), f"{B0}.threshold", "needs a single threshold"),
+    ("min_points 0 for mean", lambda p: first_bench(p).update(min_points=0), f"{B0}.min_points", "min_points 0 is allowed only for count and sum"),
+    ("min_points 0 for latest", lambda p: first_bench(p).update(aggregate="latest", min_points=0), f"{B0}.min_points", "not latest"),
+    ("between reversed", lambda p: first_bench(p).update(op="between", threshold=[5, 1]), f"{B0}.threshold", "low <= high"),
+    ("between single threshold", lambda p: first_bench(p).update(op="between", threshold=5), f"{B0}.threshold", "between needs a threshold [low, high]"),
+    ("between three bounds", lambda p: first_bench(p).update(op="between", threshold=[1, 2, 3]), f"{B0}.threshold", "[low, high]"),
+    ("pair for a single op", lambda p: first_bench(p).update(op="<", threshold=[1, 2]), f"{B0}.threshold", "needs a single threshold"),
     ("at_least above children", _rule({"at_least": 3, "of": [bench("x1"), bench("x2")]}), f"{G}.rule.at_least", "between 1 and 2"),
     ("at_least 0", _rule({"at_least": 0, "of": [bench("x1")]}), f"{G}.rule.at_least", "must be >= 1"),
     ("score min 0", _rule({"score": {"of": [bench("x1")], "min": 0}}), f"{G}.rule.score.min", "0"),
@@ -108,7 +98,7 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], Any], str, str]] = [
     ("boolean bound", lambda p: p["indicators"][0].update(max=True), "$.indicators[0].max", "True"),
     ("min above max", lambda p: p["indicators"][0].update(min=5, max=1), "$.indicators[0].min", "min 5 is above max 1"),
     ("fractional integer bound", lambda p: p["indicators"][0].update(min=0.5), "$.indicators[0].min", "needs an integer bound"),
-    ("negative weight", lambda p: _b(p).update(weight=-1), f"{B0}.weight", "-1"),
+    ("negative weight", lambda p: first_bench(p).update(weight=-1), f"{B0}.weight", "-1"),
 ]
 
 
@@ -128,8 +118,8 @@ def test_base_plan_loads() -> None:
 
 def test_count_fields_take_integral_floats() -> None:
     doc = base_plan()
-    _b(doc)["min_points"] = 2.0
-    _gate(doc)["approval"]["quorum"] = 2.0
+    first_bench(doc)["min_points"] = 2.0
+    first_gate(doc)["approval"]["quorum"] = 2.0
     plan = load_plan(doc)
     assert plan.sha256 == load_plan(base_plan()).sha256
 
@@ -137,15 +127,15 @@ def test_count_fields_take_integral_floats() -> None:
 def test_every_problem_is_reported_at_once() -> None:
     doc = base_plan()
     doc["indicators"].append(dict(doc["indicators"][0]))
-    _b(doc)["indicator"] = "nope"
-    _b(doc)["window"] = "P3M"
+    first_bench(doc)["indicator"] = "nope"
+    first_bench(doc)["window"] = "P3M"
     doc["phases"][0]["depends_on"] = ["drawdown"]
-    _gate(doc)["approval"]["quorum"] = 0
-    _gate(doc)["approval"]["waiver_roles"] = ["x"]
+    first_gate(doc)["approval"]["quorum"] = 0
+    first_gate(doc)["approval"]["waiver_roles"] = ["x"]
     paths = {p for p, _ in _problems(doc)}
     # The duration is a schema problem, found in the first pass; the rest need the whole plan.
     assert paths == {f"{B0}.window"}
-    _b(doc)["window"] = "P90D"
+    first_bench(doc)["window"] = "P90D"
     paths = {p for p, _ in _problems(doc)}
     assert paths == {"$.indicators[3].id", f"{B0}.indicator", "$.phases[1].depends_on",
                      f"{G}.approval.quorum", f"{G}.approval.waiver_roles[0]"}
@@ -155,8 +145,8 @@ def test_schema_problems_are_all_reported_at_once() -> None:
     doc = base_plan()
     doc.pop("mission")
     doc["plan"] = 3
-    _b(doc)["colour"] = "red"
-    _b(doc)["window"] = "PT30S"
+    first_bench(doc)["colour"] = "red"
+    first_bench(doc)["window"] = "PT30S"
     paths = {p for p, _ in _problems(doc)}
     assert paths == {"$.mission", "$.plan", f"{B0}.colour", f"{B0}.window"}
 

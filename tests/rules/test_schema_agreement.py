@@ -16,7 +16,7 @@ from pydantic import TypeAdapter, ValidationError
 from schemas import files
 from schemas.models import EvidenceRecord, ExitPlan, Node
 
-from .helpers import ROOT, base_plan, bench, record
+from .helpers import ROOT, base_plan, bench, first_bench, first_gate, record
 
 NODE = TypeAdapter(Node)
 
@@ -42,16 +42,6 @@ def _plan(mut: Callable[[dict[str, Any]], Any]) -> dict[str, Any]:
     p = base_plan()
     mut(p)
     return p
-
-
-def _gate(p: dict[str, Any]) -> dict[str, Any]:
-    gate: dict[str, Any] = p["phases"][0]["gates"][0]
-    return gate
-
-
-def _b(p: dict[str, Any]) -> dict[str, Any]:
-    b: dict[str, Any] = _gate(p)["rule"]["all"][0]["benchmark"]
-    return b
 
 
 def _without(d: dict[str, Any], key: str) -> dict[str, Any]:
@@ -93,54 +83,54 @@ PLANS: list[tuple[str, Any, bool]] = [
     ("phase gates empty", _plan(lambda p: p["phases"][0].update(gates=[])), False),
     ("phase depends_on string", _plan(lambda p: p["phases"][1].update(depends_on="prep")), False),
     ("phase depends_on null", _plan(lambda p: p["phases"][1].update(depends_on=None)), True),
-    ("gate missing rule", _plan(lambda p: _gate(p).pop("rule")), False),
-    ("gate missing approval", _plan(lambda p: _gate(p).pop("approval")), False),
-    ("approval roles empty", _plan(lambda p: _gate(p)["approval"].update(roles=[])), False),
-    ("approval quorum string", _plan(lambda p: _gate(p)["approval"].update(quorum="2")), False),
-    ("approval quorum float", _plan(lambda p: _gate(p)["approval"].update(quorum=2.5)), False),
-    ("approval quorum 2.0", _plan(lambda p: _gate(p)["approval"].update(quorum=2.0)), True),
-    ("approval distinct_roles int", _plan(lambda p: _gate(p)["approval"].update(distinct_roles=1)), False),
-    ("approval distinct_roles string", _plan(lambda p: _gate(p)["approval"].update(distinct_roles="true")), False),
-    ("timers null", _plan(lambda p: _gate(p).update(timers=None)), True),
-    ("timers empty", _plan(lambda p: _gate(p).update(timers={})), True),
-    ("timers P3M", _plan(lambda p: _gate(p)["timers"].update(remind_after="P3M")), False),
-    ("timers unknown", _plan(lambda p: _gate(p)["timers"].update(snooze="P1D")), False),
-    ("benchmark window P3M", _plan(lambda p: _b(p).update(window="P3M")), False),
-    ("benchmark window P1Y", _plan(lambda p: _b(p).update(window="P1Y")), False),
-    ("benchmark window PT30S", _plan(lambda p: _b(p).update(window="PT30S")), False),
-    ("benchmark window P0D", _plan(lambda p: _b(p).update(window="P0D")), False),
-    ("benchmark window PT0H0M", _plan(lambda p: _b(p).update(window="PT0H0M")), False),
-    ("benchmark window P1DT", _plan(lambda p: _b(p).update(window="P1DT")), False),
-    ("benchmark window P", _plan(lambda p: _b(p).update(window="P")), False),
-    ("benchmark window PT", _plan(lambda p: _b(p).update(window="PT")), False),
-    ("benchmark window P1D2W", _plan(lambda p: _b(p).update(window="P1D2W")), False),
-    ("benchmark window p1d", _plan(lambda p: _b(p).update(window="p1d")), False),
-    ("benchmark window P1.5D", _plan(lambda p: _b(p).update(window="P1.5D")), False),
-    ("benchmark window P1D trailing newline", _plan(lambda p: _b(p).update(window="P1D\n")), False),
-    ("benchmark window int", _plan(lambda p: _b(p).update(window=90)), False),
-    ("benchmark window P1W2DT6H30M", _plan(lambda p: _b(p).update(window="P1W2DT6H30M")), True),
-    ("benchmark window P10D", _plan(lambda p: _b(p).update(window="P10D")), True),
-    ("benchmark window PT0H30M", _plan(lambda p: _b(p).update(window="PT0H30M")), True),
-    ("benchmark window null", _plan(lambda p: _b(p).update(window=None)), True),
-    ("benchmark aggregate bad", _plan(lambda p: _b(p).update(aggregate="median")), False),
-    ("benchmark op bad", _plan(lambda p: _b(p).update(op="=<")), False),
-    ("benchmark threshold string", _plan(lambda p: _b(p).update(threshold="5")), False),
-    ("benchmark threshold null", _plan(lambda p: _b(p).update(threshold=None)), False),
-    ("benchmark threshold list of 3", _plan(lambda p: _b(p).update(threshold=[1, 2, 3])), False),
-    ("benchmark threshold list of 1", _plan(lambda p: _b(p).update(threshold=[1])), False),
-    ("benchmark threshold list strings", _plan(lambda p: _b(p).update(threshold=["1", "2"])), False),
-    ("benchmark threshold list", _plan(lambda p: _b(p).update(op="between", threshold=[1, 2.5])), True),
-    ("benchmark min_points string", _plan(lambda p: _b(p).update(min_points="3")), False),
-    ("benchmark min_points 3.5", _plan(lambda p: _b(p).update(min_points=3.5)), False),
-    ("benchmark min_points 3.0", _plan(lambda p: _b(p).update(min_points=3.0)), True),
-    ("benchmark min_points -1", _plan(lambda p: _b(p).update(min_points=-1)), False),
-    ("benchmark min_points true", _plan(lambda p: _b(p).update(min_points=True)), False),
-    ("benchmark weight -1", _plan(lambda p: _b(p).update(weight=-1)), False),
-    ("benchmark weight 0.5", _plan(lambda p: _b(p).update(weight=0.5)), True),
-    ("benchmark weight string", _plan(lambda p: _b(p).update(weight="2")), False),
-    ("benchmark id bad", _plan(lambda p: _b(p).update(id="a/b")), False),
-    ("benchmark unknown field", _plan(lambda p: _b(p).update(colour="red")), False),
-    ("benchmark missing op", _plan(lambda p: _b(p).pop("op")), False),
+    ("gate missing rule", _plan(lambda p: first_gate(p).pop("rule")), False),
+    ("gate missing approval", _plan(lambda p: first_gate(p).pop("approval")), False),
+    ("approval roles empty", _plan(lambda p: first_gate(p)["approval"].update(roles=[])), False),
+    ("approval quorum string", _plan(lambda p: first_gate(p)["approval"].update(quorum="2")), False),
+    ("approval quorum float", _plan(lambda p: first_gate(p)["approval"].update(quorum=2.5)), False),
+    ("approval quorum 2.0", _plan(lambda p: first_gate(p)["approval"].update(quorum=2.0)), True),
+    ("approval distinct_roles int", _plan(lambda p: first_gate(p)["approval"].update(distinct_roles=1)), False),
+    ("approval distinct_roles string", _plan(lambda p: first_gate(p)["approval"].update(distinct_roles="true")), False),
+    ("timers null", _plan(lambda p: first_gate(p).update(timers=None)), True),
+    ("timers empty", _plan(lambda p: first_gate(p).update(timers={})), True),
+    ("timers P3M", _plan(lambda p: first_gate(p)["timers"].update(remind_after="P3M")), False),
+    ("timers unknown", _plan(lambda p: first_gate(p)["timers"].update(snooze="P1D")), False),
+    ("benchmark window P3M", _plan(lambda p: first_bench(p).update(window="P3M")), False),
+    ("benchmark window P1Y", _plan(lambda p: first_bench(p).update(window="P1Y")), False),
+    ("benchmark window PT30S", _plan(lambda p: first_bench(p).update(window="PT30S")), False),
+    ("benchmark window P0D", _plan(lambda p: first_bench(p).update(window="P0D")), False),
+    ("benchmark window PT0H0M", _plan(lambda p: first_bench(p).update(window="PT0H0M")), False),
+    ("benchmark window P1DT", _plan(lambda p: first_bench(p).update(window="P1DT")), False),
+    ("benchmark window P", _plan(lambda p: first_bench(p).update(window="P")), False),
+    ("benchmark window PT", _plan(lambda p: first_bench(p).update(window="PT")), False),
+    ("benchmark window P1D2W", _plan(lambda p: first_bench(p).update(window="P1D2W")), False),
+    ("benchmark window p1d", _plan(lambda p: first_bench(p).update(window="p1d")), False),
+    ("benchmark window P1.5D", _plan(lambda p: first_bench(p).update(window="P1.5D")), False),
+    ("benchmark window P1D trailing newline", _plan(lambda p: first_bench(p).update(window="P1D\n")), False),
+    ("benchmark window int", _plan(lambda p: first_bench(p).update(window=90)), False),
+    ("benchmark window P1W2DT6H30M", _plan(lambda p: first_bench(p).update(window="P1W2DT6H30M")), True),
+    ("benchmark window P10D", _plan(lambda p: first_bench(p).update(window="P10D")), True),
+    ("benchmark window PT0H30M", _plan(lambda p: first_bench(p).update(window="PT0H30M")), True),
+    ("benchmark window null", _plan(lambda p: first_bench(p).update(window=None)), True),
+    ("benchmark aggregate bad", _plan(lambda p: first_bench(p).update(aggregate="median")), False),
+    ("benchmark op bad", _plan(lambda p: first_bench(p).update(op="=<")), False),
+    ("benchmark threshold string", _plan(lambda p: first_bench(p).update(threshold="5")), False),
+    ("benchmark threshold null", _plan(lambda p: first_bench(p).update(threshold=None)), False),
+    ("benchmark threshold list of 3", _plan(lambda p: first_bench(p).update(threshold=[1, 2, 3])), False),
+    ("benchmark threshold list of 1", _plan(lambda p: first_bench(p).update(threshold=[1])), False),
+    ("benchmark threshold list strings", _plan(lambda p: first_bench(p).update(threshold=["1", "2"])), False),
+    ("benchmark threshold list", _plan(lambda p: first_bench(p).update(op="between", threshold=[1, 2.5])), True),
+    ("benchmark min_points string", _plan(lambda p: first_bench(p).update(min_points="3")), False),
+    ("benchmark min_points 3.5", _plan(lambda p: first_bench(p).update(min_points=3.5)), False),
+    ("benchmark min_points 3.0", _plan(lambda p: first_bench(p).update(min_points=3.0)), True),
+    ("benchmark min_points -1", _plan(lambda p: first_bench(p).update(min_points=-1)), False),
+    ("benchmark min_points true", _plan(lambda p: first_bench(p).update(min_points=True)), False),
+    ("benchmark weight -1", _plan(lambda p: first_bench(p).update(weight=-1)), False),
+    ("benchmark weight 0.5", _plan(lambda p: first_bench(p).update(weight=0.5)), True),
+    ("benchmark weight string", _plan(lambda p: first_bench(p).update(weight="2")), False),
+    ("benchmark id bad", _plan(lambda p: first_bench(p).update(id="a/b")), False),
+    ("benchmark unknown field", _plan(lambda p: first_bench(p).update(colour="red")), False),
+    ("benchmark missing op", _plan(lambda p: first_bench(p).pop("op")), False),
 ]
 
 R = bench  # a valid benchmark node
@@ -263,7 +253,7 @@ def test_rule_nodes_inside_plans_agree_with_rule_schema() -> None:
     """The rule schema used alone and as part of the plan schema say the same thing."""
     for label, node, valid in RULES:
         p = base_plan()
-        _gate(p)["rule"] = node
+        first_gate(p)["rule"] = node
         assert _pydantic_ok("exit-plan.schema.json", p) == _schema_ok("exit-plan.schema.json", p) == valid, label
 
 
