@@ -7,8 +7,6 @@ The core (`rules.timeline.timeline`) takes a LoadedPlan and an EvidenceIndex; st
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from enum import StrEnum
 from pathlib import Path
@@ -16,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from rules.evaluate import STATUS
+from reports.timeline_json import to_csv, to_json
 from rules.timeline import Timeline
 from rules.timeline_summary import GateSummary
 
@@ -31,44 +29,6 @@ class Format(StrEnum):
     table = "table"
 
 
-
-
-def to_json(tl: Timeline, summary: dict[str, GateSummary], head: dict[str, Any]) -> dict[str, Any]:
-    from schemas.timefmt import format_timestamp
-
-    def ts(us: int | None) -> str | None:
-        return None if us is None else format_timestamp(us)
-
-    return {
-        **head,
-        "steps": [{"as_of": format_timestamp(t), "gates": tl.at(i)} for i, t in enumerate(tl.instants)],
-        "summary": {
-            g: {"first_pass": ts(s.first_pass), "final": s.final, "pass_steps": s.pass_steps,
-                "longest_blocking": None if s.blocking is None else {"benchmark": s.blocking, "steps": s.blocking_steps},
-                "regressions": [{"from": ts(r.start), "until": ts(r.end), "fell_to": r.fell_to}
-                                for r in s.regressions]}
-            for g, s in summary.items()
-        },
-    }
-
-
-def to_csv(tl: Timeline) -> str:
-    """Long format: one row per gate and per benchmark per step (benchmark empty on gate rows)."""
-    from schemas.timefmt import format_timestamp
-
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["as_of", "gate", "benchmark", "status", "value", "points"])
-    for i, t in enumerate(tl.instants):
-        when = format_timestamp(t)
-        for g, statuses in tl.gates.items():
-            w.writerow([when, g, "", STATUS[statuses[i]], "", ""])
-            for bid in tl.gate_benchmarks[g]:
-                b = tl.benchmarks[bid]
-                v = b.value[i]
-                text = "" if v is None else ("true" if v is True else "false" if v is False else repr(v))
-                w.writerow([when, g, bid, STATUS[b.status[i]], text, b.points[i]])
-    return buf.getvalue()
 
 
 def _table(tl: Timeline, summary: dict[str, GateSummary], step_us: int, title: str) -> None:
@@ -164,7 +124,7 @@ def register(app: typer.Typer) -> None:
         else:
             _table(tl, summary, step_us, f"{loaded.id}: {head['from']} to {head['to']} every {step}")
         if chart is not None:
-            from .timeline_chart import render, save
+            from reports.timeline_chart import render, save
 
             save(render(tl, summary, f"{loaded.id}: readiness by gate", step_us), chart)
             typer.echo(f"chart written to {chart}", err=True)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
-from cli.timeline_chart import COLOURS, REGRESSION, _num, render, save
+from reports.timeline_chart import COLOURS, REGRESSION, _num, render, save
 from rules.plan import LoadedPlan
 from rules.series import EvidenceIndex
 from rules.timeline import timeline

@@ -47,7 +47,7 @@ SUMS = [{"id": "s", "aggregate": "sum", "op": ">=", "threshold": 0},
 
 def test_negative_zero_and_cancellation_match_fsum() -> None:
     plan = _plan(SUMS)
-    rows = [("z1", -0.0, T0, T0, None), ("z2", -0.0, T0 + DAY, T0 + DAY, None),
+    rows: list[tuple[str, Any, int, int, str | None]] = [("z1", -0.0, T0, T0, None), ("z2", -0.0, T0 + DAY, T0 + DAY, None),
             ("big", 1e16, T0 + 2 * DAY, T0 + 2 * DAY, None), ("one", 1.0, T0 + 2 * DAY, T0 + 2 * DAY, None),
             ("neg", -1e16, T0 + 3 * DAY, T0 + 3 * DAY, None), ("tiny", 5e-324, T0 + 3 * DAY, T0 + 3 * DAY, None),
             ("third", 0.1, T0 + 4 * DAY, T0 + 4 * DAY, None), ("fifth", 0.2, T0 + 4 * DAY, T0 + 4 * DAY, None)]

@@ -1,11 +1,13 @@
 """The timeline chart: one lane per gate, green (pass) / red (fail) / grey (unknown) over
 time, a black marker above the lane where a gate fell back after passing.
 
-matplotlib runs on its Agg backend (no display needed); PNG or SVG by the file's suffix.
+matplotlib runs on its Agg backend (no display needed); PNG or SVG by the file's suffix. Used
+by `exitgate timeline --chart` and by the approver page's chart of one gate.
 """
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,7 +17,7 @@ from rules.compiler import Status
 from rules.timeline import Timeline
 from rules.timeline_summary import GateSummary
 
-__all__ = ["COLOURS", "Chart", "render", "save"]
+__all__ = ["COLOURS", "Chart", "render", "save", "svg_bytes"]
 
 COLOURS: dict[Status, str] = {True: "#2e7d32", False: "#c62828", None: "#9e9e9e"}
 REGRESSION = "#000000"
@@ -95,3 +97,10 @@ def save(chart: Chart, path: str | Path) -> None:
     # No bbox_inches="tight": the saved image keeps the figure's geometry, so a date and a
     # lane map to a known pixel (the chart test relies on it).
     chart.figure.savefig(p, format=fmt, dpi=chart.figure.dpi)
+
+
+def svg_bytes(chart: Chart) -> bytes:
+    """The chart as an SVG document (what the approver page shows)."""
+    buf = io.BytesIO()
+    chart.figure.savefig(buf, format="svg", dpi=chart.figure.dpi)
+    return buf.getvalue()
