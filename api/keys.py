@@ -6,8 +6,11 @@ against every hash; the comparison itself is constant-time. Two kinds of identit
 - a *person* (approver, coordinator) with the roles they hold;
 - a *system* that may submit evidence for some missions and only from some sources.
 
-The registry is a JSON file (mode 0600) re-read when it changes on disk, so keys made with
-`exitgate api-key create` work in a running API without a restart.
+Two registries with one interface (`Keys`): `StoreKeyRegistry`, the store's `api_keys` table,
+which every API process of a deployment shares (the default of `exitgate api` and
+`exitgate api-key`); and `KeyRegistry`, in memory or in a JSON file (mode 0600, re-read when it
+changes on disk) when EXITGATE_API_KEYS_FILE names one. Either way a key made or revoked with
+`exitgate api-key` takes effect in a running API at the next request.
 """
 
 from __future__ import annotations
@@ -21,11 +24,14 @@ import secrets
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from schemas.models import ID_PATTERN
 
-__all__ = ["Identity", "KeyCreationError", "KeyRegistry", "hash_key"]
+if TYPE_CHECKING:
+    from store import Store
+
+__all__ = ["Identity", "KeyCreationError", "KeyRegistry", "Keys", "StoreKeyRegistry", "hash_key"]
 
 _KEY = re.compile(r"^eg_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
 _ID = re.compile(ID_PATTERN)
@@ -77,7 +83,47 @@ def _check_ids(field: str, values: list[str], *, allow_empty: bool = False) -> f
     return frozenset(values)
 
 
-class KeyRegistry:
+class Keys(Protocol):
+    def create_person(self, person: str, roles: list[str]) -> tuple[str, Identity]: ...
+
+    def create_system(self, system: str, missions: list[str], sources: list[str]) -> tuple[str, Identity]: ...
+
+    def revoke(self, key_id: str) -> bool: ...
+
+    def identities(self) -> list[Identity]: ...
+
+    def by_id(self, key_id: str) -> Identity | None: ...
+
+    def verify(self, key: str) -> Identity | None: ...
+
+
+def _new_key() -> tuple[str, str]:
+    key_id = secrets.token_hex(6)
+    return key_id, f"eg_{key_id}_{secrets.token_urlsafe(32)}"
+
+
+def _matches(key: str, entry_hash: str | None) -> bool:
+    # Compare even when the id is unknown, so timing does not tell which ids exist.
+    return hmac.compare_digest(hash_key(key), entry_hash or "0" * 64) and entry_hash is not None
+
+
+class _Checked:
+    """Both registries check a request the same way before creating the key."""
+
+    def create_person(self, person: str, roles: list[str]) -> tuple[str, Identity]:
+        _check_ids("person", [person])
+        return self._create("person", person, roles=_check_ids("roles", roles))
+
+    def create_system(self, system: str, missions: list[str], sources: list[str]) -> tuple[str, Identity]:
+        _check_ids("system", [system])
+        return self._create("system", system, missions=_check_ids("missions", missions),
+                            sources=_check_ids("sources", sources))
+
+    def _create(self, kind: Literal["person", "system"], name: str, **kw: frozenset[str]) -> tuple[str, Identity]:
+        raise NotImplementedError
+
+
+class KeyRegistry(_Checked):
     """Keys in memory, optionally persisted to a JSON file."""
 
     def __init__(self, path: str | Path | None = None):
@@ -109,19 +155,9 @@ class KeyRegistry:
         os.replace(tmp, self.path)
         self._mtime = self.path.stat().st_mtime_ns
 
-    def create_person(self, person: str, roles: list[str]) -> tuple[str, Identity]:
-        _check_ids("person", [person])
-        return self._create("person", person, roles=_check_ids("roles", roles))
-
-    def create_system(self, system: str, missions: list[str], sources: list[str]) -> tuple[str, Identity]:
-        _check_ids("system", [system])
-        return self._create("system", system, missions=_check_ids("missions", missions),
-                            sources=_check_ids("sources", sources))
-
     def _create(self, kind: Literal["person", "system"], name: str, **kw: frozenset[str]) -> tuple[str, Identity]:
         self._reload()
-        key_id = secrets.token_hex(6)
-        key = f"eg_{key_id}_{secrets.token_urlsafe(32)}"
+        key_id, key = _new_key()
         ident = Identity(key_id, kind, name, **kw)
         self._entries[key_id] = (hash_key(key), ident)
         self._save()
@@ -146,7 +182,33 @@ class KeyRegistry:
         self._reload()
         m = _KEY.match(key)
         entry = self._entries.get(m.group(1)) if m else None
-        # Compare even when the id is unknown, so timing does not tell which ids exist.
-        expected = entry[0] if entry else "0" * 64
-        ok = hmac.compare_digest(hash_key(key), expected)
-        return entry[1] if (ok and entry) else None
+        return entry[1] if _matches(key, entry[0] if entry else None) and entry else None
+
+
+class StoreKeyRegistry(_Checked):
+    """Keys in the store's `api_keys` table; creating and revoking one is audited."""
+
+    def __init__(self, store: Store, actor: str = "cli"):
+        self.store = store
+        self.actor = actor
+
+    def _create(self, kind: Literal["person", "system"], name: str, **kw: frozenset[str]) -> tuple[str, Identity]:
+        key_id, key = _new_key()
+        ident = Identity(key_id, kind, name, **kw)
+        self.store.api_key_add(key_id, hash_key(key), ident.to_json(), self.actor)
+        return key, ident
+
+    def revoke(self, key_id: str) -> bool:
+        return self.store.api_key_revoke(key_id, self.actor)
+
+    def identities(self) -> list[Identity]:
+        return [Identity.from_json(d) for d in self.store.api_keys()]
+
+    def by_id(self, key_id: str) -> Identity | None:
+        found = self.store.api_key_get(key_id)
+        return Identity.from_json(found[1]) if found else None
+
+    def verify(self, key: str) -> Identity | None:
+        m = _KEY.match(key)
+        found = self.store.api_key_get(m.group(1)) if m else None
+        return Identity.from_json(found[1]) if _matches(key, found[0] if found else None) and found else None

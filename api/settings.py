@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from store import Store
+
+    from .keys import Keys
 
 __all__ = ["ApiSettings"]
 
@@ -16,7 +22,8 @@ class ApiSettings(BaseSettings):
 
     environment: str = Field("local", description="local | production")
     data_dir: Path = Path(".exitgate")
-    api_keys_file: Path | None = Field(None, description="JSON key registry; default <data_dir>/api-keys.json")
+    api_keys_file: Path | None = Field(None, description="a JSON key registry file instead of the store's "
+                                                         "api_keys table (one API process, or a shared disk)")
     max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024)
     # Signs the approver page's session cookie. Several API processes must share it, so a
     # per-process random default is only acceptable for local development.
@@ -36,6 +43,10 @@ class ApiSettings(BaseSettings):
             raise ValueError("EXITGATE_COOKIE_SECURE must be true outside local development")
         return self
 
-    @property
-    def keys_path(self) -> Path:
-        return self.api_keys_file or self.data_dir / "api-keys.json"
+    def key_registry(self, store: Store) -> Keys:
+        """The keys this deployment checks: the store's table unless a file is named."""
+        from .keys import KeyRegistry, StoreKeyRegistry
+
+        if self.api_keys_file is not None:
+            return KeyRegistry(self.api_keys_file)
+        return StoreKeyRegistry(store)

@@ -9,21 +9,26 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from api.keys import KeyRegistry
+    from api.keys import Keys
 
 
-KeysFile = Annotated[Path | None, typer.Option("--keys-file", help="Key registry (default: from settings).")]
+KeysFile = Annotated[Path | None, typer.Option("--keys-file", help="A JSON key registry file (default: "
+                                                                    "EXITGATE_API_KEYS_FILE, else the store).")]
 
 
 def _split(text: str | None) -> list[str]:
     return [x.strip() for x in (text or "").split(",") if x.strip()]
 
 
-def _registry(path: Path | None) -> KeyRegistry:
+def _registry(path: Path | None) -> Keys:
+    """--keys-file, else EXITGATE_API_KEYS_FILE, else the store (what `exitgate api` checks)."""
     from api.keys import KeyRegistry
     from api.settings import ApiSettings
+    from store import Store
 
-    return KeyRegistry(path or ApiSettings().keys_path)
+    if path is not None:
+        return KeyRegistry(path)
+    return ApiSettings().key_registry(Store.from_url())
 
 
 def register(app: typer.Typer) -> None:

@@ -68,6 +68,9 @@ def verify_rows(rows: Iterable[tuple[int, int, str, str | None, str, str, str]],
             return VerifyResult(False, count, seq, "hash does not match the entry's content")
         prev = digest
         expected_seq += 1
+    if head is None and count:
+        # The head row is written with the first entry: without it, trailing deletions would pass.
+        return VerifyResult(False, count, count, "the chain head is missing")
     if head is not None and (head[0] != count or head[1] != prev):
         return VerifyResult(False, count, count + 1 if head[0] > count else head[0],
                             f"the chain head records entry {head[0]} but the log ends at entry {count}")

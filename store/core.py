@@ -26,7 +26,15 @@ from . import migrate
 from .audit import GENESIS, AuditEntry, VerifyResult, entry_hash, payload_text, verify_rows
 from .ingest import ingest_chunk
 from .settings import StoreSettings
-from .tables import AuditHeadRow, AuditRow, EvidenceRow, MissionRow, NotificationRow, PlanRow
+from .tables import (
+    ApiKeyRow,
+    AuditHeadRow,
+    AuditRow,
+    EvidenceRow,
+    MissionRow,
+    NotificationRow,
+    PlanRow,
+)
 
 __all__ = ["Store", "StoreError", "now_us"]
 
@@ -74,6 +82,9 @@ class Store:
         self.engine = engine
         self.dialect = engine.dialect.name
         self.chunk_size = chunk_size
+        # Plans are immutable under their sha256, and validating one costs tens of milliseconds
+        # of JSON Schema work: keep what was loaded (a few plans per deployment).
+        self._plans: dict[str, LoadedPlan] = {}
 
     @classmethod
     def from_url(cls, url: str | None = None, *, migrate_db: bool = True) -> Store:
@@ -113,11 +124,16 @@ class Store:
                               document=json.dumps(plan.document, ensure_ascii=False), created_at=now_us()))
 
     def load_plan(self, sha256: str) -> LoadedPlan:
+        cached = self._plans.get(sha256)
+        if cached is not None:
+            return cached
         with self.session() as s:
             row = s.get(PlanRow, sha256)
             if row is None:
                 raise StoreError(f"no plan with sha256 {sha256}")
-            return load_plan(json.loads(row.document))
+            plan = load_plan(json.loads(row.document))
+        self._plans[sha256] = plan
+        return plan
 
     def register_mission(self, plan: LoadedPlan, started_by: str) -> None:
         """Record the plan a mission runs on (again on a migration to a newer plan)."""
@@ -136,6 +152,41 @@ class Store:
             row = s.get(MissionRow, mission)
             sha = row.plan_sha256 if row is not None else None
         return self.load_plan(sha) if sha is not None else None
+
+    # --- API keys (hashes only; the api package decides what a key may do) ------------------
+
+    def api_key_add(self, key_id: str, digest: str, identity: dict[str, Any], actor: str) -> None:
+        """Store a key's hash, audited (without the hash) in the same transaction."""
+        with self.session() as s:
+            s.add(ApiKeyRow(key_id=key_id, hash=digest, identity=json.dumps(identity, sort_keys=True),
+                            created_at=now_us()))
+            s.flush()
+            self.audit_append("api_key.created", {"key_id": key_id, "identity": identity}, actor, session=s)
+
+    def api_key_get(self, key_id: str) -> tuple[str, dict[str, Any]] | None:
+        """(hash, identity) of a key that is not revoked."""
+        t = ApiKeyRow.__table__.c  # type: ignore[attr-defined]
+        with self.read() as conn:
+            row = conn.execute(select(t.hash, t.identity).where(t.key_id == key_id, t.revoked_at.is_(None))).first()
+        return (row[0], json.loads(row[1])) if row is not None else None
+
+    def api_key_revoke(self, key_id: str, actor: str) -> bool:
+        with self.session() as s:
+            row = s.get(ApiKeyRow, key_id)
+            if row is None or row.revoked_at is not None:
+                return False
+            row.revoked_at = now_us()
+            s.add(row)
+            s.flush()
+            self.audit_append("api_key.revoked", {"key_id": key_id}, actor, session=s)
+            return True
+
+    def api_keys(self) -> list[dict[str, Any]]:
+        """Identities of the keys not revoked, oldest first."""
+        t = ApiKeyRow.__table__.c  # type: ignore[attr-defined]
+        with self.read() as conn:
+            rows = conn.execute(select(t.identity).where(t.revoked_at.is_(None)).order_by(t.created_at)).all()
+        return [json.loads(r[0]) for r in rows]
 
     # --- evidence ---------------------------------------------------------------------------
 
@@ -214,6 +265,21 @@ class Store:
             rows = conn.execute(q).all()
         loads = json.loads
         return [Record(r[0], mission, r[1], loads(r[2]), r[3], r[4], r[5], r[6], r[7]) for r in rows]
+
+    def records_by_id(self, mission: str, ids: Iterable[str]) -> dict[str, Record]:
+        """Stored records of a mission by id (ids not stored are left out)."""
+        wanted = sorted(set(ids))
+        if not wanted:
+            return {}
+        t = EvidenceRow.__table__.c  # type: ignore[attr-defined]
+        out: dict[str, Record] = {}
+        with self.read() as conn:
+            for i in range(0, len(wanted), 500):  # bounded IN lists keep index scans
+                q = select(t.id, t.indicator, t.value, t.observed_at, t.reported_at, t.known_at, t.source,
+                           t.supersedes).where(t.mission == mission, t.id.in_(wanted[i:i + 500]))
+                for r in conn.execute(q).all():
+                    out[r[0]] = Record(r[0], mission, r[1], json.loads(r[2]), r[3], r[4], r[5], r[6], r[7])
+        return out
 
     def evidence_count(self, mission: str | None = None) -> int:
         q = "SELECT count(*) FROM evidence" + (" WHERE mission = :m" if mission else "")

@@ -1,5 +1,6 @@
 """The store's tables. Evidence and the audit log are append-only: nothing here is ever updated
-or deleted by the application (a superseded record stays, for audit)."""
+or deleted by the application (a superseded record stays, for audit), and the database refuses
+it too (triggers of migration 0002)."""
 
 from __future__ import annotations
 
@@ -86,3 +87,16 @@ class NotificationRow(SQLModel, table=True):
     gate: str | None = None
     message: str
     payload: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class ApiKeyRow(SQLModel, table=True):
+    """An API key: only its sha256 is kept. Shared by every API process of a deployment, so a key
+    made (or revoked) anywhere works (or stops) everywhere at the next request."""
+
+    __tablename__ = "api_keys"
+
+    key_id: str = Field(primary_key=True, max_length=32)
+    hash: str = Field(max_length=64)
+    identity: str = Field(sa_column=Column(Text, nullable=False))  # JSON: kind, name, roles, ...
+    created_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+    revoked_at: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))

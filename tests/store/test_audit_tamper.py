@@ -7,9 +7,13 @@ import hashlib
 import io
 import json
 
+import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 from typer.testing import CliRunner
 
+from rules.plan import LoadedPlan
 from store import Store
 
 
@@ -19,8 +23,40 @@ def _fill(store: Store, n: int = 6) -> None:
 
 
 def _exec(store: Store, sql: str, **params: object) -> None:
+    """Tamper as someone with admin rights would: first switch off the append-only triggers
+    (migration 0002), which the database otherwise enforces."""
     with store.engine.begin() as conn:
+        _disable_guards(conn, store)
         conn.execute(text(sql), params)
+
+
+def _disable_guards(conn: Connection, store: Store) -> None:
+    if store.dialect == "postgresql":
+        conn.execute(text("SET LOCAL session_replication_role = replica"))
+    else:
+        for t in ("evidence", "audit_log"):
+            for what in ("update", "delete"):
+                conn.execute(text(f"DROP TRIGGER IF EXISTS {t}_no_{what}"))
+        conn.execute(text("DROP TRIGGER IF EXISTS audit_head_no_delete"))
+
+
+@pytest.mark.parametrize("sql", [
+    "UPDATE audit_log SET actor = 'someone-else' WHERE seq = 2",
+    "DELETE FROM audit_log WHERE seq = 6",
+    "UPDATE evidence SET value = '0'",
+    "DELETE FROM evidence",
+    "DELETE FROM audit_head",
+])
+def test_the_database_refuses_updates_and_deletes(store: Store, sample_plan: LoadedPlan, sql: str) -> None:
+    plan = sample_plan
+    _fill(store)
+    store.register_mission(plan, "test")
+    store.ingest(plan, [{"id": "r1", "mission": "valdoria", "indicator": "sec.security_incidents",
+                         "value": 1, "observed_at": "2025-01-01T00:00:00Z", "source": "sage"}], actor="t")
+    with pytest.raises(DBAPIError, match="append-only"), store.engine.begin() as conn:
+        conn.execute(text(sql))
+    assert store.audit_verify().ok and store.evidence_count() == 1
+    assert store.audit_verify().entries == 7  # the six entries and the import's
 
 
 def test_intact_chain_verifies(store: Store) -> None:
@@ -56,11 +92,35 @@ def test_deleted_newest_row_is_detected(store: Store) -> None:
     assert not r.ok and r.first_bad == 6
 
 
+def test_deleted_newest_rows_and_head_are_detected(store: Store) -> None:
+    _fill(store)
+    _exec(store, "DELETE FROM audit_log WHERE seq >= 5")
+    _exec(store, "DELETE FROM audit_head")
+    r = store.audit_verify()
+    assert not r.ok and "head is missing" in (r.reason or "")
+
+
+def test_a_forger_recomputing_one_hash_is_detected_at_the_next_entry(store: Store) -> None:
+    from store.audit import entry_hash, payload_text
+
+    _fill(store)
+    forged = {"gate": "g1", "n": 0.5, "to": "approved"}
+    with store.engine.begin() as conn:
+        seq, at, kind, actor, prev = conn.execute(text(
+            "SELECT seq, at, kind, actor, prev_hash FROM audit_log WHERE seq = 3")).one()
+        _disable_guards(conn, store)
+        conn.execute(text("UPDATE audit_log SET payload = :p, hash = :h WHERE seq = 3"),
+                     {"p": payload_text(forged), "h": entry_hash(seq, at, kind, actor, forged, prev)})
+    r = store.audit_verify()
+    assert not r.ok and r.first_bad == 4 and "prev_hash" in (r.reason or "")
+
+
 def test_reordered_rows_are_detected(store: Store) -> None:
     _fill(store)
     # Swap the content of entries 2 and 4, keeping each row's seq.
     with store.engine.begin() as conn:
         rows = {r[0]: r for r in conn.execute(text("SELECT seq, at, kind, actor, payload, prev_hash, hash FROM audit_log WHERE seq IN (2, 4)"))}
+        _disable_guards(conn, store)
         conn.execute(text("DELETE FROM audit_log WHERE seq IN (2, 4)"))
         for seq, src in ((2, rows[4]), (4, rows[2])):
             conn.execute(text("INSERT INTO audit_log (seq, at, kind, actor, payload, prev_hash, hash) "

@@ -1,0 +1,41 @@
+"""API keys in the store: shared by every API process, only hashes kept, create and revoke audited."""
+
+from __future__ import annotations
+
+import pytest
+
+from api.keys import KeyCreationError, StoreKeyRegistry
+from store import Store
+
+
+def test_keys_in_the_store(store: Store) -> None:
+    reg = StoreKeyRegistry(store, actor="person:admin")
+    key, alice = reg.create_person("alice", ["srsg", "dsrsg_rc"])
+    skey, sage = reg.create_system("sage", ["valdoria"], ["sage"])
+    other = StoreKeyRegistry(store)  # another API process sees them at once
+    assert other.verify(key) == alice and other.verify(skey) == sage
+    assert other.by_id(alice.key_id) == alice
+    assert {i.name for i in other.identities()} == {"alice", "sage"}
+    assert other.verify(key[:-1] + ("A" if key[-1] != "A" else "B")) is None  # wrong secret
+    assert other.verify("eg_000000000000_" + "x" * 43) is None  # unknown id
+    assert other.verify("not a key") is None
+    assert key not in str(store.api_keys()) and alice.key_id in str(store.api_keys())
+
+    assert reg.revoke(alice.key_id) and not reg.revoke(alice.key_id)
+    assert other.verify(key) is None and other.by_id(alice.key_id) is None
+    assert [i.name for i in other.identities()] == ["sage"]
+    kinds = [(e.kind, e.actor) for e in store.audit_entries()]
+    assert kinds == [("api_key.created", "person:admin"), ("api_key.created", "person:admin"),
+                     ("api_key.revoked", "person:admin")]
+    assert store.audit_verify().ok
+
+
+def test_bad_key_requests_name_the_field(store: Store) -> None:
+    reg = StoreKeyRegistry(store)
+    with pytest.raises(KeyCreationError) as exc:
+        reg.create_person("alice", [])
+    assert exc.value.field == "roles"
+    with pytest.raises(KeyCreationError) as exc:
+        reg.create_system("sage", ["valdoria"], ["bad source!"])
+    assert exc.value.field == "sources"
+    assert store.api_keys() == [] and store.audit_entries() == []
