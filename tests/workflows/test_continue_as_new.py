@@ -8,7 +8,17 @@ from typing import Any
 
 from schemas.messages import ApproveInput, EvidenceChanged, GateState, Limits
 
-from .helpers import Rig, awaiting, gate, gate_of, phase, plan_doc, save_history, wait_phase
+from .helpers import (
+    Rig,
+    awaiting,
+    closed_result,
+    gate,
+    gate_of,
+    phase,
+    plan_doc,
+    save_history,
+    wait_phase,
+)
 
 SIGNALS = 1500
 APPROVERS = 40
@@ -61,7 +71,7 @@ async def _burst(rig: Rig) -> None:
     done = await h.execute_update("approve", ApproveInput(gate="g1", person="last", role="head",
                                                           digest=g.digest or ""), result_type=GateState)
     assert done.state == "approved"
-    result = await h.result()
+    result = await closed_result(rig.client, h)
     assert len(result.gates[0].approvals) == APPROVERS
     audit = rig.backend.audit
     assert sum(1 for e in audit if e["kind"] == "approval") == APPROVERS
