@@ -13,9 +13,9 @@ from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from . import evidence_routes, gate_routes, ui
+from . import evidence_routes, gate_routes, mission_routes, timeline_routes, ui
 from .deps import Parts
-from .keys import KeyRegistry
+from .keys import Keys
 from .middleware import BodyLimit, Metrics, RequestMetrics
 from .ports import AuditPort, EvidencePort, GatesPort
 from .settings import ApiSettings
@@ -24,7 +24,7 @@ __all__ = ["create_app"]
 
 
 def create_app(settings: ApiSettings, evidence_port: EvidencePort, gates_port: GatesPort,
-               keys: KeyRegistry, audit: AuditPort) -> FastAPI:
+               keys: Keys, audit: AuditPort) -> FastAPI:
     metrics = Metrics()
 
     @asynccontextmanager
@@ -46,6 +46,8 @@ def create_app(settings: ApiSettings, evidence_port: EvidencePort, gates_port: G
     app.state.parts = Parts(settings, evidence_port, gates_port, audit, keys, metrics)
     app.include_router(evidence_routes.router)
     app.include_router(gate_routes.router)
+    app.include_router(mission_routes.router)
+    app.include_router(timeline_routes.router)
     app.include_router(ui.router)
     app.mount("/ui/static", StaticFiles(directory=Path(__file__).parent / "static"), name="ui-static")
 

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from .keys import Identity, KeyRegistry
+from .keys import Identity, Keys
 from .middleware import Metrics
 from .ports import AuditPort, EvidencePort, GatesPort
 from .settings import ApiSettings
@@ -22,7 +22,7 @@ class Parts:
     evidence: EvidencePort
     gates: GatesPort
     audit: AuditPort
-    keys: KeyRegistry
+    keys: Keys
     metrics: Metrics
 
 

@@ -27,11 +27,16 @@ from .ports import (
     AwaitingGate,
     EvidenceBrief,
     GateView,
+    MigrateInput,
     MissionStatus,
     NotFoundError,
     PhaseStatus,
+    PlanLoaded,
     RefusedError,
     RejectInput,
+    ReopenInput,
+    RevokeInput,
+    StartInput,
     WaiveInput,
     WaiverView,
 )
@@ -99,6 +104,11 @@ class InProcessEvidence:
                 listener(mission, changed)
         return outcomes
 
+    async def evidence_index(self, mission: str) -> EvidenceIndex:
+        if mission not in self.ledgers:
+            raise NotFoundError(f"unknown mission {mission!r}")
+        return self.index(mission)
+
     def index(self, mission: str) -> EvidenceIndex:
         ledger = self.ledgers[mission]
         cached = self._index.get(mission)
@@ -138,12 +148,80 @@ class InProcessGates:
         self.audit = audit
         self.clock = clock
         self.started_by: dict[str, str] = {}
+        self.loaded: dict[str, LoadedPlan] = {}
         self._gates: dict[tuple[str, str], _GateState] = {}
         evidence.listeners.append(self._evidence_changed)
 
-    def start_mission(self, mission: str, person: str) -> None:
+    def start_mission_as(self, mission: str, person: str) -> None:
         """Who started a mission's exit may not approve its gates (separation of duties)."""
         self.started_by[mission] = person
+
+    async def load_plan(self, plan: LoadedPlan, actor: str) -> PlanLoaded:
+        self.loaded[plan.sha256] = plan
+        running = self.evidence.plans.get(plan.mission_id)
+        registered = plan.mission_id not in self.started_by or (running is not None and running.sha256 == plan.sha256)
+        if registered:
+            self.evidence.add_plan(plan)
+        await self.audit.append("plan_loaded", {"mission": plan.mission_id, "sha256": plan.sha256,
+                                                "registered": registered}, actor)
+        return PlanLoaded(plan=plan.id, version=plan.model.version, mission=plan.mission_id, sha256=plan.sha256,
+                          registered=registered,
+                          running_plan_sha256=running.sha256 if running and not registered else None)
+
+    async def start_mission(self, mission: str, inp: StartInput) -> MissionStatus:
+        plan = self._plan(mission)
+        if inp.role not in plan.model.coordinators:
+            raise RefusedError(f"role {inp.role!r} may not start the exit; coordinator roles: "
+                               + ", ".join(plan.model.coordinators), forbidden=True)
+        if inp.role not in inp.held_roles:
+            raise RefusedError(f"{inp.person} does not hold role {inp.role!r}", forbidden=True)
+        if mission in self.started_by:
+            raise RefusedError(f"mission {mission!r}: the exit has already been started")
+        self.started_by[mission] = inp.person
+        await self.audit.append("mission_started", {"mission": mission, "role": inp.role}, inp.person)
+        return await self.status(mission)
+
+    async def reopen(self, mission: str, phase: str, inp: ReopenInput) -> MissionStatus:
+        plan = self._plan(mission)
+        if inp.role not in plan.model.coordinators or inp.role not in inp.held_roles:
+            raise RefusedError(f"{inp.person} may not reopen phases under role {inp.role!r}", forbidden=True)
+        ph = plan.phases.get(phase)
+        if ph is None:
+            raise RefusedError(f"phase {phase!r} is not in the mission's plan")
+        if not self._phase_complete(mission, ph):
+            raise RefusedError(f"phase {phase!r} is not complete; only a complete phase can be reopened")
+        for g in ph.gates:
+            st = self._state(mission, g.id)
+            st.approved = False
+            self._void(st)
+        await self.audit.append("phase_reopened", {"mission": mission, "phase": phase, "reason": inp.reason},
+                                inp.person)
+        return await self.status(mission)
+
+    async def migrate(self, mission: str, inp: MigrateInput) -> MissionStatus:
+        plan = self._plan(mission)
+        if inp.role not in plan.model.coordinators or inp.role not in inp.held_roles:
+            raise RefusedError(f"{inp.person} may not migrate the mission under role {inp.role!r}", forbidden=True)
+        new = self.loaded.get(inp.plan_sha256)
+        if new is None or new.mission_id != mission:
+            raise NotFoundError(f"no loaded plan of mission {mission!r} with sha256 {inp.plan_sha256}")
+        if new.sha256 == plan.sha256:
+            raise RefusedError(f"the mission already runs plan {inp.plan_sha256}")
+        self.evidence.plans[mission] = new
+        for st in (v for (m, _), v in self._gates.items() if m == mission and not v.approved):
+            self._void(st)
+        await self.audit.append("plan_migrated", {"mission": mission, "to": new.sha256}, inp.person)
+        return await self.status(mission)
+
+    async def revoke_waiver(self, mission: str, gate: str, inp: RevokeInput) -> GateView:
+        view = self._view(mission, gate)
+        self._check_role(mission, inp.person, inp.role, inp.held_roles, view.waiver_roles, "revoke waivers of")
+        st = self._state(mission, gate)
+        if st.waivers.pop(inp.benchmark, None) is None:
+            raise RefusedError(f"gate {gate!r}: benchmark {inp.benchmark!r} is not waived")
+        await self.audit.append("waiver_revoked", {"mission": mission, "gate": gate, "benchmark": inp.benchmark,
+                                                   "reason": inp.reason}, inp.person)
+        return self._view(mission, gate)
 
     # -- reading -----------------------------------------------------------------------
 

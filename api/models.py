@@ -9,7 +9,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from schemas.models import ID_PATTERN
 from schemas.timefmt import TIMESTAMP_PATTERN, parse_timestamp
 
-__all__ = ["ApproveBody", "IngestResult", "RecordResult", "RejectBody", "WaiveBody"]
+__all__ = ["ApproveBody", "IngestResult", "MigrateBody", "RecordResult", "RejectBody", "ReopenBody", "RevokeBody", "StartBody", "WaiveBody"]
 
 Id = Annotated[str, Field(pattern=ID_PATTERN, max_length=64)]
 Digest = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$", description="the evaluation digest being approved")]
@@ -75,3 +75,22 @@ def record_schema() -> dict[str, Any]:
     from schemas.models import EvidenceRecord
 
     return EvidenceRecord.model_json_schema(ref_template="#/components/schemas/{model}")
+
+
+class StartBody(_Body):
+    role: Id = Field(description="one of the plan's coordinator roles, held by the key's person")
+
+
+class ReopenBody(_Body):
+    role: Id
+    reason: Annotated[str, Field(min_length=1, max_length=4000)]
+
+
+class RevokeBody(_Body):
+    role: Id
+    reason: Annotated[str, Field(max_length=4000)] | None = None
+
+
+class MigrateBody(_Body):
+    role: Id
+    plan_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$", description="a plan loaded with POST /v1/plans")]

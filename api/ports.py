@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from rules.evidence import Outcome
 from rules.plan import LoadedPlan
+from rules.series import EvidenceIndex
 
 __all__ = [
     "ApprovalView",
@@ -31,11 +32,16 @@ __all__ = [
     "EvidencePort",
     "GateView",
     "GatesPort",
+    "MigrateInput",
     "MissionStatus",
     "NotFoundError",
+    "PlanLoaded",
     "PortError",
     "RefusedError",
     "RejectInput",
+    "ReopenInput",
+    "RevokeInput",
+    "StartInput",
     "WaiveInput",
     "WaiverView",
 ]
@@ -92,6 +98,23 @@ class WaiveInput(_Input):
     until: str | None = None  # RFC 3339, already validated
 
 
+class RevokeInput(_Input):
+    benchmark: str
+    reason: str | None = None
+
+
+class StartInput(_Input):
+    """Start a mission's exit; `role` must be one of the plan's coordinator roles."""
+
+
+class ReopenInput(_Input):
+    reason: str
+
+
+class MigrateInput(_Input):
+    plan_sha256: str
+
+
 # Views returned by a GatesPort. They are what the API serves, so they are its response models.
 
 class ApprovalView(BaseModel):
@@ -108,7 +131,7 @@ class WaiverView(BaseModel):
     by: str
     justification: str
     until: str | None = None
-    at: str
+    at: str | None = Field(None, description="when it was given, where known")
 
 
 class EvidenceBrief(BaseModel):
@@ -163,6 +186,16 @@ class AwaitingGate(BaseModel):
     roles: list[str] = Field(description="the gate's roles this person holds")
 
 
+class PlanLoaded(BaseModel):
+    plan: str
+    version: str | None
+    mission: str
+    sha256: str
+    registered: bool = Field(description="true when the mission now runs on (or will start on) this plan; "
+                                         "false when it already runs on another and needs a migration")
+    running_plan_sha256: str | None = None
+
+
 class EvidencePort(Protocol):
     async def plan_for_mission(self, mission: str) -> LoadedPlan | None: ...
 
@@ -173,6 +206,11 @@ class EvidencePort(Protocol):
         One Outcome per raw, in the same order. Must also tell running workflows that the
         indicators of stored records changed.
         """
+        ...
+
+    async def evidence_index(self, mission: str) -> EvidenceIndex:
+        """Every record of the mission, whenever known (an as-of view applies knowledge
+        times itself): what the timeline backtests. NotFoundError for an unknown mission."""
         ...
 
 
@@ -188,6 +226,24 @@ class GatesPort(Protocol):
     async def reject(self, mission: str, gate: str, inp: RejectInput) -> GateView: ...
 
     async def waive(self, mission: str, gate: str, inp: WaiveInput) -> GateView: ...
+
+    async def revoke_waiver(self, mission: str, gate: str, inp: RevokeInput) -> GateView: ...
+
+    async def load_plan(self, plan: LoadedPlan, actor: str) -> PlanLoaded:
+        """Store a plan; it becomes the mission's plan unless the mission's exit has started
+        on another one (then a coordinator migrates the mission to it)."""
+        ...
+
+    async def start_mission(self, mission: str, inp: StartInput) -> MissionStatus:
+        """Start the exit on the mission's registered plan (EvidencePort.register_plan)."""
+        ...
+
+    async def reopen(self, mission: str, phase: str, inp: ReopenInput) -> MissionStatus: ...
+
+    async def migrate(self, mission: str, inp: MigrateInput) -> MissionStatus:
+        """Move a running exit to another loaded plan of the same mission: every gate is
+        re-evaluated and pending approvals are void (CONTRACT section 4)."""
+        ...
 
 
 class AuditPort(Protocol):

@@ -11,18 +11,26 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from fastapi import FastAPI
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from rules.evidence import Outcome
 from rules.plan import LoadedPlan
+from rules.series import EvidenceIndex
+from runtime import TemporalSettings, connect
 from schemas.messages import EvidenceChanged
 from store import Store
 from workflows.common import phase_workflow_id
 
-__all__ = ["StoreAuditPort", "StoreEvidencePort"]
+from .keys import Keys
+from .settings import ApiSettings
+from .temporal_port import TemporalGatesPort
+
+__all__ = ["Deployment", "StoreAuditPort", "StoreEvidencePort"]
 
 
 class StoreEvidencePort:
@@ -45,6 +53,13 @@ class StoreEvidencePort:
         indicators = {raw["indicator"] for raw in raws if isinstance(raw, dict) and raw.get("id") in stored}
         await self.tell_phases(plan, indicators)
         return outcomes
+
+    async def evidence_index(self, mission: str) -> EvidenceIndex:
+        if await self.plan_for_mission(mission) is None:
+            from .ports import NotFoundError
+
+            raise NotFoundError(f"unknown mission {mission!r}")
+        return await asyncio.to_thread(self.store.evidence_index, mission)
 
     async def tell_phases(self, plan: LoadedPlan, indicators: set[str]) -> list[str]:
         """Signal the phases that use these indicators; returns the phases that were told."""
@@ -72,3 +87,37 @@ class StoreAuditPort:
 
     async def append(self, kind: str, payload: dict[str, Any], actor: str) -> None:
         await asyncio.to_thread(self.store.audit_append, kind, payload, actor)
+
+
+@dataclass
+class Deployment:
+    """The store and a Temporal client, and the three ports over them: what the API, the
+    coordinator and approver commands and the demo all act through."""
+
+    store: Store
+    client: Client
+    evidence: StoreEvidencePort
+    gates: TemporalGatesPort
+    audit: StoreAuditPort
+
+    @classmethod
+    def over(cls, store: Store, client: Client, task_queue: str = "exitgate") -> Deployment:
+        return cls(store, client, StoreEvidencePort(store, client), TemporalGatesPort(client, store, task_queue),
+                   StoreAuditPort(store))
+
+    @classmethod
+    async def connect(cls, database_url: str | None = None,
+                      temporal: TemporalSettings | None = None) -> Deployment:
+        """From settings: EXITGATE_DATABASE_URL and the EXITGATE_TEMPORAL_* variables."""
+        t = temporal or TemporalSettings()
+        client = await connect(t)
+        store = await asyncio.to_thread(Store.from_url, database_url)
+        return cls.over(store, client, t.task_queue)
+
+    def app(self, settings: ApiSettings, keys: Keys) -> FastAPI:
+        from .app import create_app
+
+        return create_app(settings, self.evidence, self.gates, keys, self.audit)
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self.store.close)

@@ -7,7 +7,12 @@ Starts uvicorn on loopback in a child process serving the real app over the in-p
 - single-record POST latency, p50 and p99;
 - the baseline: the same records through the same EvidencePort called in process, no HTTP.
 
-    python benchmarks/api_bench.py [--records 20000] [--batch 1000] [--singles 300] [--json]
+With `--store sqlite` or `--store postgresql` both sides use the production port instead
+(`api.production.StoreEvidencePort` over a fresh database: SQLite file, or a new database in
+the PostgreSQL on 127.0.0.1:5432), as `exitgate api` serves it.
+
+    python benchmarks/api_bench.py [--records 20000] [--batch 1000] [--singles 300]
+                                   [--store memory|sqlite|postgresql] [--json]
 """
 
 from __future__ import annotations
@@ -33,8 +38,39 @@ sys.path.insert(0, str(ROOT))
 PLAN = ROOT / "samples" / "valdoria" / "plan.json"
 
 
+def store_port(url: str) -> Any:
+    from api.production import StoreEvidencePort
+    from rules.plan import load_plan_file
+    from store import Store
+
+    store = Store.from_url(url)
+    store.register_mission(load_plan_file(PLAN), "bench")
+    return StoreEvidencePort(store, None)  # no Temporal: no workflow to tell in a benchmark
+
+
+def fresh_database(kind: str, tmp: str, name: str) -> str:
+    if kind == "sqlite":
+        return f"sqlite:///{Path(tmp) / name}.sqlite"
+    import psycopg
+
+    db = f"exitgate_apibench_{name}_{os.getpid()}"
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{db}"')
+    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{db}"
+
+
+def drop_database(url: str) -> None:
+    if url.startswith("postgresql"):
+        import psycopg
+
+        with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+
+
 def bench_app() -> Any:
-    """uvicorn factory for the child process: in-process ports, keys from EXITGATE_API_KEYS_FILE."""
+    """uvicorn factory for the child process: in-process ports, or the store's when
+    EXITGATE_BENCH_STORE names a database; keys from EXITGATE_API_KEYS_FILE."""
     from api.app import create_app
     from api.inprocess import InMemoryAudit, InProcessEvidence, InProcessGates
     from api.keys import KeyRegistry
@@ -44,13 +80,20 @@ def bench_app() -> Any:
     settings = ApiSettings(max_body_bytes=64 * 1024 * 1024)
     audit = InMemoryAudit()
     evidence = InProcessEvidence(audit)
+    store_url = os.environ.get("EXITGATE_BENCH_STORE")
+    if store_url:
+        from api.production import StoreAuditPort
+
+        port = store_port(store_url)
+        return create_app(settings, port, InProcessGates(evidence, audit), KeyRegistry(settings.api_keys_file),
+                          StoreAuditPort(port.store))
     evidence.add_plan(load_plan_file(PLAN))
     gates = InProcessGates(evidence, audit)
     # Re-evaluating gates on new evidence is the workflows' job in production, out of the
     # request path; the in-process stand-in would do it inside every request, so it is off
     # here as in the baseline, and both measure acceptance alone.
     evidence.listeners.clear()
-    return create_app(settings, evidence, gates, KeyRegistry(settings.keys_path), audit)
+    return create_app(settings, evidence, gates, KeyRegistry(settings.api_keys_file), audit)
 
 
 def records(n: int, prefix: str) -> list[dict[str, Any]]:
@@ -60,12 +103,17 @@ def records(n: int, prefix: str) -> list[dict[str, Any]]:
              "source": "sage"} for i in range(n)]
 
 
-def baseline(recs: list[dict[str, Any]], batch: int, singles: list[dict[str, Any]]) -> tuple[float, list[float]]:
+def baseline(recs: list[dict[str, Any]], batch: int, singles: list[dict[str, Any]],
+             store_url: str | None) -> tuple[float, list[float]]:
     from api.inprocess import InMemoryAudit, InProcessEvidence
     from rules.plan import load_plan_file
 
-    evidence = InProcessEvidence(InMemoryAudit())
-    evidence.add_plan(load_plan_file(PLAN))
+    evidence: Any
+    if store_url:
+        evidence = store_port(store_url)
+    else:
+        evidence = InProcessEvidence(InMemoryAudit())
+        evidence.add_plan(load_plan_file(PLAN))
 
     async def run() -> None:
         for i in range(0, len(recs), batch):
@@ -98,6 +146,7 @@ def main() -> int:
     ap.add_argument("--records", type=int, default=20_000)
     ap.add_argument("--batch", type=int, default=1_000)
     ap.add_argument("--singles", type=int, default=300)
+    ap.add_argument("--store", choices=["memory", "sqlite", "postgresql"], default="memory")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
@@ -108,6 +157,10 @@ def main() -> int:
         key, _ = KeyRegistry(keys_file).create_system("sage", ["valdoria"], ["sage"])
         port = free_port()
         env = {**os.environ, "EXITGATE_API_KEYS_FILE": str(keys_file), "PYTHONPATH": str(ROOT)}
+        http_db = base_db = None
+        if args.store != "memory":
+            http_db, base_db = fresh_database(args.store, tmp, "http"), fresh_database(args.store, tmp, "base")
+            env["EXITGATE_BENCH_STORE"] = http_db
         server = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "benchmarks.api_bench:bench_app", "--factory",
              "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"],
@@ -140,11 +193,15 @@ def main() -> int:
             server.terminate()
             server.wait(10)
 
-    base_rps, base_lat = baseline(records(args.records, "base"), args.batch, records(args.singles, "single"))
+        base_rps, base_lat = baseline(records(args.records, "base"), args.batch, records(args.singles, "single"),
+                                      base_db)
+        for url in (http_db, base_db):
+            if url:
+                drop_database(url)
     q = statistics.quantiles(lat, n=100)
     bq = statistics.quantiles(base_lat, n=100)
     figures = {
-        "records": args.records, "batch": args.batch,
+        "records": args.records, "batch": args.batch, "store": args.store,
         "http_records_per_s": round(http_rps), "inprocess_records_per_s": round(base_rps),
         "http_vs_inprocess": round(http_rps / base_rps, 3),
         "goal_records_per_s": 5000, "meets_goal": http_rps >= 5000,
@@ -154,6 +211,7 @@ def main() -> int:
     if args.json:
         print(json.dumps(figures))
     else:
+        print(f"store: {args.store}")
         print(f"HTTP, batches of {args.batch}: {http_rps:,.0f} records/s "
               f"({'meets' if http_rps >= 5000 else 'MISSES'} the 5,000/s goal)")
         print(f"in process, same port, no HTTP: {base_rps:,.0f} records/s  (HTTP = {http_rps / base_rps:.2f}x)")

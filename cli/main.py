@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import typer
 
-from . import api_cmds, demo_cmds, plan_cmds, store_cmds, timeline_cmds, worker_cmds
+from . import (
+    api_cmds,
+    control_cmds,
+    demo_cmds,
+    plan_cmds,
+    stack_cmds,
+    store_cmds,
+    timeline_cmds,
+    worker_cmds,
+)
 
 app = typer.Typer(
     name="exitgate",
@@ -21,7 +30,7 @@ def _root() -> None:
 
 
 # One line per area; each module defines `register(app)`.
-for _module in (plan_cmds, demo_cmds, timeline_cmds, api_cmds, store_cmds, worker_cmds):
+for _module in (plan_cmds, demo_cmds, timeline_cmds, api_cmds, store_cmds, control_cmds, worker_cmds, stack_cmds):
     _module.register(app)
 
 

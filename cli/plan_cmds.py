@@ -12,9 +12,11 @@ import typer
 from .render import print_rejections, print_tree
 from .sources import fail, from_files, use_store
 
+# Module level: `plan load` (cli/control_cmds.py) joins this group.
+plan_app = typer.Typer(help="Exit plans: validate, and load into the store.", no_args_is_help=True)
+
 
 def register(app: typer.Typer) -> None:
-    plan_app = typer.Typer(help="Exit plans: validate and inspect.", no_args_is_help=True)
     app.add_typer(plan_app, name="plan")
 
     @plan_app.command("validate")

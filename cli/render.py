@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from rich.console import Console
+from rich.table import Table
 from rich.tree import Tree
 
 from rules.evidence import Outcome
@@ -58,3 +59,57 @@ def print_rejections(outcomes: Sequence[Outcome], console: Console = err) -> Non
             console.print(f"[red]rejected[/red] {o.message}", soft_wrap=True)
     console.print(f"evidence: {counts['stored']} accepted, {counts['duplicate']} duplicate, "
               f"{counts['rejected']} rejected")
+
+
+# Traffic lights for gate states: green decided, amber waiting for people, red waiting for evidence.
+STATE_STYLE = {"approved": ("green", "●"), "awaiting_approval": ("yellow", "●"), "collecting": ("red", "●"),
+               "paused": ("grey62", "‖"), "not_started": ("grey62", "○")}
+
+
+def state_label(state: str) -> str:
+    colour, mark = STATE_STYLE.get(state, ("white", "?"))
+    return f"[{colour}]{mark} {state.replace('_', ' ')}[/{colour}]"
+
+
+def status_table(status: Any) -> Table:
+    """A MissionStatus (api.ports) as one row per gate."""
+    table = Table(title=f"{status.mission} on {status.plan} ({status.plan_sha256[:12]}) as of {status.as_of}",
+                  title_justify="left")
+    for col in ("phase", "gate", "state", "rule", "approvals", "digest", "evaluated"):
+        table.add_column(col)
+    for ph in status.phases:
+        for g in ph.gates:
+            ev = g.evaluation or {}
+            rule = ev.get("status")
+            table.add_row(f"{ph.phase} [dim]{ph.state}[/dim]", f"{g.gate} {g.name}", state_label(g.state),
+                          _label(rule, "") if rule else "[dim]-[/dim]", f"{len(g.approvals)}/{g.quorum}",
+                          (ev.get("digest") or "")[:12], ev.get("as_of", ""))
+    return table
+
+
+def print_status(status: Any) -> None:
+    out.print(status_table(status))
+
+
+def print_gate(view: Any) -> None:
+    """A GateView (api.ports): state, digest, the explanation tree, approvals and waivers."""
+    out.print(f"[bold]{view.mission} / {view.phase} / {view.gate}[/bold] {view.name}: {state_label(view.state)}")
+    ev = view.evaluation
+    if ev is None:
+        out.print("[dim]not evaluated yet[/dim]")
+    else:
+        out.print(f"digest {ev['digest']} as of {ev.get('as_of', view.as_of)}"
+                  + (f", valid until {ev['valid_until']}" if ev.get("valid_until") else ""))
+        if ev.get("note"):
+            out.print(f"[yellow]{ev['note']}[/yellow]")
+        root = Tree(_label(ev["status"], f"[bold]{view.gate}[/bold]"))
+        _node(root, ev["explanation"])
+        out.print(root)
+    out.print(f"approvals {len(view.approvals)}/{view.quorum} (roles: {', '.join(view.roles)})")
+    for a in view.approvals:
+        out.print(f"  {a.person} as {a.role} on {a.digest[:12]} at {a.at}" + (f": {a.comment}" if a.comment else ""))
+    for w in view.waivers:
+        out.print(f"  [yellow]waived[/yellow] {w.benchmark} by {w.by}: {w.justification}"
+                  + (f" (until {w.until})" if w.until else ""))
+    if view.rejected_digest:
+        out.print(f"  [red]rejected[/red] digest {view.rejected_digest[:12]}")

@@ -15,13 +15,17 @@ from .render import err, out
 from .sources import fail
 
 if TYPE_CHECKING:
+    from rules.plan import LoadedPlan
     from store import Store
 
 
 
 
+# Module level: `evidence submit` (cli/control_cmds.py) joins this group.
+evidence_app = typer.Typer(help="Evidence: submit live, import files, inspect.", no_args_is_help=True)
+
+
 def register(app: typer.Typer) -> None:
-    evidence_app = typer.Typer(help="Evidence in the store: import and inspect.", no_args_is_help=True)
     audit_app = typer.Typer(help="The hash-chained audit log: verify and export.", no_args_is_help=True)
     app.add_typer(evidence_app, name="evidence")
     app.add_typer(audit_app, name="audit")
@@ -78,6 +82,37 @@ def register(app: typer.Typer) -> None:
             table.add_column(col, justify="right")
         table.add_row(str(counts["stored"]), str(counts["duplicate"]), str(counts["rejected"]))
         out.print(table)
+        if counts["stored"]:
+            _tell_running_phases(store, loaded, {o.id for o in outcomes if o.status == "stored"}, lines)
+
+    def _tell_running_phases(store: Store, plan: LoadedPlan, stored: set[str | None], lines: list[str]) -> None:
+        """Running phase workflows hear of the import at once (else only at their next timer)."""
+        import asyncio
+        import json
+
+        from api.production import StoreEvidencePort
+        from runtime import TemporalSettings, connect
+
+        indicators = set()
+        for line in lines:
+            try:
+                raw = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(raw, dict) and raw.get("id") in stored and isinstance(raw.get("indicator"), str):
+                indicators.add(raw["indicator"])
+
+        async def tell() -> list[str]:
+            client = await asyncio.wait_for(connect(TemporalSettings()), timeout=5)
+            return await StoreEvidencePort(store, client).tell_phases(plan, indicators)
+        try:
+            told = asyncio.run(tell())
+        except (OSError, RuntimeError, TimeoutError) as exc:
+            err.print(f"[yellow]note[/yellow]: Temporal not reachable ({exc}); running phases re-evaluate "
+                      "at their next timer or evidence update", soft_wrap=True)
+            return
+        if told:
+            err.print(f"told running phases: {', '.join(told)}")
 
     @evidence_app.command("show")
     def show(

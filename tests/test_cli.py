@@ -80,7 +80,7 @@ def test_evaluate_table_renders(sample_dir: Path) -> None:
     assert "p3/g3.1" in result.stdout and "B3.1" in result.stdout and "2 points, 3 needed" in result.stdout
 
 
-def test_demo_runs() -> None:
-    result = runner.invoke(app, ["demo"])
+def test_demo_rules_only_runs() -> None:
+    result = runner.invoke(app, ["demo", "--rules-only"])
     assert result.exit_code == 0
     assert "295 accepted, 1 duplicate, 10 rejected" in " ".join(result.stdout.split())

@@ -78,7 +78,7 @@ def build(settings: ApiSettings | None = None) -> tuple[Any, dict[str, str], InM
     evidence = InProcessEvidence(audit)
     evidence.add_plan(load_plan(PLAN))
     gates = InProcessGates(evidence, audit)
-    gates.start_mission(MISSION, "dave")
+    gates.start_mission_as(MISSION, "dave")
     reg = KeyRegistry()
     keys = {
         "alice": reg.create_person("alice", ["mission_head"])[0],

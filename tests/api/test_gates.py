@@ -147,3 +147,30 @@ async def test_awaiting_lists_gates_for_the_persons_roles(env: Env) -> None:
     await approve(env, "bob", digest, "host_nation")
     assert (await env.client.get("/v1/gates/awaiting", headers=env.auth("bob"))).json() == []
     assert (await env.client.get("/v1/gates/awaiting", headers=env.auth("dave"))).json() == []
+
+
+async def test_coordinator_routes_on_the_in_process_port(env: Env) -> None:
+    """Plan load, start, migrate, reopen: the in-process port answers as the Temporal one does
+    (tests/api/test_temporal_api.py runs the same routes on a real stack)."""
+    import copy
+
+    from .conftest import PLAN
+
+    dave = env.auth("dave")
+    r = await env.client.post(f"/v1/missions/{MISSION}/start", json={"role": "coordinator"}, headers=dave)
+    assert r.status_code == 409 and "already been started" in r.json()["detail"]
+    v2 = copy.deepcopy(PLAN)
+    v2["version"] = "2"
+    r = await env.client.post("/v1/plans", json=v2, headers=dave)
+    assert r.status_code == 200 and r.json()["registered"] is False
+    r = await env.client.post(f"/v1/missions/{MISSION}/migrate", json={"role": "deputy", "plan_sha256": r.json()["sha256"]},
+                              headers=dave)
+    assert r.status_code == 403
+    sha2 = (await env.client.post("/v1/plans", json=v2, headers=dave)).json()["sha256"]
+    r = await env.client.post(f"/v1/missions/{MISSION}/migrate", json={"role": "coordinator", "plan_sha256": sha2},
+                              headers=dave)
+    assert r.status_code == 200 and r.json()["plan_sha256"] == sha2
+    r = await env.client.post(f"/v1/missions/{MISSION}/phases/p1/reopen", json={"role": "coordinator", "reason": "x"},
+                              headers=dave)
+    assert r.status_code == 409 and "not complete" in r.json()["detail"]
+    assert [e.kind for e in env.audit.entries][-3:] == ["plan_loaded", "plan_migrated", "reopen.refused"]

