@@ -163,8 +163,9 @@ class GateView(BaseModel):
 class PhaseStatus(BaseModel):
     phase: str
     name: str
-    state: str
+    state: str  # not_started | running | paused | complete | failed
     gates: list[GateView]
+    failure: str | None = None  # why its last run failed, when state is failed
 
 
 class MissionStatus(BaseModel):

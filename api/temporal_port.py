@@ -230,7 +230,8 @@ class TemporalGatesPort:
                 state = "paused"
             else:
                 state = rec.state
-            phases.append(PhaseStatus(phase=ph.id, name=ph.name, state=state, gates=views))
+            phases.append(PhaseStatus(phase=ph.id, name=ph.name, state=state, gates=views,
+                                      failure=rec.failure if rec is not None else None))
         return MissionStatus(mission=mission, plan=plan.id, plan_sha256=ms.plan_sha256 if ms else plan.sha256,
                              as_of=format_timestamp(now_us()), phases=phases)
 

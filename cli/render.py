@@ -84,6 +84,10 @@ def status_table(status: Any) -> Table:
             table.add_row(f"{ph.phase} [dim]{ph.state}[/dim]", f"{g.gate} {g.name}", state_label(g.state),
                           _label(rule, "") if rule else "[dim]-[/dim]", f"{len(g.approvals)}/{g.quorum}",
                           (ev.get("digest") or "")[:12], ev.get("as_of", ""))
+    failed = [f"[red]phase {ph.phase} failed[/red]: {ph.failure} (a coordinator may reopen it)"
+              for ph in status.phases if getattr(ph, "failure", None)]
+    if failed:
+        table.caption, table.caption_justify = "\n".join(failed), "left"
     return table
 
 

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from .timefmt import parse_timestamp
 
 GateStateName = Literal["collecting", "awaiting_approval", "approved"]
-PhaseStateName = Literal["pending", "running", "complete"]
+PhaseStateName = Literal["pending", "running", "complete", "failed"]
 NonEmpty = Field(min_length=1)
 
 # Search attributes (registered on the server by `temporal operator search-attribute create`
@@ -184,6 +184,15 @@ class PhaseCompleted(_Model):
     generation: int
 
 
+class PhaseFailed(_Model):
+    """A phase run ended without completing (an activity failed for good, it was cancelled or
+    terminated): the mission marks it failed until a coordinator reopens it."""
+
+    phase: str
+    generation: int
+    reason: str
+
+
 # --- workflow state, carried across continue-as-new, and what queries return ---
 
 
@@ -277,6 +286,7 @@ class PhaseRecord(_Model):
     paused: bool = False
     reopened_by: str | None = None
     reopen_reason: str | None = None
+    failure: str | None = None  # why the phase's last run failed, while state is "failed"
 
 
 class MissionCarry(_Model):

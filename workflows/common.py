@@ -6,12 +6,13 @@ named by string so these modules never import the activities (or their database 
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any, NoReturn
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from schemas.messages import SA_GATE_STATES, SA_MISSION, SA_PHASE, AuditBatch, AuditEntry
@@ -47,6 +48,24 @@ def now_text() -> str:
 def refuse(kind: str, message: str) -> NoReturn:
     """Refuse an update from its validator: the caller gets this error, history gets nothing."""
     raise ApplicationError(message, type=kind, non_retryable=True)
+
+
+def failure_reason(exc: BaseException) -> str:
+    """One line for people: the chain of messages (an activity's error sits in its cause)."""
+    if isinstance(exc, asyncio.CancelledError):
+        return "cancelled"
+    parts: list[str] = []
+    seen: set[str] = set()
+    e: BaseException | None = exc
+    while e is not None:
+        msg = (e.message if isinstance(e, FailureError) else str(e)) or type(e).__name__
+        if msg in seen:
+            break  # an ApplicationError's cause is often the Python error it was made from
+        seen.add(msg)
+        kind = e.type if isinstance(e, ApplicationError) else None
+        parts.append(f"{kind}: {msg}" if kind else msg)
+        e = e.cause if isinstance(e, FailureError) else None
+    return ": ".join(parts)
 
 
 class AuditQueue:

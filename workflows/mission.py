@@ -7,16 +7,19 @@ the mission can continue as new under them; each tells the mission it completed 
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError, ChildWorkflowError, WorkflowAlreadyStartedError
 
 from .common import (
     ACTIVITY_TIMEOUT,
     MISSION_KEY,
     RETRY,
     AuditQueue,
+    failure_reason,
     phase_workflow_id,
     refuse,
 )
@@ -30,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         MissionResult,
         MissionStatus,
         PhaseCompleted,
+        PhaseFailed,
         PhaseInput,
         PhaseRecord,
         PlanChanged,
@@ -56,6 +60,7 @@ class MissionWorkflow:
         self.changed = False
         self.migrating = False
         self.run_events = 0
+        self.watchers: dict[str, asyncio.Task[None]] = {}  # held so they are not collected
 
     @workflow.run
     async def run(self, inp: MissionInput) -> MissionResult:
@@ -151,7 +156,7 @@ class MissionWorkflow:
             search_attributes=self.inp.search_attributes, limits=self.inp.phase_limits)
         while True:
             try:
-                await workflow.start_child_workflow(
+                child = await workflow.start_child_workflow(
                     "Phase", inp, id=phase_workflow_id(self.spec.mission, pid),
                     parent_close_policy=workflow.ParentClosePolicy.ABANDON)
                 break
@@ -159,6 +164,17 @@ class MissionWorkflow:
                 # The phase's previous run (before a reopen) is still closing: wait for it.
                 await workflow.sleep(timedelta(seconds=2))
         self.run_events += 1
+        self.watchers[pid] = asyncio.create_task(self._watch(pid, rec.generation, child))
+
+    async def _watch(self, pid: str, generation: int, child: workflow.ChildWorkflowHandle[Any, Any]) -> None:
+        """A terminated or timed-out phase cannot signal its failure; its close event can.
+        Only this run watches the children it started: after the mission continues as new, a
+        phase still reports its own failures (phase_failed) but a termination goes unseen until
+        a coordinator looks (docs/workflows.md)."""
+        try:
+            await child
+        except ChildWorkflowError as exc:
+            self._mark_failed(PhaseFailed(phase=pid, generation=generation, reason=failure_reason(exc)))
 
     async def _sync_paused(self) -> None:
         assert self.spec is not None
@@ -182,6 +198,19 @@ class MissionWorkflow:
                        generation=inp.generation)
         self.changed = True
 
+    @workflow.signal(name="phase_failed")
+    def phase_failed(self, inp: PhaseFailed) -> None:
+        self._mark_failed(inp)
+
+    def _mark_failed(self, inp: PhaseFailed) -> None:
+        rec = self.phases.get(inp.phase)
+        if rec is None or rec.generation != inp.generation or rec.state != "running":
+            return  # already told (the phase's signal and its close event both report it), or replaced
+        rec.state, rec.paused, rec.failure = "failed", False, inp.reason
+        self.audit.add("phase_failed", "system", mission=self.inp_mission(), phase=inp.phase,
+                       generation=inp.generation, reason=inp.reason)
+        self.changed = True
+
     def inp_mission(self) -> str:
         return self.spec.mission if self.spec else ""
 
@@ -202,6 +231,7 @@ class MissionWorkflow:
         rec.generation += 1
         rec.state = "running"
         rec.reopened_by, rec.reopen_reason = inp.person, inp.reason
+        rec.failure = None
         self.to_start.add(inp.phase)
         self.audit.add("phase_reopened", inp.person, mission=self.inp_mission(), phase=inp.phase,
                        role=inp.role, reason=inp.reason, generation=rec.generation)
@@ -214,8 +244,9 @@ class MissionWorkflow:
         rec = self.phases.get(inp.phase)
         if rec is None:
             refuse("UnknownPhase", f"phase {inp.phase!r} is not in the mission's plan")
-        if rec.state != "complete":
-            refuse("NotComplete", f"phase {inp.phase!r} is {rec.state}; only a complete phase can be reopened")
+        if rec.state not in ("complete", "failed"):
+            refuse("NotComplete", f"phase {inp.phase!r} is {rec.state}; only a complete or failed phase "
+                   "can be reopened")
 
     @workflow.update(name="migrate")
     async def migrate(self, inp: MigrateInput) -> MissionStatus:

@@ -16,6 +16,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import SearchAttributeUpdate
+from temporalio.exceptions import FailureError
 
 from .common import (
     ACTIVITY_TIMEOUT,
@@ -24,6 +25,7 @@ from .common import (
     PHASE_KEY,
     RETRY,
     AuditQueue,
+    failure_reason,
     now_text,
     now_us,
     refuse,
@@ -50,6 +52,7 @@ with workflow.unsafe.imports_passed_through():
         NotifyInput,
         PhaseCarry,
         PhaseCompleted,
+        PhaseFailed,
         PhaseInput,
         PhaseResult,
         PhaseStatus,
@@ -95,6 +98,19 @@ class PhaseWorkflow:
 
     @workflow.run
     async def run(self, inp: PhaseInput) -> PhaseResult:
+        try:
+            return await self._run(inp)
+        except (FailureError, asyncio.CancelledError) as exc:
+            # The mission waits for a phase_completed signal; without this one it would show
+            # a phase that failed for good as running forever. (A terminated run cannot say
+            # anything: the mission watches its child for that.)
+            if inp.parent_workflow_id:
+                await workflow.get_external_workflow_handle(inp.parent_workflow_id).signal(
+                    "phase_failed", PhaseFailed(phase=inp.phase.id, generation=inp.generation,
+                                                reason=failure_reason(exc)))
+            raise
+
+    async def _run(self, inp: PhaseInput) -> PhaseResult:
         if inp.carried is None:
             self._audit("phase_started", inp.reopened_by or inp.started_by, generation=inp.generation,
                         reopened=inp.reopened_by is not None, reason=inp.reopen_reason,

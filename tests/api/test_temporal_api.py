@@ -202,7 +202,7 @@ async def test_a_mission_through_the_api(live: Live) -> None:
     r = await live.post(f"{base}/phases/p1/reopen", {"role": "mission_head", "reason": "recount"}, "alice")
     assert r.status_code == 403
     r = await live.post(f"{base}/phases/p2/reopen", {"role": "coordinator", "reason": "recount"}, "cora")
-    assert r.status_code == 409 and "only a complete phase" in r.json()["detail"]
+    assert r.status_code == 409 and "only a complete or failed phase" in r.json()["detail"]
     r = await live.post(f"{base}/phases/p1/reopen", {"role": "coordinator", "reason": "recount"}, "cora")
     assert r.status_code == 200, r.text
     status = await live.until(f"{base}/status", lambda s: s["phases"][1]["state"] == "paused"
@@ -227,8 +227,17 @@ async def test_a_mission_through_the_api(live: Live) -> None:
     assert r.status_code == 409 and "already runs" in r.json()["detail"]
     assert live.store.plan_for_mission(MISSION).sha256 == sha2  # evidence is checked against v2 now
 
+    # An operator terminates p2's run: the status says failed, and why; a coordinator restarts it.
+    await live.dep.client.get_workflow_handle(f"exitgate/phase/{MISSION}/p2").terminate("stuck run cleared")
+    status = await live.until(f"{base}/status", lambda s: s["phases"][1]["state"] == "failed")
+    assert "terminated" in status["phases"][1]["failure"], status["phases"][1]  # the reason stays with the phase
+    r = await live.post(f"{base}/phases/p2/reopen", {"role": "coordinator", "reason": "restart"}, "cora")
+    assert r.status_code == 200, r.text
+    status = await live.until(f"{base}/status", lambda s: s["phases"][1]["state"] in ("running", "paused"))
+    assert status["phases"][1]["failure"] is None
+
     kinds = audit_kinds(live)
-    for kind in ("plan_loaded", "plan_migrated", "migrate.refused", "mission_started", "approval", "waiver", "waiver_revoked",
+    for kind in ("phase_failed", "plan_loaded", "plan_migrated", "migrate.refused", "mission_started", "approval", "waiver", "waiver_revoked",
                  "phase_reopened", "phase_paused", "mission_start.refused", "reopen.refused", "waiver.refused"):
         assert kind in kinds, (kind, sorted(set(kinds)))
     assert live.store.audit_verify().ok
