@@ -9,18 +9,21 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from pydantic import ValidationError
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities import Backend, ExitgateActivities
+from activities.webhook import Webhook, WebhookSettings
 from runtime import TemporalSettings, connect, register_search_attributes, workflow_runner
 from workflows import WORKFLOWS
 
 __all__ = ["TemporalSettings", "build_worker", "connect", "default_backend", "register_search_attributes"]
 
 
-def build_worker(client: Client, backend: Backend, task_queue: str, **kw: Any) -> Worker:
-    acts = ExitgateActivities(backend)
+def build_worker(client: Client, backend: Backend, task_queue: str, webhook: Webhook | None = None,
+                 **kw: Any) -> Worker:
+    acts = ExitgateActivities(backend, webhook)
     return Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=acts.all(),
                   workflow_runner=workflow_runner(), **kw)
 
@@ -33,11 +36,15 @@ def default_backend() -> Backend:
 
 
 async def main() -> None:
-    settings = TemporalSettings()
+    try:
+        # Settings first: a mistyped webhook URL stops the worker before it takes any task.
+        settings, hook = TemporalSettings(), WebhookSettings().webhook()
+    except ValidationError as exc:
+        raise SystemExit(f"exitgate worker: bad settings: {exc}") from None
     client = await connect(settings)
     if settings.register_search_attributes:
         await register_search_attributes(client, settings.temporal_namespace)
-    worker = build_worker(client, default_backend(), settings.task_queue)
+    worker = build_worker(client, default_backend(), settings.task_queue, hook)
     await worker.run()
 
 

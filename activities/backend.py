@@ -1,6 +1,6 @@
 """What the activities need from the outside world, and an in-memory version of it.
 
-The store (SQLModel) implements the same five methods; tests and the dev path without a
+The store (SQLModel) implements the same methods; tests and the dev path without a
 database use `MemoryBackend`, whose evidence the caller controls record by record.
 """
 
@@ -26,7 +26,9 @@ class Backend(Protocol):
     def audit_append(self, kind: str, payload: dict[str, Any], actor: str) -> object: ...
 
     def notify(self, kind: str, mission: str, phase: str, gate: str, message: str,
-               payload: dict[str, Any]) -> None: ...
+               payload: dict[str, Any], key: str | None = None) -> object: ...
+
+    def notification_delivered(self, key: str, error: str | None) -> None: ...
 
 
 @dataclass
@@ -81,10 +83,21 @@ class MemoryBackend:
             self.audit.append({"kind": kind, "actor": actor, "payload": payload})
 
     def notify(self, kind: str, mission: str, phase: str, gate: str, message: str,
-               payload: dict[str, Any]) -> None:
+               payload: dict[str, Any], key: str | None = None) -> None:
         with self._lock:
-            self.notifications.append({"kind": kind, "mission": mission, "phase": phase,
-                                       "gate": gate, "message": message, "payload": payload})
+            if key is not None and any(n["key"] == key for n in self.notifications):
+                return  # a retried activity: the first row stands
+            self.notifications.append({"kind": kind, "mission": mission, "phase": phase, "gate": gate,
+                                       "message": message, "payload": payload, "key": key,
+                                       "delivered": False, "delivery_error": None})
+
+    def notification_delivered(self, key: str, error: str | None) -> None:
+        with self._lock:
+            n = next(n for n in self.notifications if n["key"] == key)
+            if error is None:
+                n["delivered"], n["delivery_error"] = True, None
+            elif not n["delivered"]:
+                n["delivery_error"] = error
 
     def audit_kinds(self) -> list[str]:
         return [e["kind"] for e in self.audit]

@@ -7,6 +7,7 @@ synchronous calls in a thread so a slow database never blocks the worker's event
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from temporalio import activity
@@ -26,9 +27,10 @@ from schemas.messages import (
     PhaseSpec,
     PlanSpec,
 )
-from schemas.timefmt import parse_duration, parse_timestamp
+from schemas.timefmt import format_timestamp, parse_duration, parse_timestamp
 
 from .backend import Backend
+from .webhook import Webhook, notification_doc
 
 __all__ = ["ExitgateActivities", "plan_spec"]
 
@@ -60,8 +62,9 @@ def plan_spec(plan: LoadedPlan) -> PlanSpec:
 
 
 class ExitgateActivities:
-    def __init__(self, backend: Backend):
+    def __init__(self, backend: Backend, webhook: Webhook | None = None):
         self.backend = backend
+        self.webhook = webhook
 
     def _plan(self, sha256: str) -> LoadedPlan:
         try:
@@ -103,8 +106,19 @@ class ExitgateActivities:
 
     @activity.defn(name="notify")
     async def notify(self, inp: NotifyInput) -> None:
+        info = activity.info()
+        # Stable across retries of this activity: one row, one Idempotency-Key per notification.
+        key = f"{info.workflow_id}/{info.workflow_run_id}/{info.activity_id}"
         await asyncio.to_thread(self.backend.notify, inp.kind, inp.mission, inp.phase, inp.gate,
-                                inp.message, inp.payload)
+                                inp.message, inp.payload, key)
+        if self.webhook is None:
+            return
+        doc = notification_doc(key, inp.kind, inp.mission, inp.phase, inp.gate, inp.message, inp.payload,
+                               format_timestamp(time.time_ns() // 1000))
+        error = await asyncio.to_thread(self.webhook.deliver, doc)
+        await asyncio.to_thread(self.backend.notification_delivered, key, error)
+        if error is not None:
+            activity.logger.warning("notification %s not delivered: %s", key, error)
 
     def all(self) -> list[Any]:
         return [self.describe_plan, self.evaluate_gate, self.audit_append, self.notify]

@@ -8,6 +8,7 @@ from . import (
     api_cmds,
     control_cmds,
     demo_cmds,
+    notify_cmds,
     plan_cmds,
     stack_cmds,
     store_cmds,
@@ -30,7 +31,8 @@ def _root() -> None:
 
 
 # One line per area; each module defines `register(app)`.
-for _module in (plan_cmds, demo_cmds, timeline_cmds, api_cmds, store_cmds, control_cmds, worker_cmds, stack_cmds):
+for _module in (plan_cmds, demo_cmds, timeline_cmds, api_cmds, store_cmds, control_cmds, notify_cmds, worker_cmds,
+                stack_cmds):
     _module.register(app)
 
 

@@ -16,6 +16,7 @@ from typing import IO, Any
 
 from sqlalchemy import Engine, and_, create_engine, event, false, or_, select, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from rules.evidence import Outcome, Record
@@ -365,16 +366,46 @@ class Store:
     # --- notifications ----------------------------------------------------------------------
 
     def notify(self, kind: str, mission: str, phase: str | None, gate: str | None, message: str,
-               payload: dict[str, Any] | None = None) -> None:
-        with self.session() as s:
-            s.add(NotificationRow(at=now_us(), kind=kind, mission=mission, phase=phase, gate=gate,
-                                  message=message, payload=payload_text(payload or {})))
+               payload: dict[str, Any] | None = None, key: str | None = None) -> NotificationRow:
+        """Store a notification; with a key, at most once (a retried activity gets the first row)."""
+        if key is not None and (found := self.notification(key)) is not None:
+            return found
+        row = NotificationRow(at=now_us(), kind=kind, mission=mission, phase=phase, gate=gate,
+                              message=message, payload=payload_text(payload or {}), idem_key=key)
+        try:
+            with Session(self.engine, expire_on_commit=False) as s, s.begin():
+                s.add(row)
+        except IntegrityError:
+            found = self.notification(key) if key is not None else None
+            if found is None:
+                raise
+            return found  # a concurrent attempt stored it first
+        return row
 
-    def notifications(self, mission: str | None = None) -> list[NotificationRow]:
+    def notification(self, key: str) -> NotificationRow | None:
+        with Session(self.engine, expire_on_commit=False) as s:
+            return s.scalars(select(NotificationRow).where(col(NotificationRow.idem_key) == key)).first()
+
+    def notification_delivered(self, key: str, error: str | None) -> None:
+        """The webhook's answer: delivered now, or the error that kept it from being delivered."""
+        with self.session() as s:
+            row = s.scalars(select(NotificationRow).where(col(NotificationRow.idem_key) == key)).first()
+            if row is None:
+                raise LookupError(f"no notification with key {key!r}")
+            if error is None:
+                row.delivered_at, row.delivery_error = now_us(), None
+            elif row.delivered_at is None:  # a late failure never hides an earlier delivery
+                row.delivery_error = error
+            s.add(row)
+
+    def notifications(self, mission: str | None = None, undelivered: bool = False) -> list[NotificationRow]:
+        """Oldest first; `undelivered`: those a webhook has not taken (keyed rows only)."""
         with self.session() as s:
             q = select(NotificationRow).order_by(NotificationRow.id)  # type: ignore[arg-type]
             if mission is not None:
                 q = q.where(col(NotificationRow.mission) == mission)
+            if undelivered:
+                q = q.where(col(NotificationRow.delivered_at).is_(None), col(NotificationRow.idem_key).is_not(None))
             rows = list(s.scalars(q).all())
             for r in rows:
                 s.expunge(r)

@@ -87,6 +87,9 @@ class NotificationRow(SQLModel, table=True):
     gate: str | None = None
     message: str
     payload: str = Field(sa_column=Column(Text, nullable=False))
+    idem_key: str | None = Field(default=None, unique=True, max_length=200)
+    delivered_at: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    delivery_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class ApiKeyRow(SQLModel, table=True):
