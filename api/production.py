@@ -21,8 +21,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from rules.evidence import Outcome
 from rules.plan import LoadedPlan
 from rules.series import EvidenceIndex
-from runtime import TemporalSettings, connect
-from schemas.messages import EvidenceChanged
+from runtime import TemporalSettings, connect, signal_evidence_changed
 from store import Store
 from workflows.common import phase_workflow_id
 
@@ -73,7 +72,7 @@ class StoreEvidencePort:
                 continue
             handle = self.client.get_workflow_handle(phase_workflow_id(plan.mission_id, phase.id))
             try:
-                await handle.signal("evidence_changed", EvidenceChanged(indicators=changed))
+                await signal_evidence_changed(handle, changed)
                 told.append(phase.id)
             except RPCError as exc:
                 if exc.status != RPCStatusCode.NOT_FOUND:  # not started yet, or already complete
