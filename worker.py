@@ -16,7 +16,7 @@ from temporalio.worker import Worker
 from activities import Backend, ExitgateActivities
 from activities.webhook import Webhook, WebhookSettings
 from runtime import TemporalSettings, connect, register_search_attributes, workflow_runner
-from workflows import WORKFLOWS
+from workflows.registry import WORKFLOWS
 
 __all__ = ["TemporalSettings", "build_worker", "connect", "default_backend", "register_search_attributes"]
 

@@ -64,7 +64,7 @@ async def _play(data_dir: Path, address: str, pace: float, started: float) -> bo
     from api.production import Deployment
     from runtime import TemporalSettings, connect, workflow_runner
     from store import Store
-    from workflows import WORKFLOWS
+    from workflows.registry import WORKFLOWS
 
     from . import demo_run
     from .render import out

@@ -1,10 +1,8 @@
 """Deterministic Temporal workflows: the mission (phase dependencies, reopen, migration) and
-the phase (gate lifecycle, approvals, timers). Activities are called by name only."""
+the phase (gate lifecycle, approvals, timers). Activities are called by name only.
+
+The classes are registered from `workflows.registry` (why there: see that module)."""
 
 from .common import mission_workflow_id, phase_workflow_id
-from .mission import MissionWorkflow
-from .phase import PhaseWorkflow
 
-WORKFLOWS = [MissionWorkflow, PhaseWorkflow]
-
-__all__ = ["WORKFLOWS", "MissionWorkflow", "PhaseWorkflow", "mission_workflow_id", "phase_workflow_id"]
+__all__ = ["mission_workflow_id", "phase_workflow_id"]
