@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,8 @@ from pydantic import ValidationError
 from activities.webhook import Webhook, WebhookSettings
 from store import Store
 from tests.webhook_receiver import webhook_receiver
+
+from .conftest import Databases
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -72,7 +75,10 @@ def _cli(url: str, *args: str, hook: str | None = None) -> subprocess.CompletedP
                           capture_output=True, text=True, timeout=60)
 
 
-def test_resend_delivers_what_the_webhook_missed(store: Store, store_url: str) -> None:
+def test_resend_delivers_what_the_webhook_missed(databases: Databases, open_store: Callable[..., Store]) -> None:
+    # The command's own behaviour, once: the store under it is covered on both backends above.
+    store_url = databases.url("sqlite")
+    store = open_store(store_url)
     store.notify("reminder", "m1", "p1", "g1", "gate g1 awaits approval", {"n": 1}, key="wf/run/1")
     store.notify("escalation", "m1", "p1", "g1", "gate g1 escalated", {}, key="wf/run/2")
     store.notification_delivered("wf/run/2", None)
