@@ -227,6 +227,9 @@ class Limits(_Model):
     signals: int = 4000
     updates: int = 800
     history_events: int = 8000
+    # Group commit: audit entries are written at most this long after they are queued
+    # (0: after every step, as before). Completion and continue-as-new always flush.
+    audit_lag_ms: int = Field(5000, ge=0, le=60_000)
 
 
 class PhaseCarry(_Model):

@@ -12,6 +12,7 @@ from schemas.messages import EvidenceChanged, GateState, RejectInput
 from .helpers import (
     Rig,
     approve,
+    audited,
     awaiting,
     gate,
     gate_of,
@@ -69,7 +70,7 @@ async def test_regression_voids_approvals(rig: Rig) -> None:
     await h.signal("evidence_changed", EvidenceChanged(indicators=["ind.a"]))
     st = await wait_phase(h, lambda s: gate_of(s, "g1").state == "collecting", "regression")
     assert gate_of(st, "g1").approvals == [] and gate_of(st, "g1").status == "fail"
-    void = [e for e in rig.backend.audit if e["kind"] == "approvals_void"]
+    void = await audited(rig, "approvals_void")
     assert len(void) == 1 and void[0]["payload"]["approvals"][0]["person"] == "ana"
     await refused(approve(h, "g1", "bob", "host", gate_of(st, "g1").digest), "NotAwaitingApproval")
     rig.evidence("m1", "ind.a", 2, day=3)

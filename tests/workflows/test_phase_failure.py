@@ -10,7 +10,7 @@ from activities import MemoryBackend
 from schemas.messages import MissionStatus
 from worker import build_worker
 
-from .helpers import Rig, save_history, wait_mission
+from .helpers import Rig, approve, gate_of, save_history, wait_mission, wait_phase
 from .test_devserver import start_server
 from .test_lifecycle import refused
 from .test_mission import approve_when_ready, ph, reopen, state_of, three_phases
@@ -47,7 +47,11 @@ async def _terminated(rig: Rig) -> None:
 
     st = await mh.execute_update("reopen", reopen("p1"), result_type=MissionStatus)
     assert state_of(st, "p1") == "running" and failure_of(st, "p1") is None
-    await approve_when_ready(rig, m, "p1", "g1")
+    # Until the new run starts, the phase's id still answers with the terminated run, whose
+    # gate was awaiting approval too: wait for generation 1 before approving.
+    p1 = await wait_phase(ph(rig, m, "p1"), lambda s: s.generation == 1
+                          and gate_of(s, "g1").state == "awaiting_approval", "p1 restarted")
+    await approve(ph(rig, m, "p1"), "g1", "ana", "head", gate_of(p1, "g1").digest)
     await wait_mission(mh, lambda s: state_of(s, "p2") == "running", "p2 started after the restarted p1")
     failed = [e for e in rig.backend.audit if e["kind"] == "phase_failed"]
     assert [(e["payload"]["phase"], e["payload"]["generation"]) for e in failed] == [("p1", 0)]

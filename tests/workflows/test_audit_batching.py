@@ -1,0 +1,51 @@
+"""Group commit of a phase's audit log: entries are written together, at most
+Limits.audit_lag_ms after they were queued, and at completion; each exactly once, in order."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from schemas.messages import Limits
+
+from .helpers import Rig, approve, audited, awaiting, gate, phase, plan_doc, save_history
+
+
+async def test_entries_wait_at_most_the_lag_and_none_is_lost(rig: Rig) -> None:
+    plan = rig.load(plan_doc([phase("p1", [gate("g1", quorum=2)])]))
+    rig.evidence("m1", "ind.a", 3, day=1)
+    h = await rig.start_phase(plan, "p1", limits=Limits(audit_lag_ms=5000))
+    g = await awaiting(h, "g1")
+    await asyncio.sleep(0.3)  # real time: the flush is planned on the server's clock, 5 s ahead
+    assert rig.backend.audit == []  # phase_started, evaluation, transition: all still queued
+    await audited(rig, "gate_transition")  # past the lag: written, in one batch
+    assert rig.backend.audit_kinds() == ["phase_started", "evaluation", "gate_transition"]
+
+    await approve(h, "g1", "ana", "head", g.digest)  # a person's decision: written at once
+    for _ in range(200):
+        if "approval" in rig.backend.audit_kinds():
+            break
+        await asyncio.sleep(0.025)
+    assert rig.backend.audit_kinds()[-1] == "approval"
+    await approve(h, "g1", "hal", "host", g.digest)  # the last: completion flushes at once
+    await h.result()
+    kinds = rig.backend.audit_kinds()
+    assert kinds == ["phase_started", "evaluation", "gate_transition", "approval", "approval",
+                     "gate_transition", "phase_completed"], kinds
+    seqs = [int(e["payload"]["key"].rsplit("/", 1)[1]) for e in rig.backend.audit]
+    assert seqs == list(range(1, len(seqs) + 1))
+    await save_history(h, "audit_group_commit")
+
+
+async def test_zero_lag_writes_after_every_step(rig: Rig) -> None:
+    plan = rig.load(plan_doc([phase("p1", [gate("g1")])]))
+    rig.evidence("m1", "ind.a", 3, day=1)
+    h = await rig.start_phase(plan, "p1", limits=Limits(audit_lag_ms=0))
+    await awaiting(h, "g1")
+    for _ in range(200):
+        if "gate_transition" in rig.backend.audit_kinds():
+            break
+        await asyncio.sleep(0.025)
+    assert rig.backend.audit_kinds() == ["phase_started", "evaluation", "gate_transition"]
+    await rig.env.sleep(timedelta(seconds=1))
+    await h.terminate("test over")
