@@ -94,7 +94,7 @@ class ExitgateActivities:
                           parse_timestamp(w.until) if w.until else None) for w in inp.waivers]
         out: dict[str, Any] = evaluate_gate(plan, inp.gate, index, as_of, waivers)
         return GateEvaluation(status=out["status"], digest=out["digest"],
-                              valid_until=out["valid_until"], explanation=out["explanation"])
+                              valid_until=out["valid_until"])
 
     @activity.defn(name="audit_append")
     async def audit_append(self, batch: AuditBatch) -> int:
