@@ -25,9 +25,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 __all__ = ["Webhook", "WebhookSettings", "notification_doc"]
 
 
-def notification_doc(key: str, kind: str, mission: str, phase: str | None, gate: str | None,
+def notification_doc(key: str | None, kind: str, mission: str, phase: str | None, gate: str | None,
                      message: str, payload: dict[str, Any], at: str) -> dict[str, Any]:
-    """The JSON body a webhook receives (docs/workflows.md)."""
+    """The JSON body a webhook receives (docs/workflows.md). Sent ones always have a key; a row
+    stored before keys existed (listed by `exitgate notifications list`) has none."""
     return {"key": key, "kind": kind, "mission": mission, "phase": phase, "gate": gate,
             "message": message, "payload": payload, "at": at}
 

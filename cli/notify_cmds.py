@@ -4,13 +4,25 @@ sending again those the webhook did not take."""
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from .render import err, out
 from .sources import fail
+
+if TYPE_CHECKING:
+    from store.tables import NotificationRow
+
+
+def _doc(r: NotificationRow) -> dict[str, Any]:
+    """A stored notification as the webhook receives it (what `list --json` shows, too)."""
+    from activities.webhook import notification_doc
+    from schemas.timefmt import format_timestamp
+
+    return notification_doc(r.idem_key, r.kind, r.mission, r.phase, r.gate, r.message, json.loads(r.payload),
+                            format_timestamp(r.at))
 
 
 def register(app: typer.Typer) -> None:
@@ -32,9 +44,7 @@ def register(app: typer.Typer) -> None:
         if as_json:
             for r in rows:
                 typer.echo(json.dumps({
-                    "key": r.idem_key, "at": format_timestamp(r.at), "kind": r.kind, "mission": r.mission,
-                    "phase": r.phase, "gate": r.gate, "message": r.message, "payload": json.loads(r.payload),
-                    "delivered_at": format_timestamp(r.delivered_at) if r.delivered_at else None,
+                    **_doc(r), "delivered_at": format_timestamp(r.delivered_at) if r.delivered_at else None,
                     "delivery_error": r.delivery_error}, ensure_ascii=False))
             return
         table = Table(title=f"{len(rows)} notification(s)")
@@ -52,8 +62,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Send every undelivered notification to EXITGATE_NOTIFY_WEBHOOK_URL again, oldest first,
         with its original Idempotency-Key. Exit 1 if any is still not delivered."""
-        from activities.webhook import WebhookSettings, notification_doc
-        from schemas.timefmt import format_timestamp
+        from activities.webhook import WebhookSettings
         from store import Store
 
         try:
@@ -67,9 +76,7 @@ def register(app: typer.Typer) -> None:
             rows = store.notifications(mission, undelivered=True)
             for r in rows:
                 assert r.idem_key is not None  # undelivered=True lists keyed rows only
-                doc = notification_doc(r.idem_key, r.kind, r.mission, r.phase, r.gate, r.message,
-                                       json.loads(r.payload), format_timestamp(r.at))
-                error = hook.deliver(doc)
+                error = hook.deliver(_doc(r))
                 store.notification_delivered(r.idem_key, error)
                 if error is not None:
                     failed += 1

@@ -169,8 +169,8 @@ class MissionWorkflow:
     async def _watch(self, pid: str, generation: int, child: workflow.ChildWorkflowHandle[Any, Any]) -> None:
         """A terminated or timed-out phase cannot signal its failure; its close event can.
         Only this run watches the children it started: after the mission continues as new, a
-        phase still reports its own failures (phase_failed) but a termination goes unseen until
-        a coordinator looks (docs/workflows.md)."""
+        phase still reports its own failures (phase_failed) but a termination goes unseen: the
+        mission keeps showing it running (docs/workflows.md)."""
         try:
             await child
         except ChildWorkflowError as exc:

@@ -191,16 +191,21 @@ async def closed_result(client: Client, handle: WorkflowHandle[Any, Any], result
     return result
 
 
-async def audited(rig: Rig, kind: str, timeout_s: float = 10.0) -> list[dict[str, Any]]:
-    """The audit entries of `kind` once the phase's group commit has written them: skip past
-    the lag (Limits.audit_lag_ms) on the server's clock, then wait for the flush activity."""
-    await rig.env.sleep(timedelta(milliseconds=Limits().audit_lag_ms + 1000))
+async def until_audited(rig: Rig, kind: str, timeout_s: float = 10.0) -> list[dict[str, Any]]:
+    """The audit entries of `kind`, once the backend holds at least one."""
     for _ in range(int(timeout_s / 0.025)):
         found = [e for e in rig.backend.audit if e["kind"] == kind]
         if found:
             return found
         await asyncio.sleep(0.025)
-    raise AssertionError(f"no {kind!r} audit entry after the lag; kinds: {rig.backend.audit_kinds()}")
+    raise AssertionError(f"no {kind!r} audit entry after {timeout_s} s; kinds: {rig.backend.audit_kinds()}")
+
+
+async def audited(rig: Rig, kind: str, timeout_s: float = 10.0) -> list[dict[str, Any]]:
+    """The audit entries of `kind` once the phase's group commit has written them: skip past
+    the lag (Limits.audit_lag_ms) on the server's clock, then wait for the flush activity."""
+    await rig.env.sleep(timedelta(milliseconds=Limits().audit_lag_ms + 1000))
+    return await until_audited(rig, kind, timeout_s)
 
 
 def gate_of(st: PhaseStatus, gid: str) -> GateState:

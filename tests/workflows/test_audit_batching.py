@@ -8,7 +8,17 @@ from datetime import timedelta
 
 from schemas.messages import Limits
 
-from .helpers import Rig, approve, audited, awaiting, gate, phase, plan_doc, save_history
+from .helpers import (
+    Rig,
+    approve,
+    audited,
+    awaiting,
+    gate,
+    phase,
+    plan_doc,
+    save_history,
+    until_audited,
+)
 
 
 async def test_entries_wait_at_most_the_lag_and_none_is_lost(rig: Rig) -> None:
@@ -22,10 +32,7 @@ async def test_entries_wait_at_most_the_lag_and_none_is_lost(rig: Rig) -> None:
     assert rig.backend.audit_kinds() == ["phase_started", "evaluation", "gate_transition"]
 
     await approve(h, "g1", "ana", "head", g.digest)  # a person's decision: written at once
-    for _ in range(200):
-        if "approval" in rig.backend.audit_kinds():
-            break
-        await asyncio.sleep(0.025)
+    await until_audited(rig, "approval", timeout_s=5)
     assert rig.backend.audit_kinds()[-1] == "approval"
     await approve(h, "g1", "hal", "host", g.digest)  # the last: completion flushes at once
     await h.result()
@@ -42,10 +49,7 @@ async def test_zero_lag_writes_after_every_step(rig: Rig) -> None:
     rig.evidence("m1", "ind.a", 3, day=1)
     h = await rig.start_phase(plan, "p1", limits=Limits(audit_lag_ms=0))
     await awaiting(h, "g1")
-    for _ in range(200):
-        if "gate_transition" in rig.backend.audit_kinds():
-            break
-        await asyncio.sleep(0.025)
+    await until_audited(rig, "gate_transition", timeout_s=5)
     assert rig.backend.audit_kinds() == ["phase_started", "evaluation", "gate_transition"]
     await rig.env.sleep(timedelta(seconds=1))
     await h.terminate("test over")
