@@ -141,10 +141,12 @@ async def wait_phase(handle: WorkflowHandle[Any, Any], pred: Callable[[PhaseStat
         try:
             st = await phase_status(handle)
         except RPCError as exc:
-            # Not started yet (a mission starts it), or asked while a run was closing in
-            # continue-as-new: keep waiting.
+            # Not started yet (a mission starts it), asked while a run was closing in
+            # continue-as-new, or the id's latest run is a terminated one that cannot answer
+            # (FAILED_PRECONDITION) until the mission starts the next: keep waiting.
             if exc.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.DEADLINE_EXCEEDED,
-                                  RPCStatusCode.CANCELLED):  # our rpc_timeout: a dead worker held it
+                                  RPCStatusCode.CANCELLED,  # our rpc_timeout: a dead worker held it
+                                  RPCStatusCode.FAILED_PRECONDITION):
                 raise
         if st is not None and pred(st):
             return st
