@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import sys
+
 import typer
 
 from . import (
@@ -37,4 +41,21 @@ for _module in (plan_cmds, demo_cmds, timeline_cmds, api_cmds, store_cmds, contr
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+        code: int | str | None = 0
+    except SystemExit as exc:
+        code = exc.code
+    if "temporalio.bridge.temporal_sdk_bridge" not in sys.modules:
+        raise SystemExit(code)
+    # A command that used a Temporal client: the SDK's Rust threads may still call into Python
+    # while the interpreter finalizes, which aborts the process ("Fatal Python error:
+    # PyGILState_Release", temporalio/sdk-python#300; seen here after `evidence import`, exit
+    # code lost). The command is done: flush what it wrote and leave without the teardown.
+    if isinstance(code, str):
+        print(code, file=sys.stderr)
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    logging.shutdown()
+    os._exit(code or 0)
