@@ -125,6 +125,9 @@ class NotifyInput(_Model):
 class _Actor(_Model):
     person: str = NonEmpty
     role: str = NonEmpty
+    # The roles the person holds at this instant, where the caller knows them (an API key's);
+    # the workflow refuses RoleNotHeld in the same step as the decision. None: not checked.
+    held_roles: list[str] | None = None
 
 
 class ApproveInput(_Actor):

@@ -7,6 +7,8 @@ named by string so these modules never import the activities (or their database 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any, NoReturn
 
@@ -15,6 +17,7 @@ from temporalio.common import RetryPolicy, SearchAttributeKey
 from temporalio.exceptions import ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
+    from lifecycle import InvalidInput, Refusal, RefusalType
     from schemas.messages import SA_GATE_STATES, SA_MISSION, SA_PHASE, AuditBatch, AuditEntry
     from schemas.timefmt import format_timestamp
 
@@ -45,9 +48,19 @@ def now_text() -> str:
     return format_timestamp(now_us())
 
 
-def refuse(kind: str, message: str) -> NoReturn:
+def refuse(kind: RefusalType, message: str) -> NoReturn:
     """Refuse an update from its validator: the caller gets this error, history gets nothing."""
     raise ApplicationError(message, type=kind, non_retryable=True)
+
+
+@contextlib.contextmanager
+def refused() -> Iterator[None]:
+    """The lifecycle's refusals, as the update's caller receives them: an `ApplicationError` of
+    the refusal's type (or `InvalidInput`, naming the field)."""
+    try:
+        yield
+    except (Refusal, InvalidInput) as exc:
+        raise ApplicationError(exc.message, type=exc.type, non_retryable=True) from None
 
 
 def failure_reason(exc: BaseException) -> str:

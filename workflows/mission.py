@@ -216,14 +216,16 @@ class MissionWorkflow:
 
     # --- updates ---
 
-    def _check_coordinator(self, role: str) -> None:
+    def _check_coordinator(self, inp: ReopenInput | MigrateInput) -> None:
         if self.spec is None:
-            refuse("NotStarted", "the mission's exit is still starting; try again")
+            refuse("MissionNotStarted", "the mission's exit is still starting; try again")
+        if inp.role not in self.spec.coordinator_roles:
+            refuse("RoleNotAllowed", f"role {inp.role!r} is not a coordinator role ("
+                   + ", ".join(self.spec.coordinator_roles) + ")")
+        if inp.held_roles is not None and inp.role not in inp.held_roles:
+            refuse("RoleNotHeld", f"{inp.person} does not hold role {inp.role!r}")
         if self.migrating:
             refuse("MigrationInProgress", "a plan migration is in progress; try again")
-        if role not in self.spec.coordinator_roles:
-            refuse("RoleNotAllowed", f"role {role!r} is not a coordinator role ("
-                   + ", ".join(self.spec.coordinator_roles) + ")")
 
     @workflow.update(name="reopen")
     def reopen(self, inp: ReopenInput) -> MissionStatus:
@@ -240,12 +242,12 @@ class MissionWorkflow:
 
     @reopen.validator
     def _validate_reopen(self, inp: ReopenInput) -> None:
-        self._check_coordinator(inp.role)
+        self._check_coordinator(inp)
         rec = self.phases.get(inp.phase)
         if rec is None:
             refuse("UnknownPhase", f"phase {inp.phase!r} is not in the mission's plan")
         if rec.state not in ("complete", "failed"):
-            refuse("NotComplete", f"phase {inp.phase!r} is {rec.state}; only a complete or failed phase "
+            refuse("PhaseNotComplete", f"phase {inp.phase!r} is {rec.state}; only a complete or failed phase "
                    "can be reopened")
 
     @workflow.update(name="migrate")
@@ -267,7 +269,7 @@ class MissionWorkflow:
 
     @migrate.validator
     def _validate_migrate(self, inp: MigrateInput) -> None:
-        self._check_coordinator(inp.role)
+        self._check_coordinator(inp)
         assert self.spec is not None
         if inp.plan_sha256 == self.spec.plan_sha256:
             refuse("SamePlan", f"the mission already runs plan {inp.plan_sha256}")

@@ -28,27 +28,18 @@ from .common import (
     failure_reason,
     now_text,
     now_us,
-    refuse,
-)
-from .gate_rules import (
-    GateView,
-    check_approve,
-    check_decider,
-    check_revoke,
-    check_waive,
-    quorum_met,
+    refused,
 )
 
 with workflow.unsafe.imports_passed_through():
+    from lifecycle import gate as lc
     from schemas.messages import (
-        ApprovalRecord,
         ApproveInput,
         EvaluateGateInput,
         EvidenceChanged,
         GateEvaluation,
         GateSpec,
         GateState,
-        GateStateName,
         NotifyInput,
         PhaseCarry,
         PhaseCompleted,
@@ -61,9 +52,7 @@ with workflow.unsafe.imports_passed_through():
         RevokeWaiverInput,
         SetPaused,
         WaiveInput,
-        WaiverInfo,
     )
-    from schemas.timefmt import parse_timestamp
 
 
 # Audit entries of people's decisions: never held back by the group commit.
@@ -242,33 +231,8 @@ class PhaseWorkflow:
         st = self.gates[gid]
         if st.state == "approved":
             return  # decided while the evaluation ran
-        st.evaluations += 1
         self.evaluations_total += 1
-        st.status, st.digest, st.valid_until, st.evaluated_at = ev.status, ev.digest, ev.valid_until, as_of
-        self._audit("evaluation", "system", gate=gid, status=ev.status, digest=ev.digest,
-                    valid_until=ev.valid_until, as_of=as_of)
-        if st.rejected_digest is not None and ev.digest != st.rejected_digest:
-            st.rejected_digest = st.rejection_reason = None  # something changed since the rejection
-        if st.state == "collecting" and ev.status == "pass" and st.rejected_digest is None:
-            self._transition(st, "awaiting_approval", "rule passes")
-        elif st.state == "awaiting_approval" and ev.status != "pass":
-            self._void_approvals(st, f"rule is {ev.status}")
-            self._transition(st, "collecting", f"rule stopped passing ({ev.status})")
-
-    def _transition(self, st: GateState, to: GateStateName, reason: str, actor: str = "system") -> None:
-        self._audit("gate_transition", actor, gate=st.gate, **{"from": st.state}, to=to,
-                    reason=reason, digest=st.digest)
-        st.state = to
-        if to == "awaiting_approval":
-            st.awaiting_since_us, st.reminders_sent, st.escalated = now_us(), 0, False
-        else:
-            st.awaiting_since_us = None
-
-    def _void_approvals(self, st: GateState, reason: str) -> None:
-        if st.approvals:
-            self._audit("approvals_void", "system", gate=st.gate, reason=reason,
-                        approvals=[a.model_dump() for a in st.approvals])
-            st.approvals = []
+        self._record(lc.apply_evaluation(st, ev.status, ev.digest, ev.valid_until, as_of, now_us()))
 
     def _all_approved(self) -> bool:
         return all(s.state == "approved" for s in self.gates.values())
@@ -277,34 +241,20 @@ class PhaseWorkflow:
 
     def _expire_waivers(self, now: int) -> None:
         for st in self.gates.values():
-            kept = [w for w in st.waivers if w.until is None or parse_timestamp(w.until) > now]
-            for w in st.waivers:
-                if w not in kept:
-                    self._audit("waiver_expired", "system", gate=st.gate, benchmark=w.benchmark, until=w.until)
-            if len(kept) != len(st.waivers):
-                st.waivers = kept
+            ended = lc.expire_waivers(st, now)
+            if ended:
+                self._record(ended)
                 self.dirty.add(st.gate)
 
     def _mark_expired_evaluations(self, now: int) -> None:
-        for st in self.gates.values():
-            if st.state != "approved" and st.valid_until and parse_timestamp(st.valid_until) <= now:
-                self.dirty.add(st.gate)
+        self.dirty.update(g for g, st in self.gates.items() if lc.evaluation_expired(st, now))
 
     async def _fire_timers(self, now: int) -> None:
         if self.paused:
             return  # approvals are refused while paused: nothing to remind anyone of
         for gid, st in self.gates.items():
-            spec = self.specs[gid]
-            if st.state != "awaiting_approval" or st.awaiting_since_us is None:
-                continue
-            since = st.awaiting_since_us
-            if spec.remind_after_us and since + (st.reminders_sent + 1) * spec.remind_after_us <= now:
-                # After a long pause, one reminder catches up rather than a burst of them.
-                st.reminders_sent = (now - since) // spec.remind_after_us
-                await self._notify("reminder", st, f"gate {gid} awaits approval (reminder {st.reminders_sent})")
-            if spec.escalate_after_us and not st.escalated and since + spec.escalate_after_us <= now:
-                st.escalated = True
-                await self._notify("escalation", st, f"gate {gid} escalated: awaiting approval too long")
+            for kind, message in lc.due_notifications(st, self.specs[gid], now):
+                await self._notify(kind, st, message)
 
     async def _notify(self, kind: str, st: GateState, message: str) -> None:
         self._audit(kind, "system", gate=st.gate, digest=st.digest, reminders=st.reminders_sent)
@@ -315,21 +265,8 @@ class PhaseWorkflow:
             start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=RETRY)
 
     def _next_deadline(self) -> int | None:
-        times: list[int] = []
-        for gid, st in self.gates.items():
-            spec = self.specs[gid]
-            if st.state == "approved":
-                continue
-            if st.valid_until:
-                times.append(parse_timestamp(st.valid_until))
-            times.extend(parse_timestamp(w.until) for w in st.waivers if w.until)
-            if st.state == "awaiting_approval" and st.awaiting_since_us is not None and not self.paused:
-                if spec.remind_after_us:
-                    times.append(st.awaiting_since_us + (st.reminders_sent + 1) * spec.remind_after_us)
-                if spec.escalate_after_us and not st.escalated:
-                    times.append(st.awaiting_since_us + spec.escalate_after_us)
-        if self.audit_due is not None:
-            times.append(self.audit_due)
+        times = [t for t in (lc.next_deadline(((st, self.specs[g]) for g, st in self.gates.items()), self.paused),
+                             self.audit_due) if t is not None]
         return min(times) if times else None
 
     # --- signals ---
@@ -362,12 +299,7 @@ class PhaseWorkflow:
         for gid, st in self.gates.items():
             if st.state == "approved":
                 continue
-            self._void_approvals(st, f"plan migrated to {inp.plan_sha256}")
-            st.waivers = [w for w in st.waivers if w.benchmark in self.specs[gid].waivable]
-            if st.state != "collecting":
-                self._transition(st, "collecting", "plan migrated", inp.by)
-            st.digest = st.status = st.valid_until = None
-            st.rejected_digest = st.rejection_reason = None
+            self._record(lc.migrate(st, self.specs[gid], inp.plan_sha256, inp.by, now_us()))
             self.dirty.add(gid)
         self.dirty.intersection_update(self.specs)
         self._audit("phase_plan_migrated", inp.by,
@@ -378,71 +310,64 @@ class PhaseWorkflow:
     @workflow.update(name="approve")
     def approve(self, inp: ApproveInput) -> GateState:
         self._count_update()
-        st, spec = self.gates[inp.gate], self.specs[inp.gate]
-        st.approvals.append(ApprovalRecord(person=inp.person, role=inp.role, digest=inp.digest,
-                                           comment=inp.comment, at=now_text()))
-        self._audit("approval", inp.person, gate=inp.gate, role=inp.role, digest=inp.digest,
-                    comment=inp.comment, count=len(st.approvals), quorum=spec.approval.quorum)
-        if quorum_met(spec, st.approvals):
-            self._transition(st, "approved", "quorum reached", inp.person)
+        st = self.gates[inp.gate]
+        self._record(lc.approve(st, self.specs[inp.gate], _act(inp), inp.digest, inp.comment, now_us()))
         return st
 
     @approve.validator
     def _validate_approve(self, inp: ApproveInput) -> None:
-        check_approve(self._view_for(inp.gate), inp)
+        with refused():
+            lc.check_vote(self._context(inp.gate), _act(inp), inp.digest, approving=True)
 
     @workflow.update(name="reject")
     def reject(self, inp: RejectInput) -> GateState:
         self._count_update()
         st = self.gates[inp.gate]
-        self._audit("rejection", inp.person, gate=inp.gate, role=inp.role, digest=inp.digest, reason=inp.reason)
-        self._void_approvals(st, f"rejected by {inp.person}: {inp.reason}")
-        st.rejected_digest, st.rejection_reason = inp.digest, inp.reason
-        self._transition(st, "collecting", f"rejected: {inp.reason}", inp.person)
+        self._record(lc.reject(st, _act(inp), inp.digest, inp.reason, now_us()))
         return st
 
     @reject.validator
     def _validate_reject(self, inp: RejectInput) -> None:
-        check_decider(self._view_for(inp.gate), inp.person, inp.role, inp.digest)
+        with refused():
+            lc.check_vote(self._context(inp.gate), _act(inp), inp.digest, approving=False)
 
     @workflow.update(name="waive")
     def waive(self, inp: WaiveInput) -> GateState:
         self._count_update()
         st = self.gates[inp.gate]
-        st.waivers.append(WaiverInfo(benchmark=inp.benchmark, by=inp.person, role=inp.role,
-                                     justification=inp.justification, until=inp.until))
-        self._audit("waiver", inp.person, gate=inp.gate, role=inp.role, benchmark=inp.benchmark,
-                    justification=inp.justification, until=inp.until)
+        self._record(lc.waive(st, _act(inp), inp.benchmark, inp.justification, inp.until))
         self.dirty.add(inp.gate)  # re-evaluated at once
         return st
 
     @waive.validator
     def _validate_waive(self, inp: WaiveInput) -> None:
-        check_waive(self._view_for(inp.gate), inp, now_us())
+        with refused():
+            lc.check_waive(self._context(inp.gate), _act(inp), inp.benchmark, inp.until, now_us())
 
     @workflow.update(name="revoke_waiver")
     def revoke_waiver(self, inp: RevokeWaiverInput) -> GateState:
         self._count_update()
         st = self.gates[inp.gate]
-        st.waivers = [w for w in st.waivers if w.benchmark != inp.benchmark]
-        self._audit("waiver_revoked", inp.person, gate=inp.gate, role=inp.role,
-                    benchmark=inp.benchmark, reason=inp.reason)
+        self._record(lc.revoke_waiver(st, _act(inp), inp.benchmark, inp.reason))
         self.dirty.add(inp.gate)
         return st
 
     @revoke_waiver.validator
     def _validate_revoke(self, inp: RevokeWaiverInput) -> None:
-        check_revoke(self._view_for(inp.gate), inp)
+        with refused():
+            lc.check_revoke(self._context(inp.gate), _act(inp), inp.benchmark)
 
     def _count_update(self) -> None:
         self.updates_total += 1
         self.run_updates += 1
 
-    def _view_for(self, gid: str) -> GateView:
+    def _context(self, gid: str) -> lc.GateContext:
         if gid not in self.specs:
-            refuse("UnknownGate", f"gate {gid!r} is not in phase {self.inp.phase.id!r}")
-        return GateView(self.specs[gid], self.gates[gid], self.paused, self.complete,
-                        self.inp.started_by, self.inp.reopened_by)
+            from lifecycle import Refusal
+
+            raise Refusal("UnknownGate", f"gate {gid!r} is not in phase {self.inp.phase.id!r}")
+        phase: lc.PhaseState = "complete" if self.complete else "paused" if self.paused else "running"
+        return lc.GateContext(self.specs[gid], self.gates[gid], phase, self.inp.started_by, self.inp.reopened_by)
 
     # --- queries and visibility ---
 
@@ -468,7 +393,15 @@ class PhaseWorkflow:
         workflow.upsert_search_attributes(updates)
         self.sa_last = states
 
+    def _record(self, events: list[lc.Event]) -> None:
+        for kind, actor, payload in events:
+            self._audit(kind, actor, **payload)
+
     def _audit(self, kind: str, actor: str, **payload: object) -> None:
         self.audit.add(kind, actor, mission=self.inp.mission, phase=self.inp.phase.id,
                        plan_sha256=self.plan_sha256, **payload)
 
+
+
+def _act(inp: ApproveInput | RejectInput | WaiveInput | RevokeWaiverInput) -> lc.Act:
+    return lc.Act(inp.person, inp.role, None if inp.held_roles is None else frozenset(inp.held_roles))

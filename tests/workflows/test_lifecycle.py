@@ -114,7 +114,7 @@ async def test_refusals(rig: Rig) -> None:
     await refused(approve(h, "g1", "ana", "janitor", g.digest), "RoleNotAllowed")
     await refused(approve(h, "nope", "ana", "head", g.digest), "UnknownGate")
     await approve(h, "g1", "ana", "head", g.digest)
-    await refused(approve(h, "g1", "ana", "host", g.digest), "AlreadyApproved")
+    await refused(approve(h, "g1", "ana", "host", g.digest), "AlreadyVoted")
     assert await update_events(h) == 1
     st = await phase_status(h)
     assert [a.person for a in gate_of(st, "g1").approvals] == ["ana"]

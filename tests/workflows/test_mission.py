@@ -68,7 +68,7 @@ async def test_phases_follow_dependencies_and_reopen_pauses_dependants(rig: Rig)
     await awaiting(ph(rig, m, "p3"), "g3")
 
     await refused(mh.execute_update("reopen", reopen("p1", role="head")), "RoleNotAllowed")
-    await refused(mh.execute_update("reopen", reopen("p3")), "NotComplete")
+    await refused(mh.execute_update("reopen", reopen("p3")), "PhaseNotComplete")
     await mh.execute_update("reopen", reopen("p1"), result_type=MissionStatus)
     st = await wait_mission(mh, lambda s: state_of(s, "p3") == "paused", "p3 paused")
     assert state_of(st, "p2") == "complete"  # completed dependants stay complete

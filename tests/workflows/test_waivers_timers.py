@@ -46,7 +46,7 @@ async def test_waiver_opens_the_gate_and_revoke_closes_it(rig: Rig) -> None:
     await refused(h.execute_update("waive", waive("g1", "c-zero")), "NotWaivable")
     await refused(h.execute_update("waive", waive("g1", "zzz")), "UnknownBenchmark")
     past = format_timestamp(T0)
-    await refused(h.execute_update("waive", waive("g1", "b-high", until=past)), "InvalidUntil")
+    await refused(h.execute_update("waive", waive("g1", "b-high", until=past)), "InvalidInput")
     with pytest.raises(ValueError, match="justification"):
         WaiveInput(gate="g1", benchmark="b-high", person="ana", role="head", justification="")
     w = await h.execute_update("waive", waive("g1", "b-high"), result_type=GateState)
@@ -58,7 +58,7 @@ async def test_waiver_opens_the_gate_and_revoke_closes_it(rig: Rig) -> None:
                                                               role="head", reason="floods over"))
     st = await wait_phase(h, lambda s: gate_of(s, "g1").state == "collecting", "revoked")
     await refused(h.execute_update("revoke_waiver", RevokeWaiverInput(gate="g1", benchmark="b-high", person="ana",
-                                                                      role="head")), "NoSuchWaiver")
+                                                                      role="head")), "NoActiveWaiver")
     await audited(rig, "waiver_revoked")
     assert "waiver" in rig.backend.audit_kinds()
     await h.execute_update("waive", waive("g1", "b-high"))

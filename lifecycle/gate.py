@@ -1,0 +1,302 @@
+"""The gate lifecycle of CONTRACT section 4, once: who may act, and what each act and each
+evaluation does to a gate.
+
+Plain, deterministic Python over the workflow's own state models (`GateSpec`, `GateState`):
+no I/O, no clock (every function is told `now`, in microseconds), no Temporal. The phase
+workflow drives it (its validators call the checks, its handlers the transitions); the service
+calls the same checks for gates that have no running workflow to ask (a phase not started or
+complete), so a refusal is the same wherever it comes from; unit tests run it directly.
+
+Checks raise `Refusal` (or `InvalidInput`) and change nothing. Transitions mutate the
+`GateState` they are given and return the audit events they caused, in order, for the caller
+to record: `(kind, actor, payload)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from schemas.messages import ApprovalRecord, GateSpec, GateState, GateStateName, WaiverInfo
+from schemas.timefmt import format_timestamp, parse_timestamp
+
+from .refusals import InvalidInput, Refusal
+
+__all__ = [
+    "Act",
+    "Event",
+    "GateContext",
+    "PhaseState",
+    "apply_evaluation",
+    "approve",
+    "check_revoke",
+    "check_vote",
+    "check_waive",
+    "due_notifications",
+    "evaluation_expired",
+    "expire_waivers",
+    "migrate",
+    "next_deadline",
+    "quorum_met",
+    "reject",
+    "revoke_waiver",
+    "start_episode",
+    "waive",
+]
+
+Event = tuple[str, str, dict[str, Any]]
+PhaseState = Literal["not_started", "running", "paused", "complete"]
+
+
+@dataclass(frozen=True)
+class Act:
+    """Who acts, under which role. `held` is the set of roles the acting person holds at this
+    instant, where the caller knows it (None: the caller vouches for the role)."""
+
+    person: str
+    role: str
+    held: frozenset[str] | None = None
+
+
+@dataclass(frozen=True)
+class GateContext:
+    """A gate as the checks see it: its spec, its state (None before its phase starts), and
+    what the phase knows about who started and reopened it."""
+
+    spec: GateSpec
+    state: GateState | None
+    phase: PhaseState
+    started_by: str
+    reopened_by: str | None = None
+
+
+# --- checks (refusal order: CONTRACT section 4, "Refusal order") ---
+
+
+def _authority(gid: str, act: Act, allowed: list[str], what: str) -> None:
+    if act.role not in allowed:
+        raise Refusal("RoleNotAllowed", f"gate {gid!r}: role {act.role!r} may not {what}; allowed roles: "
+                      + (", ".join(allowed) or "none"))
+    if act.held is not None and act.role not in act.held:
+        raise Refusal("RoleNotHeld", f"{act.person} does not hold role {act.role!r}")
+
+
+def _separation(gid: str, ctx: GateContext, person: str) -> None:
+    if person == ctx.started_by:
+        raise Refusal("SeparationOfDuties", f"gate {gid!r}: {person} started the mission's exit and may not "
+                      "decide its gates")
+    if person == ctx.reopened_by:
+        raise Refusal("SeparationOfDuties", f"gate {gid!r}: {person} reopened this phase and may not decide "
+                      "its gates")
+
+
+def _started(gid: str, ctx: GateContext) -> GateState:
+    if ctx.state is None or ctx.phase == "not_started":
+        raise Refusal("PhaseNotStarted", f"gate {gid!r}: its phase has not started")
+    return ctx.state
+
+
+def check_vote(ctx: GateContext, act: Act, digest: str, *, approving: bool) -> None:
+    """What an approval (approving=True) or a rejection must pass."""
+    gid = ctx.spec.id
+    _authority(gid, act, ctx.spec.approval.roles, "decide")
+    _separation(gid, ctx, act.person)
+    st = _started(gid, ctx)
+    if ctx.phase == "paused":
+        raise Refusal("PhasePaused", f"gate {gid!r}: the phase is paused until the phase it depends on "
+                      "completes again")
+    if st.state != "awaiting_approval":
+        raise Refusal("NotAwaitingApproval", f"gate {gid!r} is {st.state}, not awaiting approval")
+    if any(a.person == act.person for a in st.approvals):
+        raise Refusal("AlreadyVoted", f"gate {gid!r}: {act.person} has already approved it")
+    if approving and ctx.spec.approval.distinct_roles and any(a.role == act.role for a in st.approvals):
+        raise Refusal("RoleAlreadyCounted", f"gate {gid!r}: an approval under role {act.role!r} is already "
+                      "counted and this gate needs distinct roles")
+    if digest != st.digest:
+        raise Refusal("StaleDigest", f"gate {gid!r}: digest {digest} is not the current evaluation {st.digest}")
+
+
+def _waiver_target(ctx: GateContext, act: Act, benchmark: str) -> GateState:
+    gid, spec = ctx.spec.id, ctx.spec
+    if not spec.approval.waiver_roles:
+        raise Refusal("RoleNotAllowed", f"gate {gid!r} has no waiver roles: nothing in it can be waived")
+    _authority(gid, act, spec.approval.waiver_roles, "waive")
+    if benchmark not in spec.benchmarks:
+        raise Refusal("UnknownBenchmark", f"gate {gid!r} has no benchmark {benchmark!r}")
+    st = _started(gid, ctx)
+    if st.state == "approved":
+        raise Refusal("GateDecided", f"gate {gid!r} is already approved")
+    return st
+
+
+def check_waive(ctx: GateContext, act: Act, benchmark: str, until: str | None, now: int) -> None:
+    if until is not None and parse_timestamp(until) <= now:
+        raise InvalidInput("until", f"{until} is not in the future")
+    st = _waiver_target(ctx, act, benchmark)
+    if benchmark not in ctx.spec.waivable:
+        raise Refusal("NotWaivable", f"benchmark {benchmark!r} is under a `not` and cannot be waived")
+    if any(w.benchmark == benchmark for w in st.waivers):
+        raise Refusal("AlreadyWaived", f"benchmark {benchmark!r} is already waived; revoke that waiver first")
+
+
+def check_revoke(ctx: GateContext, act: Act, benchmark: str) -> None:
+    st = _waiver_target(ctx, act, benchmark)
+    if not any(w.benchmark == benchmark for w in st.waivers):
+        raise Refusal("NoActiveWaiver", f"gate {ctx.spec.id!r}: benchmark {benchmark!r} is not waived")
+
+
+# --- transitions ---
+
+
+def quorum_met(spec: GateSpec, approvals: list[ApprovalRecord]) -> bool:
+    people = {a.person for a in approvals}
+    roles = {a.role for a in approvals}
+    return len(people) >= spec.approval.quorum and set(spec.approval.required_roles) <= roles
+
+
+def start_episode(st: GateState, now: int) -> None:
+    """A new `awaiting_approval` episode: its timers and reminder count start afresh."""
+    st.awaiting_since_us, st.reminders_sent, st.escalated = now, 0, False
+
+
+def _transition(st: GateState, to: GateStateName, reason: str, now: int, actor: str = "system") -> Event:
+    event: Event = ("gate_transition", actor, {"gate": st.gate, "from": st.state, "to": to,
+                                               "reason": reason, "digest": st.digest})
+    st.state = to
+    if to == "awaiting_approval":
+        start_episode(st, now)
+    else:
+        st.awaiting_since_us = None
+    return event
+
+
+def _void(st: GateState, reason: str) -> list[Event]:
+    if not st.approvals:
+        return []
+    event: Event = ("approvals_void", "system", {"gate": st.gate, "reason": reason,
+                                                 "approvals": [a.model_dump() for a in st.approvals]})
+    st.approvals = []
+    return [event]
+
+
+def apply_evaluation(st: GateState, status: str, digest: str, valid_until: str | None,
+                     as_of: str, now: int) -> list[Event]:
+    """An evaluation as of `as_of` arrived. A decided gate ignores it (it was approved while the
+    evaluation ran)."""
+    if st.state == "approved":
+        return []
+    st.evaluations += 1
+    st.status, st.digest, st.valid_until, st.evaluated_at = status, digest, valid_until, as_of
+    events: list[Event] = [("evaluation", "system", {"gate": st.gate, "status": status, "digest": digest,
+                                                      "valid_until": valid_until, "as_of": as_of})]
+    if st.rejected_digest is not None and digest != st.rejected_digest:
+        st.rejected_digest = st.rejection_reason = None  # something changed since the rejection
+    if st.state == "collecting" and status == "pass" and st.rejected_digest is None:
+        events.append(_transition(st, "awaiting_approval", "rule passes", now))
+    elif st.state == "awaiting_approval" and status != "pass":
+        events += _void(st, f"rule is {status}")
+        events.append(_transition(st, "collecting", f"rule stopped passing ({status})", now))
+    return events
+
+
+def approve(st: GateState, spec: GateSpec, act: Act, digest: str, comment: str | None, now: int) -> list[Event]:
+    """A checked approval (check_vote first): counted, and the gate approved at quorum."""
+    st.approvals.append(ApprovalRecord(person=act.person, role=act.role, digest=digest, comment=comment,
+                                       at=format_timestamp(now)))
+    events: list[Event] = [("approval", act.person, {
+        "gate": st.gate, "role": act.role, "digest": digest, "comment": comment,
+        "count": len(st.approvals), "quorum": spec.approval.quorum})]
+    if quorum_met(spec, st.approvals):
+        events.append(_transition(st, "approved", "quorum reached", now, act.person))
+    return events
+
+
+def reject(st: GateState, act: Act, digest: str, reason: str, now: int) -> list[Event]:
+    """A checked rejection: the gate's votes are void and it collects until another digest."""
+    events: list[Event] = [("rejection", act.person, {"gate": st.gate, "role": act.role, "digest": digest,
+                                                      "reason": reason})]
+    events += _void(st, f"rejected by {act.person}: {reason}")
+    st.rejected_digest, st.rejection_reason = digest, reason
+    events.append(_transition(st, "collecting", f"rejected: {reason}", now, act.person))
+    return events
+
+
+def waive(st: GateState, act: Act, benchmark: str, justification: str, until: str | None) -> list[Event]:
+    """A checked waiver; the caller re-evaluates the gate at once."""
+    st.waivers.append(WaiverInfo(benchmark=benchmark, by=act.person, role=act.role,
+                                 justification=justification, until=until))
+    return [("waiver", act.person, {"gate": st.gate, "role": act.role, "benchmark": benchmark,
+                                    "justification": justification, "until": until})]
+
+
+def revoke_waiver(st: GateState, act: Act, benchmark: str, reason: str | None) -> list[Event]:
+    st.waivers = [w for w in st.waivers if w.benchmark != benchmark]
+    return [("waiver_revoked", act.person, {"gate": st.gate, "role": act.role, "benchmark": benchmark,
+                                            "reason": reason})]
+
+
+def migrate(st: GateState, spec: GateSpec, plan_sha256: str, by: str, now: int) -> list[Event]:
+    """The phase moved to another plan: an undecided gate loses its votes and its rejection lock,
+    keeps the waivers it may still have, and collects until it is evaluated under the new plan."""
+    if st.state == "approved":
+        return []
+    events = _void(st, f"plan migrated to {plan_sha256}")
+    st.waivers = [w for w in st.waivers if w.benchmark in spec.waivable]
+    if st.state != "collecting":
+        events.append(_transition(st, "collecting", "plan migrated", now, by))
+    st.digest = st.status = st.valid_until = None
+    st.rejected_digest = st.rejection_reason = None
+    return events
+
+
+# --- time ---
+
+
+def expire_waivers(st: GateState, now: int) -> list[Event]:
+    """Waivers whose `until` has come end; the caller re-evaluates the gate when any did."""
+    kept = [w for w in st.waivers if w.until is None or parse_timestamp(w.until) > now]
+    events: list[Event] = [("waiver_expired", "system", {"gate": st.gate, "benchmark": w.benchmark,
+                                                         "until": w.until})
+                           for w in st.waivers if w not in kept]
+    st.waivers = kept
+    return events
+
+
+def evaluation_expired(st: GateState, now: int) -> bool:
+    """Its last result may differ now with no new evidence (CONTRACT section 3, valid_until)."""
+    return st.state != "approved" and bool(st.valid_until) and parse_timestamp(st.valid_until or "") <= now
+
+
+def due_notifications(st: GateState, spec: GateSpec, now: int) -> list[tuple[str, str]]:
+    """The reminder and escalation due now for a gate awaiting approval, as (kind, message);
+    the episode's counters move. After a long pause one reminder catches up, not a burst."""
+    if st.state != "awaiting_approval" or st.awaiting_since_us is None:
+        return []
+    out: list[tuple[str, str]] = []
+    since = st.awaiting_since_us
+    if spec.remind_after_us and since + (st.reminders_sent + 1) * spec.remind_after_us <= now:
+        st.reminders_sent = (now - since) // spec.remind_after_us
+        out.append(("reminder", f"gate {st.gate} awaits approval (reminder {st.reminders_sent})"))
+    if spec.escalate_after_us and not st.escalated and since + spec.escalate_after_us <= now:
+        st.escalated = True
+        out.append(("escalation", f"gate {st.gate} escalated: awaiting approval too long"))
+    return out
+
+
+def next_deadline(gates: Iterable[tuple[GateState, GateSpec]], paused: bool) -> int | None:
+    """The earliest instant at which time alone changes something: an evaluation's valid_until,
+    a waiver's end, and (unless paused, when nobody is reminded) a reminder or the escalation."""
+    times: list[int] = []
+    for st, spec in gates:
+        if st.state == "approved":
+            continue
+        if st.valid_until:
+            times.append(parse_timestamp(st.valid_until))
+        times.extend(parse_timestamp(w.until) for w in st.waivers if w.until)
+        if st.state == "awaiting_approval" and st.awaiting_since_us is not None and not paused:
+            if spec.remind_after_us:
+                times.append(st.awaiting_since_us + (st.reminders_sent + 1) * spec.remind_after_us)
+            if spec.escalate_after_us and not st.escalated:
+                times.append(st.awaiting_since_us + spec.escalate_after_us)
+    return min(times) if times else None

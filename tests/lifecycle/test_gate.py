@@ -1,0 +1,268 @@
+"""The pure gate lifecycle (lifecycle.gate), run directly: every check and transition, and the
+refusal order of CONTRACT section 4, in microseconds and without a server."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+
+from lifecycle import FORBIDDEN, REFUSAL_TYPES, InvalidInput, Refusal
+from lifecycle import gate as lc
+from schemas.messages import ApprovalRecord, ApprovalSpec, GateSpec, GateState, WaiverInfo
+from schemas.timefmt import DAY, format_timestamp
+
+NOW = 1_700_000_000_000_000
+D1, D2 = "a" * 64, "b" * 64
+
+
+def spec(**approval: Any) -> GateSpec:
+    timers = approval.pop("timers", {})
+    a: dict[str, Any] = {"roles": ["head", "host", "deputy"], "quorum": 2, **approval}
+    return GateSpec(id="g1", name="gate", approval=ApprovalSpec(**a), indicators=["i"],
+                    benchmarks=["b1", "b2", "under-not"], waivable=["b1", "b2"], **timers)
+
+
+def awaiting(digest: str = D1, **kw: Any) -> GateState:
+    return GateState(gate="g1", state="awaiting_approval", status="pass", digest=digest,
+                     awaiting_since_us=NOW - DAY, **kw)
+
+
+def ctx(st: GateState | None = None, phase: lc.PhaseState = "running", s: GateSpec | None = None,
+        started_by: str = "starter", reopened_by: str | None = None) -> lc.GateContext:
+    return lc.GateContext(s or spec(), st if st is not None or phase == "not_started" else awaiting(), phase,
+                          started_by, reopened_by)
+
+
+def refusal(fn: Any, *args: Any, **kw: Any) -> str:
+    with pytest.raises(Refusal) as info:
+        fn(*args, **kw)
+    assert info.value.type in REFUSAL_TYPES
+    return info.value.type
+
+
+def vote(c: lc.GateContext, person: str = "ana", role: str = "head", digest: str = D1,
+         held: frozenset[str] | None = None, approving: bool = True) -> None:
+    lc.check_vote(c, lc.Act(person, role, held), digest, approving=approving)
+
+
+# --- checks, one reason at a time ---
+
+
+@pytest.mark.parametrize("approving", [True, False])
+def test_each_reason_to_refuse_a_vote(approving: bool) -> None:
+    def r(c: lc.GateContext, **kw: Any) -> str:
+        return refusal(vote, c, approving=approving, **kw)
+
+    assert r(ctx(), role="coordinator") == "RoleNotAllowed"
+    assert r(ctx(), held=frozenset({"host"})) == "RoleNotHeld"
+    assert r(ctx(), person="starter") == "SeparationOfDuties"
+    assert r(ctx(reopened_by="ana")) == "SeparationOfDuties"
+    assert r(ctx(None, phase="not_started")) == "PhaseNotStarted"
+    assert r(ctx(phase="paused")) == "PhasePaused"
+    assert r(ctx(GateState(gate="g1", state="collecting", status="fail", digest=D1))) == "NotAwaitingApproval"
+    assert r(ctx(GateState(gate="g1", state="approved", status="pass", digest=D1), phase="complete")) == \
+        "NotAwaitingApproval"
+    voted = awaiting(approvals=[ApprovalRecord(person="ana", role="host", digest=D1, at="x")])
+    assert r(ctx(voted)) == "AlreadyVoted"
+    assert r(ctx(), digest=D2) == "StaleDigest"
+    vote(ctx(), approving=approving, held=frozenset({"head"}))  # and nothing refuses a good one
+
+
+def test_distinct_roles_refuses_a_second_approval_under_a_counted_role_but_not_a_rejection() -> None:
+    st = awaiting(approvals=[ApprovalRecord(person="bea", role="head", digest=D1, at="x")])
+    c = ctx(st, s=spec(distinct_roles=True))
+    assert refusal(vote, c) == "RoleAlreadyCounted"
+    vote(c, approving=False)
+    vote(ctx(st))  # without distinct_roles the second head counts
+
+
+# Every pair of reasons, both present: the refusal names the earlier in CONTRACT's order.
+ORDER = ["RoleNotAllowed", "RoleNotHeld", "SeparationOfDuties", "PhaseNotStarted", "PhasePaused",
+         "NotAwaitingApproval", "AlreadyVoted", "RoleAlreadyCounted", "StaleDigest"]
+
+
+def _situation(reasons: set[str]) -> tuple[lc.GateContext, dict[str, Any]]:
+    state = "collecting" if "NotAwaitingApproval" in reasons else "awaiting_approval"
+    approvals = []
+    if "AlreadyVoted" in reasons:
+        approvals.append(ApprovalRecord(person="ana", role="host", digest=D1, at="x"))
+    if "RoleAlreadyCounted" in reasons:
+        approvals.append(ApprovalRecord(person="bea", role="head", digest=D1, at="x"))
+    st = GateState(gate="g1", state=state, status="pass", digest=D1, approvals=approvals)
+    phase: lc.PhaseState = ("not_started" if "PhaseNotStarted" in reasons
+                            else "paused" if "PhasePaused" in reasons else "running")
+    c = lc.GateContext(spec(distinct_roles=True), None if phase == "not_started" else st, phase,
+                       "ana" if "SeparationOfDuties" in reasons else "starter")
+    kw = {"role": "coordinator" if "RoleNotAllowed" in reasons else "head",
+          "held": frozenset() if "RoleNotHeld" in reasons else None,
+          "digest": D2 if "StaleDigest" in reasons else D1}
+    return c, kw
+
+
+@pytest.mark.parametrize(("first", "second"), list(itertools.combinations(ORDER, 2)))
+def test_refusal_order(first: str, second: str) -> None:
+    c, kw = _situation({first, second})
+    assert refusal(vote, c, **kw) == first
+    if first != "PhaseNotStarted":  # a gate not started has no later state to refuse on
+        c, kw = _situation({second})
+        assert refusal(vote, c, **kw) == second
+
+
+def test_who_you_are_refusals_are_the_forbidden_ones() -> None:
+    assert set(ORDER[:3]) == FORBIDDEN
+
+
+def test_waiver_checks() -> None:
+    def w(c: lc.GateContext, benchmark: str = "b1", role: str = "head", until: str | None = None,
+          held: frozenset[str] | None = None) -> None:
+        lc.check_waive(c, lc.Act("ana", role, held), benchmark, until, NOW)
+
+    waivable = spec(waiver_roles=["head"])
+    assert refusal(w, ctx(s=spec())) == "RoleNotAllowed"  # no waiver roles at all
+    assert refusal(w, ctx(s=waivable), role="host") == "RoleNotAllowed"
+    assert refusal(w, ctx(s=waivable), held=frozenset()) == "RoleNotHeld"
+    assert refusal(w, ctx(s=waivable), benchmark="zzz") == "UnknownBenchmark"
+    assert refusal(w, ctx(s=waivable), benchmark="under-not") == "NotWaivable"
+    assert refusal(w, ctx(None, phase="not_started", s=waivable)) == "PhaseNotStarted"
+    approved = GateState(gate="g1", state="approved", digest=D1)
+    assert refusal(w, ctx(approved, s=waivable)) == "GateDecided"
+    waived = awaiting(waivers=[WaiverInfo(benchmark="b1", by="x", justification="j")])
+    assert refusal(w, ctx(waived, s=waivable)) == "AlreadyWaived"
+    # Separation of duties does not apply to waivers; a paused phase takes them.
+    w(lc.GateContext(waivable, awaiting(), "paused", started_by="ana", reopened_by="ana"))
+    w(ctx(s=waivable), until=format_timestamp(NOW + 1))
+
+
+def test_an_until_that_is_now_or_past_is_invalid_input_naming_the_field() -> None:
+    for until in (NOW, NOW - 1):
+        with pytest.raises(InvalidInput) as info:
+            lc.check_waive(ctx(s=spec(waiver_roles=["head"])), lc.Act("ana", "head"), "b1", format_timestamp(until), NOW)
+        assert info.value.field == "until" and "not in the future" in info.value.message
+
+
+def test_revoke_checks() -> None:
+    s = spec(waiver_roles=["head"])
+    waived = awaiting(waivers=[WaiverInfo(benchmark="b1", by="x", justification="j")])
+    assert refusal(lc.check_revoke, ctx(waived, s=s), lc.Act("ana", "host"), "b1") == "RoleNotAllowed"
+    assert refusal(lc.check_revoke, ctx(awaiting(), s=s), lc.Act("ana", "head"), "b1") == "NoActiveWaiver"
+    assert refusal(lc.check_revoke, ctx(waived, s=s), lc.Act("ana", "head"), "zzz") == "UnknownBenchmark"
+    approved = GateState(gate="g1", state="approved", waivers=waived.waivers)
+    assert refusal(lc.check_revoke, ctx(approved, s=s), lc.Act("ana", "head"), "b1") == "GateDecided"
+    lc.check_revoke(ctx(waived, s=s), lc.Act("ana", "head"), "b1")
+
+
+# --- transitions ---
+
+
+def test_evaluations_move_the_gate_and_a_regression_voids_its_approvals() -> None:
+    st = GateState(gate="g1")
+    assert [e[0] for e in lc.apply_evaluation(st, "fail", D1, None, "t1", NOW)] == ["evaluation"]
+    assert st.state == "collecting" and st.evaluations == 1
+    events = lc.apply_evaluation(st, "pass", D2, None, "t2", NOW)
+    assert [e[0] for e in events] == ["evaluation", "gate_transition"]
+    assert st.state == "awaiting_approval" and st.awaiting_since_us == NOW and st.reminders_sent == 0
+    lc.approve(st, spec(), lc.Act("ana", "head"), D2, "ok", NOW)
+    events = lc.apply_evaluation(st, "unknown", D1, None, "t3", NOW)
+    assert [e[0] for e in events] == ["evaluation", "approvals_void", "gate_transition"]
+    assert st.state == "collecting" and st.approvals == [] and st.awaiting_since_us is None
+    assert events[1][2]["approvals"][0]["person"] == "ana"
+
+
+def test_approvals_stay_counted_while_the_rule_keeps_passing_on_a_new_digest() -> None:
+    st = awaiting()
+    lc.approve(st, spec(), lc.Act("ana", "head"), D1, None, NOW)
+    assert [e[0] for e in lc.apply_evaluation(st, "pass", D2, None, "t", NOW)] == ["evaluation"]
+    assert [a.person for a in st.approvals] == ["ana"] and st.digest == D2
+
+
+def test_quorum_exactly_met_approves_and_required_roles_must_be_among_them() -> None:
+    s = spec(quorum=2, required_roles=["host"])
+    st = awaiting()
+    assert [e[0] for e in lc.approve(st, s, lc.Act("ana", "head"), D1, None, NOW)] == ["approval"]
+    assert [e[0] for e in lc.approve(st, s, lc.Act("dan", "deputy"), D1, None, NOW)] == ["approval"]
+    assert st.state == "awaiting_approval"  # two people, but no host among them
+    events = lc.approve(st, s, lc.Act("hal", "host"), D1, None, NOW)
+    assert [e[0] for e in events] == ["approval", "gate_transition"] and st.state == "approved"
+    assert events[1][1] == "hal" and events[0][2]["count"] == 3
+    st2 = awaiting()
+    lc.approve(st2, spec(quorum=2), lc.Act("ana", "head"), D1, None, NOW)
+    lc.approve(st2, spec(quorum=2), lc.Act("hal", "host"), D1, None, NOW)
+    assert st2.state == "approved"  # exactly the quorum
+
+
+def test_a_decided_gate_ignores_evaluations() -> None:
+    st = GateState(gate="g1", state="approved", status="pass", digest=D1)
+    assert lc.apply_evaluation(st, "fail", D2, None, "t", NOW) == []
+    assert st.digest == D1 and st.status == "pass"
+
+
+def test_rejection_voids_and_locks_until_another_digest_whatever_its_status() -> None:
+    st = awaiting()
+    lc.approve(st, spec(), lc.Act("ana", "head"), D1, None, NOW)
+    events = lc.reject(st, lc.Act("hal", "host"), D1, "not convinced", NOW)
+    assert [e[0] for e in events] == ["rejection", "approvals_void", "gate_transition"]
+    assert st.state == "collecting" and st.rejected_digest == D1
+    lc.apply_evaluation(st, "pass", D1, None, "t", NOW)
+    assert st.state == "collecting"  # same digest: still rejected
+    lc.apply_evaluation(st, "fail", D2, None, "t", NOW)
+    assert st.rejected_digest is None  # another digest lifts the lock, even failing
+    lc.apply_evaluation(st, "pass", D1, None, "t", NOW)
+    assert st.state == "awaiting_approval"
+
+
+def test_waive_and_revoke_record_who_and_why() -> None:
+    st = awaiting()
+    [(kind, actor, payload)] = lc.waive(st, lc.Act("ana", "head"), "b1", "floods", format_timestamp(NOW + DAY))
+    assert (kind, actor, payload["benchmark"]) == ("waiver", "ana", "b1")
+    assert [w.benchmark for w in st.waivers] == ["b1"]
+    assert lc.revoke_waiver(st, lc.Act("ana", "head"), "b1", "over")[0][0] == "waiver_revoked"
+    assert st.waivers == []
+
+
+def test_waivers_end_at_their_until_and_not_before() -> None:
+    st = awaiting(waivers=[WaiverInfo(benchmark="b1", by="x", justification="j", until=format_timestamp(NOW)),
+                           WaiverInfo(benchmark="b2", by="x", justification="j")])
+    assert lc.expire_waivers(st, NOW - 1) == [] and len(st.waivers) == 2
+    [(kind, _, payload)] = lc.expire_waivers(st, NOW)
+    assert (kind, payload["benchmark"]) == ("waiver_expired", "b1")
+    assert [w.benchmark for w in st.waivers] == ["b2"]
+
+
+def test_migration_clears_votes_and_lock_and_keeps_waivers_still_waivable() -> None:
+    st = awaiting(waivers=[WaiverInfo(benchmark="b1", by="x", justification="j"),
+                           WaiverInfo(benchmark="b2", by="x", justification="j")])
+    lc.approve(st, spec(), lc.Act("ana", "head"), D1, None, NOW)
+    st.rejected_digest = D2
+    new = spec().model_copy(update={"waivable": ["b1"]})
+    events = lc.migrate(st, new, "c" * 64, "cora", NOW)
+    assert [e[0] for e in events] == ["approvals_void", "gate_transition"] and events[1][1] == "cora"
+    assert st.state == "collecting" and st.digest is None and st.rejected_digest is None
+    assert [w.benchmark for w in st.waivers] == ["b1"]
+    approved = GateState(gate="g1", state="approved", digest=D1)
+    assert lc.migrate(approved, new, "c" * 64, "cora", NOW) == [] and approved.state == "approved"
+
+
+def test_reminders_every_period_and_one_escalation() -> None:
+    s = spec(timers={"remind_after_us": 7 * DAY, "escalate_after_us": 21 * DAY})
+    st = awaiting()
+    st.awaiting_since_us = NOW
+    assert lc.due_notifications(st, s, NOW + 7 * DAY - 1) == []
+    assert lc.next_deadline([(st, s)], paused=False) == NOW + 7 * DAY
+    assert [k for k, _ in lc.due_notifications(st, s, NOW + 7 * DAY)] == ["reminder"]
+    assert st.reminders_sent == 1
+    assert [k for k, _ in lc.due_notifications(st, s, NOW + 21 * DAY)] == ["reminder", "escalation"]
+    assert st.reminders_sent == 3 and st.escalated  # one catches up for the reminders missed
+    assert lc.next_deadline([(st, s)], paused=False) == NOW + 28 * DAY
+    assert lc.next_deadline([(st, s)], paused=True) is None  # nobody is reminded while paused
+    assert [k for k, _ in lc.due_notifications(st, s, NOW + 28 * DAY)] == ["reminder"]
+
+
+def test_next_deadline_is_the_earliest_of_valid_until_and_waiver_ends() -> None:
+    st = GateState(gate="g1", valid_until=format_timestamp(NOW + 5 * DAY),
+                   waivers=[WaiverInfo(benchmark="b1", by="x", justification="j", until=format_timestamp(NOW + DAY))])
+    assert lc.next_deadline([(st, spec())], paused=True) == NOW + DAY
+    assert lc.evaluation_expired(st, NOW + 5 * DAY) and not lc.evaluation_expired(st, NOW + 5 * DAY - 1)
+    st.state = "approved"
+    assert lc.next_deadline([(st, spec())], paused=False) is None and not lc.evaluation_expired(st, NOW + 9 * DAY)
