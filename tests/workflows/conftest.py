@@ -1,4 +1,10 @@
-"""The time-skipping test server for the whole session, one worker per test on a fresh queue."""
+"""A time-skipping test server and a worker on a fresh queue for each test.
+
+One server per test, not per session: the server's clock is global, and a hold on it left by
+one test (an activity or workflow task a stopped worker never finished; or the hold the server
+keeps after some sequences of updates and cancelled timers, seen with no workflow open) made
+every `env.sleep` of every later test run in real time and time out ("Timeout expired"). A
+server starts in about half a second."""
 
 from __future__ import annotations
 
@@ -28,7 +34,7 @@ def _binary(name: str) -> str:
     return found
 
 
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
+@pytest_asyncio.fixture(loop_scope="session")
 async def env() -> AsyncIterator[WorkflowEnvironment]:
     e = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=_binary("temporal-test-server"),
@@ -45,11 +51,13 @@ async def rig(env: WorkflowEnvironment) -> AsyncIterator[Rig]:
     backend = MemoryBackend()
     queue = f"exitgate-test-{uuid.uuid4()}"
     rig = Rig(env, env.client, backend, queue)
-    try:
-        async with build_worker(env.client, backend, queue):
+    # Leftovers are terminated while the worker still runs, so nothing it was doing is left
+    # half-done on the server.
+    async with build_worker(env.client, backend, queue):
+        try:
             yield rig
-    finally:
-        await rig.terminate_leftovers()
+        finally:
+            await rig.terminate_leftovers()
 
 
 @pytest.fixture

@@ -206,7 +206,7 @@ async def until_audited(rig: Rig, kind: str, timeout_s: float = 10.0) -> list[di
 async def audited(rig: Rig, kind: str, timeout_s: float = 10.0) -> list[dict[str, Any]]:
     """The audit entries of `kind` once the phase's group commit has written them: skip past
     the lag (Limits.audit_lag_ms) on the server's clock, then wait for the flush activity."""
-    await rig.env.sleep(timedelta(milliseconds=Limits().audit_lag_ms + 1000))
+    await skip_time(rig.env, timedelta(milliseconds=Limits().audit_lag_ms + 1000))
     return await until_audited(rig, kind, timeout_s)
 
 
@@ -233,3 +233,46 @@ async def save_history(handle: WorkflowHandle[Any, Any], name: str) -> None:
     history = await handle.fetch_history()
     HISTORIES.mkdir(exist_ok=True)
     (HISTORIES / f"{name}.json").write_text(json.dumps(json.loads(history.to_json()), indent=1) + "\n")
+
+
+async def open_work(client: Client) -> list[str]:
+    """What the test server is holding open: every running workflow with its pending workflow
+    task and activities. Each of those holds the server's clock still (the server locks time
+    skipping from when it schedules a task until the task completes), so this is what to read
+    when a sleep on the server's clock does not return."""
+    from temporalio.api.workflowservice.v1 import ListOpenWorkflowExecutionsRequest
+
+    resp = await client.workflow_service.list_open_workflow_executions(
+        ListOpenWorkflowExecutionsRequest(namespace=client.namespace, maximum_page_size=1000))
+    out: list[str] = []
+    for info in resp.executions:
+        wid, run = info.execution.workflow_id, info.execution.run_id
+        try:
+            d = await client.get_workflow_handle(wid, run_id=run).describe()
+        except RPCError as exc:
+            out.append(f"{wid} ({run}): describe failed: {exc}")
+            continue
+        raw = d.raw_description
+        acts = [f"{a.activity_type.name} attempt {a.attempt} state {a.state}" for a in raw.pending_activities]
+        wft = "pending workflow task" if raw.HasField("pending_workflow_task") else "no workflow task"
+        out.append(f"{wid} ({d.workflow_type}, run {run}): {wft}; activities: {acts or 'none'}")
+    return out
+
+
+async def skip_time(env: WorkflowEnvironment, duration: timedelta, patience_s: float = 30) -> None:
+    """Move the test server's clock on by `duration` and fail, saying what holds it, if it will not.
+
+    The time-skipping server skips only while nothing holds its clock: every workflow task and
+    activity it has scheduled holds it until completed (and the server has been seen to keep a
+    hold after a test's workflows had all closed). Held, a skip of days runs in real time and
+    the RPC times out with "Timeout expired" far from the cause; here the test that sleeps
+    fails at once with the server's clock rate and its open work."""
+    try:
+        await asyncio.wait_for(env.sleep(duration), timeout=patience_s)
+    except TimeoutError:
+        t1 = await env.get_current_time()
+        await asyncio.sleep(1)
+        t2 = await env.get_current_time()
+        held = [f"server clock moved {(t2 - t1).total_seconds():.3f} s in 1 s of real time"]
+        raise AssertionError(f"the test server would not skip {duration}; its clock is held:\n  "
+                             + "\n  ".join(held + await open_work(env.client))) from None

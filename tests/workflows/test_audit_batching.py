@@ -17,6 +17,7 @@ from .helpers import (
     phase,
     plan_doc,
     save_history,
+    skip_time,
     until_audited,
 )
 
@@ -51,5 +52,5 @@ async def test_zero_lag_writes_after_every_step(rig: Rig) -> None:
     await awaiting(h, "g1")
     await until_audited(rig, "gate_transition", timeout_s=5)
     assert rig.backend.audit_kinds() == ["phase_started", "evaluation", "gate_transition"]
-    await rig.env.sleep(timedelta(seconds=1))
+    await skip_time(rig.env, timedelta(seconds=1))
     await h.terminate("test over")

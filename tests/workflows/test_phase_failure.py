@@ -38,6 +38,9 @@ async def _terminated(rig: Rig) -> None:
     rig.evidence(m, "ind.a", 3, day=1)
     mh = await rig.start_mission(plan, person="cora")
     await wait_mission(mh, lambda s: state_of(s, "p1") == "running", "p1 running")
+    # The mission marks p1 running as it asks the server to start it: terminate the run once
+    # it exists (under load the terminate could otherwise come first and find nothing).
+    await wait_phase(ph(rig, m, "p1"), lambda s: s.generation == 0, "p1's run started")
     await ph(rig, m, "p1").terminate("operator cleared a stuck run")
 
     st = await wait_mission(mh, lambda s: state_of(s, "p1") == "failed", "p1 failed")

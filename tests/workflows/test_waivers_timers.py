@@ -21,6 +21,7 @@ from .helpers import (
     phase,
     plan_doc,
     save_history,
+    skip_time,
     wait_phase,
 )
 from .test_lifecycle import refused
@@ -79,7 +80,7 @@ async def test_waiver_until_expires_on_a_timer(rig: Rig) -> None:
     await h.execute_update("waive", waive("g1", "b-high", until=until))
     g = await awaiting(h, "g1")
     assert g.valid_until == until  # the engine knows the waiver ends then
-    await rig.env.sleep(timedelta(days=11))
+    await skip_time(rig.env, timedelta(days=11))
     st = await wait_phase(h, lambda s: gate_of(s, "g1").state == "collecting", "waiver expired")
     assert gate_of(st, "g1").waivers == []
     await audited(rig, "waiver_expired")
@@ -92,12 +93,12 @@ async def test_reminders_and_one_escalation_after_weeks(rig: Rig) -> None:
     h = await rig.start_phase(plan, "p1")
     g = await awaiting(h, "g1")
     assert rig.backend.notifications == []
-    await rig.env.sleep(timedelta(days=22))
+    await skip_time(rig.env, timedelta(days=22))
     st = await wait_phase(h, lambda s: gate_of(s, "g1").escalated, "escalation")
     kinds = [n["kind"] for n in rig.backend.notifications]
     assert kinds == ["reminder", "reminder", "reminder", "escalation"]
     assert gate_of(st, "g1").reminders_sent == 3
-    await rig.env.sleep(timedelta(days=7))
+    await skip_time(rig.env, timedelta(days=7))
     await wait_phase(h, lambda s: gate_of(s, "g1").reminders_sent == 4, "fourth reminder")
     assert [n["kind"] for n in rig.backend.notifications].count("escalation") == 1
     await approve(h, "g1", "ana", "head", g.digest)
@@ -120,7 +121,7 @@ async def test_valid_until_re_evaluates_ageing_evidence(rig: Rig) -> None:
     h = await rig.start_phase(plan, "p1")
     g = await awaiting(h, "g1")
     assert g.valid_until is not None and parse_timestamp(g.valid_until) > now_us
-    await rig.env.sleep(timedelta(days=30))  # the point goes stale with no new evidence
+    await skip_time(rig.env, timedelta(days=30))  # the point goes stale with no new evidence
     st = await wait_phase(h, lambda s: gate_of(s, "g1").state == "collecting", "stale")
     assert gate_of(st, "g1").status == "unknown"
     await h.terminate("test over")

@@ -17,7 +17,17 @@ from activities.webhook import Webhook
 from tests.webhook_receiver import Receiver, webhook_receiver
 from worker import build_worker
 
-from .helpers import Rig, approve, awaiting, gate, gate_of, phase, plan_doc, wait_phase
+from .helpers import (
+    Rig,
+    approve,
+    awaiting,
+    gate,
+    gate_of,
+    phase,
+    plan_doc,
+    skip_time,
+    wait_phase,
+)
 
 TIMERS = {"remind_after": "P7D", "escalate_after": "P3W"}
 
@@ -28,11 +38,11 @@ async def hooked(env: WorkflowEnvironment) -> AsyncIterator[tuple[Rig, Receiver]
     rig = Rig(env, env.client, backend, queue)
     with webhook_receiver() as rec:
         hook = Webhook(rec.url, secret="s3cret", attempts=2, backoff_s=0.01, timeout_s=2)
-        try:
-            async with build_worker(env.client, backend, queue, hook):
+        async with build_worker(env.client, backend, queue, hook):
+            try:
                 yield rig, rec
-        finally:
-            await rig.terminate_leftovers()
+            finally:
+                await rig.terminate_leftovers()
 
 
 async def test_reminders_and_escalation_reach_the_webhook(hooked: tuple[Rig, Receiver]) -> None:
@@ -41,7 +51,7 @@ async def test_reminders_and_escalation_reach_the_webhook(hooked: tuple[Rig, Rec
     rig.evidence("m1", "ind.a", 3, day=1)
     h = await rig.start_phase(plan, "p1")
     g = await awaiting(h, "g1")
-    await rig.env.sleep(timedelta(days=22))
+    await skip_time(rig.env, timedelta(days=22))
     await wait_phase(h, lambda s: gate_of(s, "g1").escalated, "escalation")
     await wait_phase(h, lambda s: len(rec.received) == 4, "four deliveries")
     assert [b["kind"] for b in rec.bodies()] == ["reminder", "reminder", "reminder", "escalation"]
@@ -62,7 +72,7 @@ async def test_a_webhook_that_is_down_holds_up_nothing(hooked: tuple[Rig, Receiv
     rig.evidence("m1", "ind.a", 3, day=1)
     h = await rig.start_phase(plan, "p1")
     g = await awaiting(h, "g1")
-    await rig.env.sleep(timedelta(days=22))
+    await skip_time(rig.env, timedelta(days=22))
     st = await wait_phase(h, lambda s: gate_of(s, "g1").escalated, "escalation despite the webhook")
     assert gate_of(st, "g1").reminders_sent == 3
     await wait_phase(h, lambda s: all(n["delivery_error"] for n in rig.backend.notifications)
