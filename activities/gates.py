@@ -32,7 +32,10 @@ from schemas.timefmt import format_timestamp, parse_duration, parse_timestamp
 from .backend import Backend
 from .webhook import Webhook, notification_doc
 
-__all__ = ["ExitgateActivities", "plan_spec"]
+__all__ = ["COMPUTATION_ERRORS", "ExitgateActivities", "plan_spec"]
+
+# Errors of computing over the evidence, not of reaching it: retrying cannot help.
+COMPUTATION_ERRORS = (ArithmeticError, ValueError, TypeError, KeyError, IndexError)
 
 
 def plan_spec(plan: LoadedPlan) -> PlanSpec:
@@ -88,11 +91,18 @@ class ExitgateActivities:
             raise ApplicationError(f"gate {inp.gate!r} is not in plan {inp.plan_sha256}",
                                    type="UnknownGate", non_retryable=True)
         as_of = parse_timestamp(inp.as_of)
-        index = self.backend.evidence_index(inp.mission, as_of, plan.gate_indicators(inp.gate),
-                                            plan.gate_horizons(inp.gate))
-        waivers = [Waiver(w.benchmark, w.by, w.justification,
-                          parse_timestamp(w.until) if w.until else None) for w in inp.waivers]
-        out: dict[str, Any] = evaluate_gate(plan, inp.gate, index, as_of, waivers)
+        try:
+            index = self.backend.evidence_index(inp.mission, as_of, plan.gate_indicators(inp.gate),
+                                                plan.gate_horizons(inp.gate))
+            waivers = [Waiver(w.benchmark, w.by, w.justification,
+                              parse_timestamp(w.until) if w.until else None) for w in inp.waivers]
+            out: dict[str, Any] = evaluate_gate(plan, inp.gate, index, as_of, waivers)
+        except COMPUTATION_ERRORS as exc:
+            # The same evidence gives the same error on every retry (a database that is down
+            # raises something else, and is retried): fail this gate's evaluation for good, so
+            # the phase shows why and goes on with its other gates.
+            raise ApplicationError(f"gate {inp.gate!r}: evaluation failed: {type(exc).__name__}: {exc}",
+                                   type="EvaluationFailed", non_retryable=True) from exc
         return GateEvaluation(status=out["status"], digest=out["digest"],
                               valid_until=out["valid_until"])
 

@@ -226,6 +226,8 @@ class GateState(_Model):
     reminders_sent: int = 0
     escalated: bool = False
     evaluations: int = 0
+    # Why the latest evaluation failed for good (EvaluationFailed), until one succeeds.
+    evaluation_error: str | None = None
 
 
 class Limits(_Model):

@@ -16,7 +16,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import SearchAttributeUpdate
-from temporalio.exceptions import FailureError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 from .common import (
     ACTIVITY_TIMEOUT,
@@ -176,10 +176,28 @@ class PhaseWorkflow:
         self.dirty.difference_update(gids)
         self.dirty.intersection_update(g for g in self.specs if self.gates[g].state != "approved")
         as_of = now_text()
-        results = await asyncio.gather(*(self._evaluate(g, as_of) for g in gids))
+        calls = [self._evaluate(g, as_of) for g in gids]
+        # A gate whose evaluation fails for good no longer holds up its siblings (before this
+        # patch the phase failed with it).
+        isolated = workflow.patched("evaluation-failure-isolated")
+        results: list[GateEvaluation | BaseException] = list(
+            await asyncio.gather(*calls, return_exceptions=isolated))
         for gid, ev in zip(gids, results, strict=True):
-            if gid in self.gates:  # a plan migration may have dropped it meanwhile
+            if gid not in self.gates:
+                continue  # a plan migration dropped it meanwhile
+            if isinstance(ev, BaseException):
+                if not _failed_for_good(ev):
+                    raise ev
+                self._evaluation_failed(gid, failure_reason(ev))
+            else:
                 self._apply(gid, ev, as_of)
+
+    def _evaluation_failed(self, gid: str, reason: str) -> None:
+        st = self.gates[gid]
+        if st.state == "approved" or st.evaluation_error == reason:
+            return
+        st.evaluation_error = reason
+        self._audit("evaluation_failed", "system", gate=gid, reason=reason)
 
     async def _evaluate(self, gid: str, as_of: str) -> GateEvaluation:
         inp = EvaluateGateInput(plan_sha256=self.plan_sha256, mission=self.inp.mission, gate=gid,
@@ -194,6 +212,7 @@ class PhaseWorkflow:
         if st.state == "approved":
             return  # decided while the evaluation ran
         self.evaluations_total += 1
+        st.evaluation_error = None
         self._record(lc.apply_evaluation(st, ev.status, ev.digest, ev.valid_until, as_of, now_us()))
 
     def _all_approved(self) -> bool:
@@ -367,3 +386,10 @@ class PhaseWorkflow:
 
 def _act(inp: ApproveInput | RejectInput | WaiveInput | RevokeWaiverInput) -> lc.Act:
     return lc.Act(inp.person, inp.role, None if inp.held_roles is None else frozenset(inp.held_roles))
+
+
+def _failed_for_good(exc: BaseException) -> bool:
+    """This gate's evidence cannot be evaluated, and no retry will change that. Anything else
+    (the plan gone, a cancellation) ends the run: the phase fails and its mission shows why."""
+    cause = exc.cause if isinstance(exc, ActivityError) else None
+    return isinstance(cause, ApplicationError) and cause.type == "EvaluationFailed"
