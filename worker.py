@@ -7,15 +7,24 @@ change (EXITGATE_TEMPORAL_ADDRESS, _NAMESPACE, EXITGATE_TASK_QUEUE, TLS files or
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities import Backend, ExitgateActivities
+
+if TYPE_CHECKING:
+    from store import Store
 from activities.webhook import Webhook, WebhookSettings
-from runtime import TemporalSettings, connect, register_search_attributes, workflow_runner
+from runtime import (
+    TemporalSettings,
+    connect,
+    register_search_attributes,
+    relay_forever,
+    workflow_runner,
+)
 from workflows.registry import WORKFLOWS
 
 __all__ = ["TemporalSettings", "build_worker", "connect", "default_backend", "register_search_attributes"]
@@ -28,7 +37,7 @@ def build_worker(client: Client, backend: Backend, task_queue: str, webhook: Web
                   workflow_runner=workflow_runner(), **kw)
 
 
-def default_backend() -> Backend:
+def default_backend() -> Store:
     """The store from EXITGATE_DATABASE_URL (a SQLite file under the data folder by default)."""
     from store import Store
 
@@ -44,8 +53,15 @@ async def main() -> None:
     client = await connect(settings)
     if settings.register_search_attributes:
         await register_search_attributes(client, settings.temporal_namespace)
-    worker = build_worker(client, default_backend(), settings.task_queue, hook)
-    await worker.run()
+    store = default_backend()
+    worker = build_worker(client, store, settings.task_queue, hook)
+    # Every worker relays stored evidence to the phases (runtime/relay.py): whatever failed
+    # between a commit and its signal, the phases hear of it within a second or so.
+    relay = asyncio.create_task(relay_forever(store, client))
+    try:
+        await worker.run()
+    finally:
+        relay.cancel()
 
 
 if __name__ == "__main__":

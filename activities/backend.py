@@ -23,6 +23,8 @@ class Backend(Protocol):
     def evidence_index(self, mission: str, as_of: int, indicators: frozenset[str],
                        horizons: dict[str, int | None] | None = None) -> EvidenceIndex: ...
 
+    def evidence_position(self, mission: str, indicators: frozenset[str]) -> int: ...
+
     def audit_append(self, kind: str, payload: dict[str, Any], actor: str) -> object: ...
 
     def notify(self, kind: str, mission: str, phase: str, gate: str, message: str,
@@ -42,6 +44,10 @@ class MemoryBackend:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _indexes: dict[str, tuple[int, EvidenceIndex]] = field(default_factory=dict, repr=False)
     _audit_keys: set[str] = field(default_factory=set, repr=False)
+    # The store's position per (mission, indicator): the count of stores so far, as the store's
+    # outbox ids grow.
+    _positions: dict[tuple[str, str], int] = field(default_factory=dict, repr=False)
+    _stores: int = 0
 
     def add_plan(self, plan: LoadedPlan) -> str:
         self.plans[plan.sha256] = plan
@@ -54,7 +60,13 @@ class MemoryBackend:
             out = self.ledgers[mission].add(raw, received_at=received_at, backfill=backfill)
             if out.status == "stored":
                 self._indexes.pop(mission, None)
+                self._stores += 1
+                self._positions[(mission, raw["indicator"])] = self._stores
             return out
+
+    def evidence_position(self, mission: str, indicators: frozenset[str]) -> int:
+        with self._lock:
+            return max((self._positions.get((mission, i), 0) for i in indicators), default=0)
 
     def load_plan(self, sha256: str) -> LoadedPlan:
         try:

@@ -91,6 +91,8 @@ class ExitgateActivities:
             raise ApplicationError(f"gate {inp.gate!r} is not in plan {inp.plan_sha256}",
                                    type="UnknownGate", non_retryable=True)
         as_of = parse_timestamp(inp.as_of)
+        # Read before the records: the evaluation saw at least this much of the store.
+        position = self.backend.evidence_position(inp.mission, plan.gate_indicators(inp.gate))
         try:
             index = self.backend.evidence_index(inp.mission, as_of, plan.gate_indicators(inp.gate),
                                                 plan.gate_horizons(inp.gate))
@@ -104,7 +106,7 @@ class ExitgateActivities:
             raise ApplicationError(f"gate {inp.gate!r}: evaluation failed: {type(exc).__name__}: {exc}",
                                    type="EvaluationFailed", non_retryable=True) from exc
         return GateEvaluation(status=out["status"], digest=out["digest"],
-                              valid_until=out["valid_until"])
+                              valid_until=out["valid_until"], evidence_position=position)
 
     @activity.defn(name="audit_append")
     async def audit_append(self, batch: AuditBatch) -> int:

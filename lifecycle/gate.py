@@ -97,8 +97,11 @@ def _started(gid: str, ctx: GateContext) -> GateState:
     return ctx.state
 
 
-def check_vote(ctx: GateContext, act: Act, digest: str, *, approving: bool) -> None:
-    """What an approval (approving=True) or a rejection must pass."""
+def check_vote(ctx: GateContext, act: Act, digest: str, *, approving: bool,
+               evidence_position: int | None = None) -> None:
+    """What an approval (approving=True) or a rejection must pass. `evidence_position`: how far
+    the caller saw the store for this gate's indicators; a vote on an evaluation that read less
+    would sign a decision that ignores evidence already stored."""
     gid = ctx.spec.id
     _authority(gid, act, ctx.spec.approval.roles, "decide")
     _separation(gid, ctx, act.person)
@@ -115,6 +118,10 @@ def check_vote(ctx: GateContext, act: Act, digest: str, *, approving: bool) -> N
                       "counted and this gate needs distinct roles")
     if digest != st.digest:
         raise Refusal("StaleDigest", f"gate {gid!r}: digest {digest} is not the current evaluation {st.digest}")
+    if evidence_position is not None and st.evidence_position is not None and st.evidence_position < evidence_position:
+        raise Refusal("StaleDigest", f"gate {gid!r}: evidence was stored after its evaluation (store position "
+                      f"{evidence_position}, evaluated at {st.evidence_position}); it is being re-evaluated: "
+                      "sign the new digest")
 
 
 def _waiver_target(ctx: GateContext, act: Act, benchmark: str) -> GateState:
@@ -181,12 +188,13 @@ def _void(st: GateState, reason: str) -> list[Event]:
 
 
 def apply_evaluation(st: GateState, status: str, digest: str, valid_until: str | None,
-                     as_of: str, now: int) -> list[Event]:
+                     as_of: str, now: int, evidence_position: int | None = None) -> list[Event]:
     """An evaluation as of `as_of` arrived. A decided gate ignores it (it was approved while the
     evaluation ran)."""
     if st.state == "approved":
         return []
     st.evaluations += 1
+    st.evidence_position = evidence_position
     st.status, st.digest, st.valid_until, st.evaluated_at = status, digest, valid_until, as_of
     events: list[Event] = [("evaluation", "system", {"gate": st.gate, "status": status, "digest": digest,
                                                       "valid_until": valid_until, "as_of": as_of})]

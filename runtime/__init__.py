@@ -5,6 +5,7 @@ Shared by the worker, the API and the CLI, so that each reaches the same cluster
 (and none of them imports another's wiring).
 """
 
+from .relay import relay_forever, relay_once
 from .signals import signal_evidence_changed
 from .temporal import (
     SEARCH_ATTRIBUTES,
@@ -16,4 +17,4 @@ from .temporal import (
 )
 
 __all__ = ["SEARCH_ATTRIBUTES", "SEARCH_ATTRIBUTES_CLI", "TemporalSettings", "connect", "register_search_attributes",
-           "signal_evidence_changed", "workflow_runner"]
+           "relay_forever", "relay_once", "signal_evidence_changed", "workflow_runner"]

@@ -97,6 +97,8 @@ class GateEvaluation(_Model):
     # 50-benchmark tree in every evaluation's history event only brought continue-as-new
     # closer. Histories recorded before still carry it, hence optional.
     explanation: dict[str, Any] | None = None
+    # The store's position for the gate's indicators when it was read (store.outbox).
+    evidence_position: int | None = None
 
 
 class AuditEntry(_Model):
@@ -134,12 +136,16 @@ class ApproveInput(_Actor):
     gate: str
     digest: str
     comment: str | None = None
+    # The store's position for the gate's indicators as the caller saw it: a vote on an
+    # evaluation that read less is refused (StaleDigest). None: not checked.
+    evidence_position: int | None = None
 
 
 class RejectInput(_Actor):
     gate: str
     digest: str
     reason: str = NonEmpty
+    evidence_position: int | None = None
 
 
 class WaiveInput(_Actor):
@@ -228,6 +234,7 @@ class GateState(_Model):
     evaluations: int = 0
     # Why the latest evaluation failed for good (EvaluationFailed), until one succeeds.
     evaluation_error: str | None = None
+    evidence_position: int | None = None  # what the latest evaluation saw of the store
 
 
 class Limits(_Model):

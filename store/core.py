@@ -23,7 +23,7 @@ from rules.evidence import Outcome, Record
 from rules.plan import LoadedPlan, load_plan
 from rules.series import EvidenceIndex
 
-from . import migrate
+from . import migrate, outbox
 from .audit import GENESIS, AuditEntry, VerifyResult, entry_hash, payload_text, verify_rows
 from .ingest import ingest_chunk
 from .settings import StoreSettings
@@ -220,6 +220,22 @@ class Store:
             if progress is not None:
                 progress(len(outcomes))
         return outcomes
+
+    # --- the evidence outbox (store/outbox.py) ---
+
+    def evidence_position(self, mission: str, indicators: Iterable[str]) -> int:
+        """How far the store has got with these indicators: an evaluation that read less is
+        behind, and an approval on it is refused."""
+        with self.read() as conn:
+            return outbox.position(conn, mission, indicators)
+
+    def pending_changes(self, mission: str | None = None, limit: int = 1000) -> list[outbox.EvidenceChange]:
+        with self.read() as conn:
+            return outbox.pending(conn, mission, limit)
+
+    def changes_delivered(self, ids: Iterable[int]) -> None:
+        with self.session() as session:
+            outbox.mark_delivered(session, ids, now_us())
 
     def evidence_index(self, mission: str, as_of: int | None = None,
                        indicators: Iterable[str] | None = None,

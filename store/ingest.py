@@ -23,6 +23,7 @@ from rules.evidence import FieldError, Outcome, Record, check_record
 from rules.plan import LoadedPlan
 from schemas.jsonfmt import JsonFormatError, loads_strict
 
+from .outbox import add_changes
 from .tables import EvidenceRow
 
 if TYPE_CHECKING:
@@ -180,6 +181,7 @@ def ingest_chunk(store: Store, plan: LoadedPlan, chunk: list[tuple[int | None, A
                     outcomes.append(Outcome("stored", res.id, line))
                 if len(_insert(store, session, accepted, backfill)) != len(accepted):
                     raise _LostRace
+                add_changes(session, plan.mission_id, {r.indicator for r in accepted}, received_at)
                 counts = Counter(o.status for o in outcomes)
                 store.audit_append("evidence.import" if not backfill else "evidence.backfill", {
                     "mission": plan.mission_id, "plan_sha256": plan.sha256, "received_at": received_at,

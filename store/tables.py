@@ -103,3 +103,25 @@ class ApiKeyRow(SQLModel, table=True):
     identity: str = Field(sa_column=Column(Text, nullable=False))  # JSON: kind, name, roles, ...
     created_at: int = Field(sa_column=Column(BigInteger, nullable=False))
     revoked_at: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+
+
+class EvidenceChangeRow(SQLModel, table=True):
+    """The evidence outbox: one row per ingest transaction and indicator that stored records,
+    written in the same transaction as the records, so no stored record can go untold.
+
+    The relay (runtime/relay.py) signals the running phases that use the indicator and sets
+    `delivered_at`. The id is also the store's position: an evaluation records the highest id
+    of its gate's indicators it saw, and an approval on an evaluation older than evidence
+    already stored is refused."""
+
+    __tablename__ = "evidence_changes"
+    __table_args__ = (
+        Index("ix_evidence_changes_position", "mission", "indicator", "id"),
+        Index("ix_evidence_changes_pending", "delivered_at", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    mission: str = Field(max_length=64)
+    indicator: str = Field(max_length=64)
+    stored_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+    delivered_at: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))

@@ -18,6 +18,8 @@ from temporalio.exceptions import ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from lifecycle import InvalidInput, Refusal, RefusalType
+    from schemas.ids import mission_workflow_id as mission_workflow_id
+    from schemas.ids import phase_workflow_id as phase_workflow_id
     from schemas.messages import SA_GATE_STATES, SA_MISSION, SA_PHASE, AuditBatch, AuditEntry
     from schemas.timefmt import format_timestamp
 
@@ -29,15 +31,6 @@ AUDIT_BATCH = 200
 MISSION_KEY = SearchAttributeKey.for_keyword(SA_MISSION)
 PHASE_KEY = SearchAttributeKey.for_keyword(SA_PHASE)
 GATE_STATES_KEY = SearchAttributeKey.for_keyword_list(SA_GATE_STATES)
-
-
-def mission_workflow_id(mission: str) -> str:
-    return f"exitgate/mission/{mission}"
-
-
-def phase_workflow_id(mission: str, phase: str) -> str:
-    # Plan ids never contain "/", so these ids can't collide.
-    return f"exitgate/phase/{mission}/{phase}"
 
 
 def now_us() -> int:

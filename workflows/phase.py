@@ -213,7 +213,8 @@ class PhaseWorkflow:
             return  # decided while the evaluation ran
         self.evaluations_total += 1
         st.evaluation_error = None
-        self._record(lc.apply_evaluation(st, ev.status, ev.digest, ev.valid_until, as_of, now_us()))
+        self._record(lc.apply_evaluation(st, ev.status, ev.digest, ev.valid_until, as_of, now_us(),
+                                        ev.evidence_position))
 
     def _all_approved(self) -> bool:
         return all(s.state == "approved" for s in self.gates.values())
@@ -298,7 +299,8 @@ class PhaseWorkflow:
     @approve.validator
     def _validate_approve(self, inp: ApproveInput) -> None:
         with refused():
-            lc.check_vote(self._context(inp.gate), _act(inp), inp.digest, approving=True)
+            lc.check_vote(self._context(inp.gate), _act(inp), inp.digest, approving=True,
+                          evidence_position=inp.evidence_position)
 
     @workflow.update(name="reject")
     def reject(self, inp: RejectInput) -> GateState:
@@ -310,7 +312,8 @@ class PhaseWorkflow:
     @reject.validator
     def _validate_reject(self, inp: RejectInput) -> None:
         with refused():
-            lc.check_vote(self._context(inp.gate), _act(inp), inp.digest, approving=False)
+            lc.check_vote(self._context(inp.gate), _act(inp), inp.digest, approving=False,
+                          evidence_position=inp.evidence_position)
 
     @workflow.update(name="waive")
     def waive(self, inp: WaiveInput) -> GateState:

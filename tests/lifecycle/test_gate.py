@@ -266,3 +266,22 @@ def test_next_deadline_is_the_earliest_of_valid_until_and_waiver_ends() -> None:
     assert lc.evaluation_expired(st, NOW + 5 * DAY) and not lc.evaluation_expired(st, NOW + 5 * DAY - 1)
     st.state = "approved"
     assert lc.next_deadline([(st, spec())], paused=False) is None and not lc.evaluation_expired(st, NOW + 9 * DAY)
+
+
+def test_a_vote_on_an_evaluation_behind_the_store_is_stale() -> None:
+    st = awaiting()
+    st.evidence_position = 7
+    vote(ctx(st), approving=True)  # the caller did not say how far the store is
+    lc.check_vote(ctx(st), lc.Act("ana", "head"), D1, approving=True, evidence_position=7)
+    for approving in (True, False):
+        with pytest.raises(Refusal) as info:
+            lc.check_vote(ctx(st), lc.Act("ana", "head"), D1, approving=approving, evidence_position=8)
+        assert info.value.type == "StaleDigest" and "stored after its evaluation" in info.value.message
+    st.evidence_position = None  # evaluated before positions were recorded: not checked
+    lc.check_vote(ctx(st), lc.Act("ana", "head"), D1, approving=True, evidence_position=8)
+
+
+def test_evaluations_record_the_store_position_they_saw() -> None:
+    st = GateState(gate="g1")
+    lc.apply_evaluation(st, "pass", D1, None, "t", NOW, evidence_position=3)
+    assert st.evidence_position == 3

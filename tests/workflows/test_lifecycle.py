@@ -7,7 +7,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
-from schemas.messages import EvidenceChanged, GateState, RejectInput
+from schemas.messages import ApproveInput, EvidenceChanged, GateState, RejectInput
 
 from .helpers import (
     Rig,
@@ -163,3 +163,24 @@ async def test_rejection_holds_until_the_digest_changes(rig: Rig) -> None:
     kinds = rig.backend.audit_kinds()
     assert "rejection" in kinds and "approvals_void" in kinds
     await save_history(h, "rejection")
+
+
+async def test_a_vote_on_an_evaluation_behind_stored_evidence_is_refused(rig: Rig) -> None:
+    plan = rig.load(plan_doc([phase("p1", [gate("g1")])]))
+    rig.evidence("m1", "ind.a", 3, day=1)
+    h = await rig.start_phase(plan, "p1")
+    g = await awaiting(h, "g1")
+    seen = rig.backend.evidence_position("m1", frozenset({"ind.a"}))
+    assert g.evidence_position == seen > 0
+    # A record that makes the rule fail is stored, and its signal has not arrived yet.
+    rig.evidence("m1", "ind.a", 9, day=2)
+    now = rig.backend.evidence_position("m1", frozenset({"ind.a"}))
+    for name, inp in (("approve", ApproveInput(gate="g1", person="ana", role="head", digest=g.digest or "",
+                                               evidence_position=now)),
+                      ("reject", RejectInput(gate="g1", person="ana", role="head", digest=g.digest or "",
+                                             reason="no", evidence_position=now))):
+        msg = await refused(h.execute_update(name, inp), "StaleDigest")
+        assert "stored after its evaluation" in msg
+    await h.signal("evidence_changed", EvidenceChanged(indicators=["ind.a"]))
+    st = await wait_phase(h, lambda s: gate_of(s, "g1").evidence_position == now, "re-evaluated")
+    assert gate_of(st, "g1").state == "collecting"  # the stored record made it fail
