@@ -52,7 +52,11 @@ def plan_spec(plan: LoadedPlan) -> PlanSpec:
                 approval=ApprovalSpec(roles=list(a.roles), quorum=a.quorum,
                                       distinct_roles=a.distinct_roles,
                                       required_roles=list(a.required_roles or []),
-                                      waiver_roles=list(a.waiver_roles or [])),
+                                      waiver_roles=list(a.waiver_roles or []),
+                                      reject_threshold=a.reject_threshold or 1,
+                                      veto_roles=list(a.veto_roles or []),
+                                      approval_valid_for_us=parse_duration(a.approval_valid_for)
+                                      if a.approval_valid_for else None),
                 remind_after_us=parse_duration(t.remind_after) if t and t.remind_after else None,
                 escalate_after_us=parse_duration(t.escalate_after) if t and t.escalate_after else None,
                 indicators=sorted(plan.gate_indicators(g.id)),

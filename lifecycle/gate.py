@@ -33,8 +33,11 @@ __all__ = [
     "check_revoke",
     "check_vote",
     "check_waive",
+    "check_withdraw",
+    "counted_vote",
     "due_notifications",
     "evaluation_expired",
+    "expire_approvals",
     "expire_waivers",
     "migrate",
     "next_deadline",
@@ -43,6 +46,7 @@ __all__ = [
     "revoke_waiver",
     "start_episode",
     "waive",
+    "withdraw",
 ]
 
 Event = tuple[str, str, dict[str, Any]]
@@ -112,7 +116,9 @@ def check_vote(ctx: GateContext, act: Act, digest: str, *, approving: bool,
     if st.state != "awaiting_approval":
         raise Refusal("NotAwaitingApproval", f"gate {gid!r} is {st.state}, not awaiting approval")
     if any(a.person == act.person for a in st.approvals):
-        raise Refusal("AlreadyVoted", f"gate {gid!r}: {act.person} has already approved it")
+        raise Refusal("AlreadyVoted", f"gate {gid!r}: {act.person} has already approved it; withdraw first")
+    if any(r.person == act.person for r in st.rejections):
+        raise Refusal("AlreadyVoted", f"gate {gid!r}: {act.person} has already rejected it; withdraw first")
     if approving and ctx.spec.approval.distinct_roles and any(a.role == act.role for a in st.approvals):
         raise Refusal("RoleAlreadyCounted", f"gate {gid!r}: an approval under role {act.role!r} is already "
                       "counted and this gate needs distinct roles")
@@ -122,6 +128,32 @@ def check_vote(ctx: GateContext, act: Act, digest: str, *, approving: bool,
         raise Refusal("StaleDigest", f"gate {gid!r}: evidence was stored after its evaluation (store position "
                       f"{evidence_position}, evaluated at {st.evidence_position}); it is being re-evaluated: "
                       "sign the new digest")
+
+
+def counted_vote(st: GateState, person: str) -> tuple[str, ApprovalRecord] | None:
+    """The person's counted vote on the gate, if any: ("approval" | "rejection", the vote)."""
+    for kind, votes in (("approval", st.approvals), ("rejection", st.rejections)):
+        for v in votes:
+            if v.person == person:
+                return kind, v
+    return None
+
+
+def check_withdraw(ctx: GateContext, person: str, held: frozenset[str] | None) -> None:
+    """NoCountedVote first; then the vote's own role must still be held, and the gate open."""
+    gid = ctx.spec.id
+    vote = counted_vote(ctx.state, person) if ctx.state is not None else None
+    if vote is None:
+        raise Refusal("NoCountedVote", f"gate {gid!r}: {person} has no counted vote to withdraw")
+    role = vote[1].role
+    if held is not None and role not in held:
+        raise Refusal("RoleNotHeld", f"{person} does not hold role {role!r}, under which the vote was given")
+    st = _started(gid, ctx)
+    if ctx.phase == "paused":
+        raise Refusal("PhasePaused", f"gate {gid!r}: the phase is paused until the phase it depends on "
+                      "completes again")
+    if st.state != "awaiting_approval":
+        raise Refusal("NotAwaitingApproval", f"gate {gid!r} is {st.state}, not awaiting approval")
 
 
 def _waiver_target(ctx: GateContext, act: Act, benchmark: str) -> GateState:
@@ -178,13 +210,20 @@ def _transition(st: GateState, to: GateStateName, reason: str, now: int, actor: 
     return event
 
 
+def _vote_doc(v: ApprovalRecord) -> dict[str, Any]:
+    # Without an expiry, the shape audit entries had before approvals could expire.
+    return v.model_dump(exclude={"expires"} if v.expires is None else set())
+
+
 def _void(st: GateState, reason: str) -> list[Event]:
-    if not st.approvals:
+    if not st.approvals and not st.rejections:
         return []
-    event: Event = ("approvals_void", "system", {"gate": st.gate, "reason": reason,
-                                                 "approvals": [a.model_dump() for a in st.approvals]})
-    st.approvals = []
-    return [event]
+    payload: dict[str, Any] = {"gate": st.gate, "reason": reason,
+                               "approvals": [_vote_doc(a) for a in st.approvals]}
+    if st.rejections:
+        payload["rejections"] = [_vote_doc(r) for r in st.rejections]
+    st.approvals, st.rejections = [], []
+    return [("approvals_void", "system", payload)]
 
 
 def apply_evaluation(st: GateState, status: str, digest: str, valid_until: str | None,
@@ -210,8 +249,10 @@ def apply_evaluation(st: GateState, status: str, digest: str, valid_until: str |
 
 def approve(st: GateState, spec: GateSpec, act: Act, digest: str, comment: str | None, now: int) -> list[Event]:
     """A checked approval (check_vote first): counted, and the gate approved at quorum."""
+    valid_for = spec.approval.approval_valid_for_us
     st.approvals.append(ApprovalRecord(person=act.person, role=act.role, digest=digest, comment=comment,
-                                       at=format_timestamp(now)))
+                                       at=format_timestamp(now),
+                                       expires=format_timestamp(now + valid_for) if valid_for else None))
     events: list[Event] = [("approval", act.person, {
         "gate": st.gate, "role": act.role, "digest": digest, "comment": comment,
         "count": len(st.approvals), "quorum": spec.approval.quorum})]
@@ -220,14 +261,36 @@ def approve(st: GateState, spec: GateSpec, act: Act, digest: str, comment: str |
     return events
 
 
-def reject(st: GateState, act: Act, digest: str, reason: str, now: int) -> list[Event]:
-    """A checked rejection: the gate's votes are void and it collects until another digest."""
-    events: list[Event] = [("rejection", act.person, {"gate": st.gate, "role": act.role, "digest": digest,
-                                                      "reason": reason})]
+def reject(st: GateState, spec: GateSpec, act: Act, digest: str, reason: str, now: int) -> list[Event]:
+    """A checked rejection. It is counted; at `reject_threshold` distinct people, or at once
+    under a veto role, the gate is rejected: its other votes are void and it collects until an
+    evaluation gives another digest."""
+    a = spec.approval
+    vetoed = act.role in a.veto_roles
+    counted = len({r.person for r in st.rejections} | {act.person})
+    payload: dict[str, Any] = {"gate": st.gate, "role": act.role, "digest": digest, "reason": reason}
+    if a.reject_threshold != 1 or a.veto_roles:
+        payload.update(count=counted, threshold=a.reject_threshold, veto=vetoed)
+    events: list[Event] = [("rejection", act.person, payload)]
+    if not vetoed and counted < a.reject_threshold:
+        st.rejections.append(ApprovalRecord(person=act.person, role=act.role, digest=digest, comment=reason,
+                                            at=format_timestamp(now)))
+        return events
     events += _void(st, f"rejected by {act.person}: {reason}")
     st.rejected_digest, st.rejection_reason = digest, reason
     events.append(_transition(st, "collecting", f"rejected: {reason}", now, act.person))
     return events
+
+
+def withdraw(st: GateState, person: str, reason: str) -> list[Event]:
+    """A checked withdrawal (check_withdraw first): the vote stops counting at once."""
+    found = counted_vote(st, person)
+    assert found is not None, "check_withdraw first"
+    kind, vote = found
+    st.approvals = [v for v in st.approvals if v is not vote]
+    st.rejections = [v for v in st.rejections if v is not vote]
+    return [("vote_withdrawn", person, {"gate": st.gate, "vote": kind, "role": vote.role, "digest": vote.digest,
+                                        "reason": reason})]
 
 
 def waive(st: GateState, act: Act, benchmark: str, justification: str, until: str | None) -> list[Event]:
@@ -271,6 +334,16 @@ def expire_waivers(st: GateState, now: int) -> list[Event]:
     return events
 
 
+def expire_approvals(st: GateState, now: int) -> list[Event]:
+    """Approvals older than approval_valid_for stop counting; nothing expires once approved."""
+    if st.state == "approved":
+        return []
+    gone = [a for a in st.approvals if a.expires is not None and parse_timestamp(a.expires) <= now]
+    st.approvals = [a for a in st.approvals if a not in gone]
+    return [("approval_expired", "system", {"gate": st.gate, "person": a.person, "role": a.role,
+                                            "digest": a.digest, "expires": a.expires}) for a in gone]
+
+
 def evaluation_expired(st: GateState, now: int) -> bool:
     """Its last result may differ now with no new evidence (CONTRACT section 3, valid_until)."""
     return st.state != "approved" and bool(st.valid_until) and parse_timestamp(st.valid_until or "") <= now
@@ -302,6 +375,7 @@ def next_deadline(gates: Iterable[tuple[GateState, GateSpec]], paused: bool) -> 
         if st.valid_until:
             times.append(parse_timestamp(st.valid_until))
         times.extend(parse_timestamp(w.until) for w in st.waivers if w.until)
+        times.extend(parse_timestamp(a.expires) for a in st.approvals if a.expires)
         if st.state == "awaiting_approval" and st.awaiting_since_us is not None and not paused:
             if spec.remind_after_us:
                 times.append(st.awaiting_since_us + (st.reminders_sent + 1) * spec.remind_after_us)

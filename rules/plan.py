@@ -293,7 +293,10 @@ def _approval_problems(gate: Gate, path: list[str | int]) -> Iterator[Problem]:
             json_path([*path, "quorum"]),
             f"quorum {a.quorum} cannot be met with distinct_roles: only {len(roles)} role(s) are listed",
         )
-    for name in ("required_roles", "waiver_roles"):
+    if a.reject_threshold is not None and a.reject_threshold < 1:
+        yield Problem(json_path([*path, "reject_threshold"]),
+                      f"reject_threshold must be at least 1, got {a.reject_threshold}")
+    for name in ("required_roles", "waiver_roles", "veto_roles"):
         for i, role in enumerate(getattr(a, name) or []):
             if role not in roles:
                 yield Problem(json_path([*path, name, i]), f"role {role!r} is not one of the gate's roles")

@@ -37,6 +37,9 @@ class ApprovalSpec(_Model):
     distinct_roles: bool = False
     required_roles: list[str] = []
     waiver_roles: list[str] = []
+    reject_threshold: int = 1
+    veto_roles: list[str] = []
+    approval_valid_for_us: int | None = None
 
 
 class GateSpec(_Model):
@@ -148,6 +151,15 @@ class RejectInput(_Actor):
     evidence_position: int | None = None
 
 
+class WithdrawInput(_Model):
+    """Take back one's counted approval or rejection; it acts under the vote's own role."""
+
+    person: str = NonEmpty
+    gate: str
+    reason: str = NonEmpty
+    held_roles: list[str] | None = None
+
+
 class WaiveInput(_Actor):
     gate: str
     benchmark: str
@@ -210,11 +222,14 @@ class PhaseFailed(_Model):
 
 
 class ApprovalRecord(_Model):
+    """A counted vote: an approval, or a rejection below the threshold (its reason in comment)."""
+
     person: str
     role: str
     digest: str
     comment: str | None = None
     at: str
+    expires: str | None = None  # approvals under approval_valid_for: when it stops counting
 
 
 class GateState(_Model):
@@ -225,6 +240,7 @@ class GateState(_Model):
     valid_until: str | None = None
     evaluated_at: str | None = None
     approvals: list[ApprovalRecord] = []
+    rejections: list[ApprovalRecord] = []  # counted, below reject_threshold
     rejected_digest: str | None = None
     rejection_reason: str | None = None
     waivers: list[WaiverInfo] = []

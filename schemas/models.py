@@ -213,6 +213,12 @@ class Approval(_Doc):
     distinct_roles: StrictBool = False
     required_roles: list[str] | None = None
     waiver_roles: list[str] | None = None
+    # Rejections by distinct people that send the gate back (default 1: the first).
+    reject_threshold: Count | None = None
+    # One rejection under one of these sends the gate back at once.
+    veto_roles: list[str] | None = None
+    # An approval older than this stops counting if the gate is not approved by then.
+    approval_valid_for: Duration | None = None
 
 
 class Timers(_Doc):

@@ -75,7 +75,8 @@ def failure_reason(exc: BaseException) -> str:
 
 
 # Audit entries of people's decisions: never held back by the group commit.
-PEOPLES_DECISIONS = frozenset({"approval", "rejection", "waiver", "waiver_revoked", "phase_plan_migrated"})
+PEOPLES_DECISIONS = frozenset({"approval", "rejection", "vote_withdrawn", "waiver", "waiver_revoked",
+                               "phase_plan_migrated"})
 
 
 class AuditQueue:

@@ -52,6 +52,7 @@ with workflow.unsafe.imports_passed_through():
         RevokeWaiverInput,
         SetPaused,
         WaiveInput,
+        WithdrawInput,
     )
 
 
@@ -227,6 +228,7 @@ class PhaseWorkflow:
             if ended:
                 self._record(ended)
                 self.dirty.add(st.gate)
+            self._record(lc.expire_approvals(st, now))
 
     def _mark_expired_evaluations(self, now: int) -> None:
         self.dirty.update(g for g, st in self.gates.items() if lc.evaluation_expired(st, now))
@@ -306,7 +308,7 @@ class PhaseWorkflow:
     def reject(self, inp: RejectInput) -> GateState:
         self._count_update()
         st = self.gates[inp.gate]
-        self._record(lc.reject(st, _act(inp), inp.digest, inp.reason, now_us()))
+        self._record(lc.reject(st, self.specs[inp.gate], _act(inp), inp.digest, inp.reason, now_us()))
         return st
 
     @reject.validator
@@ -314,6 +316,19 @@ class PhaseWorkflow:
         with refused():
             lc.check_vote(self._context(inp.gate), _act(inp), inp.digest, approving=False,
                           evidence_position=inp.evidence_position)
+
+    @workflow.update(name="withdraw")
+    def withdraw(self, inp: WithdrawInput) -> GateState:
+        self._count_update()
+        st = self.gates[inp.gate]
+        self._record(lc.withdraw(st, inp.person, inp.reason))
+        return st
+
+    @withdraw.validator
+    def _validate_withdraw(self, inp: WithdrawInput) -> None:
+        with refused():
+            lc.check_withdraw(self._context(inp.gate), inp.person,
+                              None if inp.held_roles is None else frozenset(inp.held_roles))
 
     @workflow.update(name="waive")
     def waive(self, inp: WaiveInput) -> GateState:

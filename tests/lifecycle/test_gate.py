@@ -201,7 +201,7 @@ def test_a_decided_gate_ignores_evaluations() -> None:
 def test_rejection_voids_and_locks_until_another_digest_whatever_its_status() -> None:
     st = awaiting()
     lc.approve(st, spec(), lc.Act("ana", "head"), D1, None, NOW)
-    events = lc.reject(st, lc.Act("hal", "host"), D1, "not convinced", NOW)
+    events = lc.reject(st, spec(), lc.Act("hal", "host"), D1, "not convinced", NOW)
     assert [e[0] for e in events] == ["rejection", "approvals_void", "gate_transition"]
     assert st.state == "collecting" and st.rejected_digest == D1
     lc.apply_evaluation(st, "pass", D1, None, "t", NOW)
@@ -285,3 +285,82 @@ def test_evaluations_record_the_store_position_they_saw() -> None:
     st = GateState(gate="g1")
     lc.apply_evaluation(st, "pass", D1, None, "t", NOW, evidence_position=3)
     assert st.evidence_position == 3
+
+
+# --- votes: rejections counted toward a threshold, vetoes, withdrawal, expiry (CONTRACT 4, 5) ---
+
+
+def test_rejections_below_the_threshold_are_counted_and_shown_and_the_threshold_rejects() -> None:
+    s = spec(reject_threshold=2)
+    st = awaiting()
+    lc.approve(st, s, lc.Act("ana", "head"), D1, None, NOW)
+    events = lc.reject(st, s, lc.Act("hal", "host"), D1, "not yet", NOW)
+    assert [e[0] for e in events] == ["rejection"] and events[0][2]["count"] == 1
+    assert st.state == "awaiting_approval" and [r.person for r in st.rejections] == ["hal"]
+    assert st.rejections[0].comment == "not yet" and [a.person for a in st.approvals] == ["ana"]
+    assert refusal(vote, ctx(st, s=s), person="hal") == "AlreadyVoted"  # reject again, or approve
+    events = lc.reject(st, s, lc.Act("dan", "deputy"), D1, "no", NOW)
+    assert [e[0] for e in events] == ["rejection", "approvals_void", "gate_transition"]
+    void = events[1][2]
+    assert [a["person"] for a in void["approvals"]] == ["ana"] and [r["person"] for r in void["rejections"]] == ["hal"]
+    assert st.state == "collecting" and st.rejected_digest == D1 and st.rejections == st.approvals == []
+
+
+def test_a_veto_rejects_at_once_whatever_the_threshold() -> None:
+    s = spec(reject_threshold=3, veto_roles=["host"])
+    st = awaiting()
+    lc.reject(st, s, lc.Act("dan", "deputy"), D1, "hmm", NOW)
+    assert st.state == "awaiting_approval"
+    events = lc.reject(st, s, lc.Act("hal", "host"), D1, "vetoed", NOW)
+    assert events[0][2]["veto"] is True and st.state == "collecting" and st.rejected_digest == D1
+
+
+def test_default_threshold_rejects_at_the_first_rejection_with_the_old_audit_shape() -> None:
+    st = awaiting()
+    events = lc.reject(st, spec(), lc.Act("hal", "host"), D1, "no", NOW)
+    assert events[0][2] == {"gate": "g1", "role": "host", "digest": D1, "reason": "no"}
+    assert st.state == "collecting"
+
+
+def test_regression_voids_rejections_as_it_voids_approvals() -> None:
+    s = spec(reject_threshold=2)
+    st = awaiting()
+    lc.reject(st, s, lc.Act("hal", "host"), D1, "no", NOW)
+    events = lc.apply_evaluation(st, "fail", D2, None, "t", NOW)
+    assert [e[0] for e in events] == ["evaluation", "approvals_void", "gate_transition"]
+    assert st.rejections == []
+
+
+def test_withdraw_then_the_opposite_vote() -> None:
+    s = spec(reject_threshold=2)
+    st = awaiting()
+    lc.approve(st, s, lc.Act("ana", "head"), D1, None, NOW)
+    c = ctx(st, s=s)
+    assert refusal(lc.check_withdraw, c, "bob", None) == "NoCountedVote"
+    assert refusal(lc.check_withdraw, c, "ana", frozenset({"host"})) == "RoleNotHeld"
+    assert refusal(lc.check_withdraw, ctx(st, s=s, phase="paused"), "ana", None) == "PhasePaused"
+    lc.check_withdraw(c, "ana", frozenset({"head"}))
+    [(kind, actor, payload)] = lc.withdraw(st, "ana", "changed my mind")
+    assert (kind, actor, payload["vote"], payload["role"]) == ("vote_withdrawn", "ana", "approval", "head")
+    assert st.approvals == []
+    vote(ctx(st, s=s), approving=False)  # the opposite vote is open again
+    lc.reject(st, s, lc.Act("ana", "head"), D1, "no", NOW)
+    assert lc.withdraw(st, "ana", "ok")[0][2]["vote"] == "rejection" and st.rejections == []
+    # NoCountedVote comes before every other reason
+    assert refusal(lc.check_withdraw, ctx(None, phase="not_started", s=s), "ana", None) == "NoCountedVote"
+
+
+def test_approvals_expire_while_awaiting_but_not_once_approved() -> None:
+    s = spec(quorum=2, approval_valid_for_us=60 * DAY)
+    st = awaiting()
+    lc.approve(st, s, lc.Act("ana", "head"), D1, None, NOW)
+    assert st.approvals[0].expires == format_timestamp(NOW + 60 * DAY)
+    assert lc.next_deadline([(st, s)], paused=False) == NOW + 60 * DAY
+    assert lc.expire_approvals(st, NOW + 60 * DAY - 1) == []
+    [(kind, _, payload)] = lc.expire_approvals(st, NOW + 60 * DAY)
+    assert (kind, payload["person"]) == ("approval_expired", "ana") and st.approvals == []
+    vote(ctx(st, s=s))  # the person may approve again
+    lc.approve(st, s, lc.Act("ana", "head"), D1, None, NOW + 61 * DAY)
+    lc.approve(st, s, lc.Act("hal", "host"), D1, None, NOW + 62 * DAY)
+    assert st.state == "approved"
+    assert lc.expire_approvals(st, NOW + 999 * DAY) == [] and len(st.approvals) == 2
