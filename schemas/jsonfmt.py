@@ -11,37 +11,155 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from typing import Any
 
-__all__ = ["JsonFormatError", "canonical_json", "loads_strict", "sha256_canonical"]
+__all__ = ["JsonFormatError", "canonical_json", "field_name", "loads_strict", "lone_surrogates", "printable",
+           "sha256_canonical", "shown"]
 
 
 class JsonFormatError(ValueError):
-    """The text is not JSON this project accepts (syntax, NaN/Infinity, repeated keys)."""
+    """The text is not JSON this project accepts (syntax, NaN/Infinity, repeated keys).
+
+    `path` locates the offending value or key where that is known (empty for syntax errors),
+    so an API can name the field."""
+
+    def __init__(self, message: str, path: tuple[str | int, ...] = ()):
+        super().__init__(message)
+        self.path = path
+
+    @property
+    def field(self) -> str:
+        """The path as a dotted field name (`provenance.uri`, `items[2]`), `$` for the whole."""
+        return field_name(self.path)
 
 
-def _reject_constant(name: str) -> Any:
-    raise JsonFormatError(f"{name} is not allowed in JSON documents")
+def field_name(path: tuple[str | int, ...] | list[str | int]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "$"
 
 
-def _no_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise JsonFormatError(f"repeated key {key!r} in one object")
-        out[key] = value
-    return out
+class _Bad:
+    """Stands in for what the parser refuses, so the refusal can be located after parsing."""
+
+    __slots__ = ("key", "message")
+
+    def __init__(self, message: str, key: str | None = None):
+        self.message = message
+        self.key = key
+
+
+_MAX_DIGITS = 4300  # Python's own limit for int(str); beyond it int() raises
+
+
+def _parse_int(text: str) -> int | _Bad:
+    if len(text) > _MAX_DIGITS:
+        return _Bad(f"an integer of {len(text)} digits is too long (at most {_MAX_DIGITS})")
+    return int(text)
+
+
+def _parse_float(text: str) -> float | _Bad:
+    x = float(text)
+    if math.isinf(x):
+        return _Bad(f"{shown(text)} is beyond the range of a double-precision number")
+    return x
+
+
+def _find_bad(value: Any, path: tuple[str | int, ...]) -> tuple[_Bad, tuple[str | int, ...]] | None:
+    if isinstance(value, _Bad):
+        return value, path if value.key is None else (*path, printable(value.key))
+    if isinstance(value, dict):
+        for k, v in value.items():
+            found = _find_bad(v, (*path, printable(k)))
+            if found:
+                return found
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            found = _find_bad(v, (*path, i))
+            if found:
+                return found
+    return None
 
 
 def loads_strict(text: str | bytes) -> Any:
+    # Refusals are parsed as markers and located afterwards (only then: the walk costs nothing
+    # on good input), so the error names the field rather than the whole document.
+    refused: list[bool] = []
+
+    def constant(name: str) -> _Bad:
+        refused.append(True)
+        return _Bad(f"{name} is not allowed in JSON documents")
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any] | _Bad:
+        out: dict[str, Any] = {}
+        for key, value in items:
+            if key in out:
+                refused.append(True)
+                return _Bad(f"repeated key {shown(key)} in one object", key)
+            out[key] = value
+        return out
+
+    def number(parse: Any) -> Any:
+        def hook(s: str) -> Any:
+            v = parse(s)
+            if isinstance(v, _Bad):
+                refused.append(True)
+            return v
+        return hook
+
     try:
-        return json.loads(text, object_pairs_hook=_no_repeats, parse_constant=_reject_constant)
-    except JsonFormatError:
-        raise
+        doc = json.loads(text, object_pairs_hook=pairs, parse_constant=constant,
+                         parse_int=number(_parse_int), parse_float=number(_parse_float))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise JsonFormatError(f"invalid JSON: {exc}") from None
     except RecursionError:
         raise JsonFormatError("invalid JSON: nested too deeply") from None
+    if refused:
+        found = _find_bad(doc, ())
+        assert found is not None
+        raise JsonFormatError(found[0].message, found[1])
+    return doc
+
+
+def printable(text: str) -> str:
+    """`text` with any lone surrogate written as a `\\udxxx` escape, so it can be encoded."""
+    return text if text.isascii() else text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def shown(value: Any, limit: int = 80) -> str:
+    """repr of `value` for an error message, cut to about `limit` characters: a reason names
+    what was wrong without echoing megabytes of input."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 256:
+        return f"an integer of about {int(value.bit_length() * 0.30103) + 1} digits"
+    text = repr(value[:limit] if isinstance(value, str) else value)
+    if isinstance(value, str) and len(value) > limit:
+        text += f"... ({len(value)} characters)"
+    elif len(text) > limit:
+        text = text[:limit] + "..."
+    return printable(text)
+
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def lone_surrogates(value: Any, path: tuple[str | int, ...] = ()) -> list[tuple[str | int, ...]]:
+    """Paths of the strings (values or keys) in a parsed JSON value that hold a lone surrogate
+    (a JSON text may escape one, `"\\ud800"`; it is no Unicode character, cannot be encoded
+    as UTF-8, so it can be neither stored nor hashed)."""
+    if isinstance(value, str):
+        return [] if value.isascii() or not _SURROGATES.search(value) else [path]
+    out: list[tuple[str | int, ...]] = []
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if isinstance(k, str) and not k.isascii() and _SURROGATES.search(k):
+                out.append((*path, printable(k)))
+            out += lone_surrogates(v, (*path, printable(k) if isinstance(k, str) else str(k)))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            out += lone_surrogates(v, (*path, i))
+    return out
 
 
 _dump_str = json.JSONEncoder(ensure_ascii=False).encode
