@@ -8,8 +8,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 
-from rules.evidence import FieldError, Outcome
-from schemas.jsonfmt import JsonFormatError, loads_strict
+from rules.evidence import FieldError, Outcome, is_evidence_id
+from schemas.jsonfmt import JsonFormatError, loads_strict, printable, shown
 from schemas.models import ID_PATTERN
 
 from .deps import IdentityDep, Parts, PartsDep
@@ -78,7 +78,7 @@ def _unauthorised_source(ident: Identity, raw: Any) -> FieldError | None:
     src = raw.get("source")
     if isinstance(src, str) and src not in ident.sources:
         return FieldError("source", f"the API key of system {ident.name!r} may not submit evidence "
-                                    f"from source {src!r} (allowed: {', '.join(sorted(ident.sources))})")
+                                    f"from source {shown(src)} (allowed: {', '.join(sorted(ident.sources))})")
     return None
 
 
@@ -125,9 +125,10 @@ async def submit_evidence(mission: MissionPath, request: Request, p: PartsDep, i
         if failure is not None:
             results.append(failure)
         elif problem is not None:
-            rid = raw.get("id") if isinstance(raw.get("id"), str) else None
+            rid = raw.get("id") if is_evidence_id(raw.get("id")) else None
             results.append(Outcome("rejected", rid, line, (problem,)))
-            refused.append({"id": rid, "source": raw.get("source")})
+            # The audit entry is hashed as UTF-8: a lone surrogate goes in escaped, a long one cut.
+            refused.append({"id": rid, "source": printable(str(raw.get("source"))[:200])})
         else:
             results.append(None)
             to_ingest.append(raw)

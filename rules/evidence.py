@@ -11,7 +11,14 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeGuard
 
-from schemas.jsonfmt import JsonFormatError, loads_strict, shown
+from schemas.jsonfmt import (
+    LONE_SURROGATE,
+    JsonFormatError,
+    field_name,
+    loads_strict,
+    lone_surrogates,
+    shown,
+)
 from schemas.models import EVIDENCE_ID_PATTERN, ID_PATTERN, Indicator
 from schemas.timefmt import format_timestamp, parse_timestamp
 
@@ -190,6 +197,12 @@ def check_record(
     if not isinstance(raw, dict):
         return Outcome("rejected", None, line, (FieldError("$", "a record must be a JSON object"),))
     rid = raw.get("id")
+    broken = lone_surrogates(raw)
+    if broken:
+        # Before any other rule: such text cannot be stored, hashed into the audit log or
+        # echoed back, and the other reasons would quote it.
+        return Outcome("rejected", rid if is_evidence_id(rid) else None, line,
+                       tuple(FieldError(field_name(p), LONE_SURROGATE) for p in broken))
     if not is_evidence_id(rid):
         reason = "required field is missing" if rid is None else (
             f"{shown(rid)} is not a valid evidence id ([A-Za-z0-9._:-], 1 to 128 characters)")

@@ -14,7 +14,7 @@ import math
 import re
 from typing import Any
 
-__all__ = ["JsonFormatError", "canonical_json", "field_name", "loads_strict", "lone_surrogates", "printable",
+__all__ = ["LONE_SURROGATE", "JsonFormatError", "canonical_json", "field_name", "loads_strict", "lone_surrogates", "printable",
            "sha256_canonical", "shown"]
 
 
@@ -140,6 +140,9 @@ def shown(value: Any, limit: int = 80) -> str:
         text = text[:limit] + "..."
     return printable(text)
 
+
+LONE_SURROGATE = ("holds a lone surrogate (an escape such as \\ud800 that is no Unicode character); "
+                  "send valid Unicode text")
 
 _SURROGATES = re.compile("[\ud800-\udfff]")
 

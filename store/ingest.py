@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.dialects import sqlite
 
-from rules.evidence import Outcome, Record, check_record, parse_line
+from rules.evidence import Outcome, Record, check_record, is_evidence_id, parse_line
 from rules.plan import LoadedPlan
 
 from .outbox import add_changes
@@ -154,7 +154,7 @@ def ingest_chunk(store: Store, plan: LoadedPlan, chunk: list[tuple[int | None, A
     for _, raw in parsed:
         if isinstance(raw, dict):
             for key in ("id", "supersedes"):
-                if isinstance(raw.get(key), str):
+                if is_evidence_id(raw.get(key)):
                     wanted.add(raw[key])
     for _attempt in range(_RETRIES):
         try:

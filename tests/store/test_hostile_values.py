@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlalchemy import text
 
 from rules.evaluate import evaluate
@@ -23,6 +24,40 @@ def _rec(rid: str, **kw: Any) -> dict[str, Any]:
 def _ids(store: Store) -> set[str]:
     with store.engine.connect() as conn:
         return {r[0] for r in conn.execute(text("SELECT id FROM evidence"))}
+
+
+SURROGATE = "\ud800"
+
+
+@pytest.mark.parametrize(("bad", "field"), [
+    (_rec("s1", source="sage" + SURROGATE), "source"),
+    (_rec("s1", provenance={"uri": "http://x/" + SURROGATE}), "provenance.uri"),
+    (_rec("s1", provenance={"k" + SURROGATE: "v"}), "provenance.k\\ud800"),
+    (_rec("s1", provenance={"list": ["ok", SURROGATE]}), "provenance.list[1]"),
+    (_rec("s1", mission=SURROGATE), "mission"),
+    (_rec("s1", **{"typo" + SURROGATE: 1}), "typo\\ud800"),
+    (_rec("s1" + SURROGATE), "id"),
+], ids=["source", "provenance value", "provenance key", "provenance list", "mission", "unknown key", "id"])
+def test_lone_surrogate_is_refused_and_the_batch_survives(store: Store, sample_plan: LoadedPlan,
+                                                         bad: dict[str, Any], field: str) -> None:
+    outcomes = store.ingest(sample_plan, [_rec("good1"), bad, _rec("good2", value=6)], actor="system:sage",
+                            received_at=parse_timestamp("2025-03-01T00:00:00Z"))
+    assert [o.status for o in outcomes] == ["stored", "rejected", "stored"]
+    assert [e.field for e in outcomes[1].errors] == [field]
+    assert "lone surrogate" in outcomes[1].errors[0].reason
+    assert _ids(store) == {"good1", "good2"}
+    assert store.audit_verify().ok  # the refusal is in the audit log, and the chain still hashes
+
+
+def test_lone_surrogate_in_a_json_line(store: Store, sample_plan: LoadedPlan) -> None:
+    lines = ['{"id": "a", "mission": "valdoria", "indicator": "sec.security_incidents", "value": 1, '
+             '"observed_at": "2025-01-31T12:00:00Z", "source": "sage", "provenance": {"n": "\\ud800"}}',
+             '{"id": "b", "mission": "valdoria", "indicator": "sec.security_incidents", "value": 1, '
+             '"observed_at": "2025-01-31T12:00:00Z", "source": "sage"}']
+    outcomes = store.ingest(sample_plan, lines, actor="t", backfill=True, lines=True)
+    assert [o.status for o in outcomes] == ["rejected", "stored"]
+    assert outcomes[0].errors[0].field == "provenance.n" and outcomes[0].line == 1
+    assert _ids(store) == {"b"}
 
 
 def test_huge_integer_is_refused_at_ingest(store: Store, sample_plan: LoadedPlan) -> None:

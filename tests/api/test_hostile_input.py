@@ -1,0 +1,61 @@
+"""Hostile input through the HTTP API: answered 4xx naming the field, never 500, and a bad
+record never stops the good ones of its batch."""
+
+from __future__ import annotations
+
+import json
+
+from .conftest import MISSION, PLAN, Env, record
+
+URL = f"/v1/missions/{MISSION}/evidence"
+# A JSON text may escape a lone surrogate; httpx cannot encode one, so bodies are written by hand.
+LONE = "\\ud800"
+
+
+def _with_surrogate(rid: str, where: str) -> str:
+    raw = record(rid)
+    if where == "provenance":
+        raw["provenance"] = {"uri": "@LONE@"}
+    elif where == "key":
+        raw["provenance"] = {"k@LONE@": 1}
+    else:
+        raw[where] = raw[where] + "@LONE@"
+    return json.dumps(raw).replace("@LONE@", LONE)
+
+
+async def test_lone_surrogate_in_a_json_array_rejects_that_record_only(env: Env) -> None:
+    # (a surrogate in `source` meets the key's source check first: see the test after next)
+    for where, field in [("provenance", "provenance.uri"), ("key", "provenance.k\\ud800"), ("id", "id")]:
+        body = f"[{json.dumps(record('a-' + where))}, {_with_surrogate('bad-' + where, where)}]"
+        r = await env.client.post(URL, content=body, headers={**env.auth("jmac"), "Content-Type": "application/json"})
+        assert r.status_code == 200, r.text
+        res = r.json()["results"]
+        assert [x["status"] for x in res] == ["stored", "rejected"]
+        assert res[1]["errors"][0]["field"] == field and "lone surrogate" in res[1]["errors"][0]["reason"]
+    assert sorted(env.evidence.ledgers[MISSION].records) == ["a-id", "a-key", "a-provenance"]
+
+
+async def test_lone_surrogate_in_json_lines_rejects_that_line_only(env: Env) -> None:
+    body = "\n".join([json.dumps(record("l1")), _with_surrogate("l2", "provenance"), json.dumps(record("l3"))])
+    r = await env.client.post(URL, content=body, headers={**env.auth("jmac"), "Content-Type": "application/x-ndjson"})
+    assert r.status_code == 200, r.text
+    res = r.json()["results"]
+    assert [(x["line"], x["status"]) for x in res] == [(1, "stored"), (2, "rejected"), (3, "stored")]
+    assert res[1]["errors"][0]["field"] == "provenance.uri"
+    assert sorted(env.evidence.ledgers[MISSION].records) == ["l1", "l3"]
+
+
+async def test_lone_surrogate_in_a_source_the_key_may_not_use(env: Env) -> None:
+    body = f"[{_with_surrogate('s1', 'source')}]"
+    r = await env.client.post(URL, content=body, headers={**env.auth("rogue"), "Content-Type": "application/json"})
+    assert r.status_code == 200, r.text
+    assert r.json()["results"][0]["status"] == "rejected"
+    assert env.audit.of_kind("evidence.unauthorised")[0].payload["records"] == [{"id": "s1", "source": "jmac\\ud800"}]
+
+
+async def test_lone_surrogate_in_a_plan_is_422_naming_the_path(env: Env) -> None:
+    body = json.dumps({**PLAN, "version": "@LONE@"}).replace("@LONE@", LONE)
+    r = await env.client.post("/v1/plans", content=body, headers={**env.auth("dave"), "Content-Type": "application/json"})
+    assert r.status_code == 422, r.text
+    detail = r.json()["detail"]
+    assert detail[0]["loc"] == ["body", "$.version"] and "lone surrogate" in detail[0]["msg"]
