@@ -4,8 +4,14 @@ record never stops the good ones of its batch."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
-from .conftest import MISSION, PLAN, Env, record
+import httpx
+import pytest
+
+from api.settings import ApiSettings
+
+from .conftest import MISSION, PLAN, Env, build, record
 
 URL = f"/v1/missions/{MISSION}/evidence"
 # A JSON text may escape a lone surrogate; httpx cannot encode one, so bodies are written by hand.
@@ -59,3 +65,53 @@ async def test_lone_surrogate_in_a_plan_is_422_naming_the_path(env: Env) -> None
     assert r.status_code == 422, r.text
     detail = r.json()["detail"]
     assert detail[0]["loc"] == ["body", "$.version"] and "lone surrogate" in detail[0]["msg"]
+
+
+DIGEST = "0" * 64
+ACTIONS = [  # (path, who, a valid body as JSON text with @X@ where a hostile value goes, its field)
+    (f"/v1/missions/{MISSION}/gates/g1/approve", "alice",
+     '{"digest": "@D@", "role": "mission_head", "comment": @X@}'.replace("@D@", DIGEST), "comment"),
+    (f"/v1/missions/{MISSION}/gates/g1/reject", "alice",
+     '{"digest": "@D@", "role": "mission_head", "reason": @X@}'.replace("@D@", DIGEST), "reason"),
+    (f"/v1/missions/{MISSION}/gates/g1/waive", "alice",
+     '{"benchmark": "incidents-low", "role": "mission_head", "justification": @X@}', "justification"),
+    (f"/v1/missions/{MISSION}/start", "dave", '{"role": @X@}', "role"),
+    (f"/v1/missions/{MISSION}/phases/p1/reopen", "dave", '{"role": "coordinator", "reason": @X@}', "reason"),
+    (f"/v1/missions/{MISSION}/migrate", "dave", '{"role": "coordinator", "plan_sha256": @X@}', "plan_sha256"),
+]
+
+
+async def _post(env: Env, path: str, who: str, body: str) -> dict[str, Any]:
+    r = await env.client.post(path, content=body, headers={**env.auth(who), "Content-Type": "application/json"})
+    assert r.status_code == 422, (path, body[:200], r.status_code, r.text[:500])
+    detail: dict[str, Any] = r.json()["detail"][0]
+    return detail
+
+
+@pytest.mark.parametrize(("path", "who", "template", "field"), ACTIONS, ids=[a[0].rsplit("/", 1)[1] for a in ACTIONS])
+@pytest.mark.parametrize("hostile", ["NaN", "Infinity", "-Infinity", "1e400", f'"x{LONE}"'])
+async def test_hostile_values_in_action_bodies_are_422_naming_the_field(
+        env: Env, path: str, who: str, template: str, field: str, hostile: str) -> None:
+    detail = await _post(env, path, who, template.replace("@X@", hostile))
+    assert detail["loc"] == ["body", field], detail
+
+
+@pytest.mark.parametrize(("path", "who", "template", "field"), ACTIONS, ids=[a[0].rsplit("/", 1)[1] for a in ACTIONS])
+async def test_repeated_keys_in_action_bodies_are_422_naming_the_key(
+        env: Env, path: str, who: str, template: str, field: str) -> None:
+    body = template.replace("@X@", '"a"').rstrip("}") + f', "{field}": "b"}}'
+    detail = await _post(env, path, who, body)
+    assert detail["loc"] == ["body", field] and "repeated key" in detail["msg"], detail
+
+
+async def test_a_huge_comment_is_refused_without_echoing_it() -> None:
+    app, keys, *_ = build(ApiSettings(max_body_bytes=8 * 1024 * 1024))
+    big = "x" * (5 * 1024 * 1024)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        for body in ({"digest": DIGEST, "role": "mission_head", "comment": big},
+                     {"role": "mission_head", "comment": big}):  # a missing field echoes the whole body
+            r = await client.post(f"/v1/missions/{MISSION}/gates/g1/approve", json=body,
+                                  headers={"Authorization": f"Bearer {keys['alice']}"})
+            assert r.status_code == 422
+            assert len(r.content) < 4096, len(r.content)
+            assert "5242880 characters" in r.text
