@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 
-from rules.evidence import FieldError, Outcome, is_evidence_id
+from rules.evidence import FieldError, Outcome, is_evidence_id, parse_line
 from schemas.jsonfmt import JsonFormatError, loads_strict, printable, shown
 from schemas.models import ID_PATTERN
 
@@ -44,20 +44,19 @@ def _body_error(msg: str, kind: str = "json_invalid") -> RequestValidationError:
 
 def _parse(body: bytes, content_type: str) -> list[tuple[Any, int | None, int | None, Outcome | None]]:
     """(raw, line, index, parse failure) per record, in order."""
+    if content_type in NDJSON:
+        # Split before decoding: a line that is not UTF-8 is one bad record, not a bad body.
+        out: list[tuple[Any, int | None, int | None, Outcome | None]] = []
+        for n, line in enumerate(body.split(b"\n"), start=1):
+            if not line.strip():
+                continue
+            raw = parse_line(line, n)
+            out.append((None, n, None, raw) if isinstance(raw, Outcome) else (raw, n, None, None))
+        return out
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise _body_error(f"the body is not UTF-8: {exc.reason} at byte {exc.start}") from None
-    if content_type in NDJSON:
-        out: list[tuple[Any, int | None, int | None, Outcome | None]] = []
-        for n, line in enumerate(text.split("\n"), start=1):
-            if not line.strip():
-                continue
-            try:
-                out.append((loads_strict(line), n, None, None))
-            except JsonFormatError as exc:
-                out.append((None, n, None, Outcome("rejected", None, n, (FieldError("$", str(exc)),))))
-        return out
     if content_type not in ("application/json", ""):
         raise HTTPException(415, f"unsupported Content-Type {content_type!r}: send application/json "
                                  "(one record or an array) or application/x-ndjson (JSON Lines)")

@@ -115,3 +115,22 @@ async def test_a_huge_comment_is_refused_without_echoing_it() -> None:
             assert r.status_code == 422
             assert len(r.content) < 4096, len(r.content)
             assert "5242880 characters" in r.text
+
+
+async def test_a_json_line_of_invalid_utf8_rejects_that_line_only(env: Env) -> None:
+    bad = json.dumps(record("l2")).encode().replace(b"jmac", b"jm\xffac")
+    body = b"\n".join([json.dumps(record("l1")).encode(), bad, json.dumps(record("l3")).encode()])
+    r = await env.client.post(URL, content=body, headers={**env.auth("jmac"), "Content-Type": "application/x-ndjson"})
+    assert r.status_code == 200, r.text
+    res = r.json()["results"]
+    assert [(x["line"], x["status"]) for x in res] == [(1, "stored"), (2, "rejected"), (3, "stored")]
+    assert res[1]["errors"][0]["field"] == "$" and "not UTF-8" in res[1]["errors"][0]["reason"]
+    assert sorted(env.evidence.ledgers[MISSION].records) == ["l1", "l3"]
+
+
+async def test_nan_in_a_json_line_names_the_field(env: Env) -> None:
+    body = "\n".join([json.dumps(record("l1")), json.dumps(record("l2")).replace("3", "NaN", 1)])
+    r = await env.client.post(URL, content=body, headers={**env.auth("jmac"), "Content-Type": "application/x-ndjson"})
+    res = r.json()["results"]
+    assert [x["status"] for x in res] == ["stored", "rejected"]
+    assert res[1]["errors"][0]["field"] == "value", res[1]
