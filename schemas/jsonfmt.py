@@ -67,6 +67,44 @@ def _parse_float(text: str) -> float | _Bad:
     return x
 
 
+def _marking_pairs(items: list[tuple[str, Any]]) -> dict[str, Any] | _Bad:
+    out: dict[str, Any] = {}
+    for key, value in items:
+        if key in out:
+            return _Bad(f"repeated key {shown(key)} in one object", key)
+        out[key] = value
+    return out
+
+
+def _marking_constant(name: str) -> _Bad:
+    return _Bad(f"{name} is not allowed in JSON documents")
+
+
+class _Refused(Exception):
+    pass
+
+
+def _fast_pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(items)
+    if len(out) != len(items):
+        raise _Refused
+    return out
+
+
+def _fast_constant(name: str) -> Any:
+    raise _Refused
+
+
+_INF = float("inf")
+
+
+def _fast_float(text: str) -> float:
+    x = float(text)
+    if x == _INF or x == -_INF:
+        raise _Refused
+    return x
+
+
 def _find_bad(value: Any, path: tuple[str | int, ...]) -> tuple[_Bad, tuple[str | int, ...]] | None:
     if isinstance(value, _Bad):
         return value, path if value.key is None else (*path, printable(value.key))
@@ -84,43 +122,25 @@ def _find_bad(value: Any, path: tuple[str | int, ...]) -> tuple[_Bad, tuple[str 
 
 
 def loads_strict(text: str | bytes) -> Any:
-    # Refusals are parsed as markers and located afterwards (only then: the walk costs nothing
-    # on good input), so the error names the field rather than the whole document.
-    refused: list[bool] = []
-
-    def constant(name: str) -> _Bad:
-        refused.append(True)
-        return _Bad(f"{name} is not allowed in JSON documents")
-
-    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any] | _Bad:
-        out: dict[str, Any] = {}
-        for key, value in items:
-            if key in out:
-                refused.append(True)
-                return _Bad(f"repeated key {shown(key)} in one object", key)
-            out[key] = value
-        return out
-
-    def number(parse: Any) -> Any:
-        def hook(s: str) -> Any:
-            v = parse(s)
-            if isinstance(v, _Bad):
-                refused.append(True)
-            return v
-        return hook
-
+    # Good input takes one parse whose hooks only raise. A refusal is then located by parsing
+    # again with hooks that leave markers, so the error names the field, not just the document.
     try:
-        doc = json.loads(text, object_pairs_hook=pairs, parse_constant=constant,
-                         parse_int=number(_parse_int), parse_float=number(_parse_float))
+        return json.loads(text, object_pairs_hook=_fast_pairs, parse_constant=_fast_constant,
+                          parse_float=_fast_float)
+    except _Refused:
+        pass
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise JsonFormatError(f"invalid JSON: {exc}") from None
+    except ValueError:
+        pass  # an integer too long for int(): located below
     except RecursionError:
         raise JsonFormatError("invalid JSON: nested too deeply") from None
-    if refused:
-        found = _find_bad(doc, ())
-        assert found is not None
-        raise JsonFormatError(found[0].message, found[1])
-    return doc
+    doc = json.loads(text, object_pairs_hook=_marking_pairs, parse_constant=_marking_constant,
+                     parse_int=_parse_int, parse_float=_parse_float)
+    found = _find_bad(doc, ())
+    if found is None:  # pragma: no cover - the first parse refused something the second must mark
+        raise JsonFormatError("invalid JSON")
+    raise JsonFormatError(found[0].message, found[1])
 
 
 def printable(text: str) -> str:
@@ -147,21 +167,32 @@ LONE_SURROGATE = ("holds a lone surrogate (an escape such as \\ud800 that is no 
 _SURROGATES = re.compile("[\ud800-\udfff]")
 
 
+def _broken(text: str) -> bool:
+    return not text.isascii() and _SURROGATES.search(text) is not None
+
+
 def lone_surrogates(value: Any, path: tuple[str | int, ...] = ()) -> list[tuple[str | int, ...]]:
     """Paths of the strings (values or keys) in a parsed JSON value that hold a lone surrogate
     (a JSON text may escape one, `"\\ud800"`; it is no Unicode character, cannot be encoded
-    as UTF-8, so it can be neither stored nor hashed)."""
-    if isinstance(value, str):
-        return [] if value.isascii() or not _SURROGATES.search(value) else [path]
+    as UTF-8, so it can be neither stored nor hashed). Paths are built only for what is found:
+    this runs on every evidence record."""
     out: list[tuple[str | int, ...]] = []
-    if isinstance(value, dict):
+    if isinstance(value, str):
+        if _broken(value):
+            out.append(path)
+    elif isinstance(value, dict):
         for k, v in value.items():
-            if isinstance(k, str) and not k.isascii() and _SURROGATES.search(k):
+            if isinstance(k, str) and _broken(k):
                 out.append((*path, printable(k)))
-            out += lone_surrogates(v, (*path, printable(k) if isinstance(k, str) else str(k)))
+            if isinstance(v, str):
+                if _broken(v):
+                    out.append((*path, printable(k)))
+            elif isinstance(v, (dict, list)):
+                out += lone_surrogates(v, (*path, printable(k) if isinstance(k, str) else str(k)))
     elif isinstance(value, list):
         for i, v in enumerate(value):
-            out += lone_surrogates(v, (*path, i))
+            if isinstance(v, (str, dict, list)):
+                out += lone_surrogates(v, (*path, i))
     return out
 
 
