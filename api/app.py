@@ -8,12 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from . import evidence_routes, gate_routes, mission_routes, timeline_routes, ui
+from .bodies import validation_error_response
 from .deps import Parts
 from .keys import Keys
 from .middleware import BodyLimit, Metrics, RequestMetrics
@@ -63,6 +65,7 @@ def create_app(settings: ApiSettings, evidence_port: EvidencePort, gates_port: G
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    app.add_exception_handler(RequestValidationError, validation_error_response)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(RequestMetrics, metrics=metrics)
     _document_evidence_record(app)

@@ -8,8 +8,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 
-from rules.evidence import FieldError, Outcome
-from schemas.jsonfmt import JsonFormatError, loads_strict
+from rules.evidence import FieldError, Outcome, is_evidence_id, parse_line
+from schemas.jsonfmt import JsonFormatError, loads_strict, printable, shown
 from schemas.models import ID_PATTERN
 
 from .deps import IdentityDep, Parts, PartsDep
@@ -44,20 +44,19 @@ def _body_error(msg: str, kind: str = "json_invalid") -> RequestValidationError:
 
 def _parse(body: bytes, content_type: str) -> list[tuple[Any, int | None, int | None, Outcome | None]]:
     """(raw, line, index, parse failure) per record, in order."""
+    if content_type in NDJSON:
+        # Split before decoding: a line that is not UTF-8 is one bad record, not a bad body.
+        out: list[tuple[Any, int | None, int | None, Outcome | None]] = []
+        for n, line in enumerate(body.split(b"\n"), start=1):
+            if not line.strip():
+                continue
+            raw = parse_line(line, n)
+            out.append((None, n, None, raw) if isinstance(raw, Outcome) else (raw, n, None, None))
+        return out
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise _body_error(f"the body is not UTF-8: {exc.reason} at byte {exc.start}") from None
-    if content_type in NDJSON:
-        out: list[tuple[Any, int | None, int | None, Outcome | None]] = []
-        for n, line in enumerate(text.split("\n"), start=1):
-            if not line.strip():
-                continue
-            try:
-                out.append((loads_strict(line), n, None, None))
-            except JsonFormatError as exc:
-                out.append((None, n, None, Outcome("rejected", None, n, (FieldError("$", str(exc)),))))
-        return out
     if content_type not in ("application/json", ""):
         raise HTTPException(415, f"unsupported Content-Type {content_type!r}: send application/json "
                                  "(one record or an array) or application/x-ndjson (JSON Lines)")
@@ -78,7 +77,7 @@ def _unauthorised_source(ident: Identity, raw: Any) -> FieldError | None:
     src = raw.get("source")
     if isinstance(src, str) and src not in ident.sources:
         return FieldError("source", f"the API key of system {ident.name!r} may not submit evidence "
-                                    f"from source {src!r} (allowed: {', '.join(sorted(ident.sources))})")
+                                    f"from source {shown(src)} (allowed: {', '.join(sorted(ident.sources))})")
     return None
 
 
@@ -125,9 +124,10 @@ async def submit_evidence(mission: MissionPath, request: Request, p: PartsDep, i
         if failure is not None:
             results.append(failure)
         elif problem is not None:
-            rid = raw.get("id") if isinstance(raw.get("id"), str) else None
+            rid = raw.get("id") if is_evidence_id(raw.get("id")) else None
             results.append(Outcome("rejected", rid, line, (problem,)))
-            refused.append({"id": rid, "source": raw.get("source")})
+            # The audit entry is hashed as UTF-8: a lone surrogate goes in escaped, a long one cut.
+            refused.append({"id": rid, "source": printable(str(raw.get("source"))[:200])})
         else:
             results.append(None)
             to_ingest.append(raw)

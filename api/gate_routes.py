@@ -9,6 +9,7 @@ from fastapi import APIRouter, HTTPException, Path
 
 from schemas.models import ID_PATTERN
 
+from .bodies import StrictJsonRoute
 from .deps import IdentityDep, Parts, PartsDep, PersonDep
 from .keys import Identity
 from .models import ApproveBody, Refusal, RejectBody, WaiveBody
@@ -23,7 +24,7 @@ from .ports import (
     WaiveInput,
 )
 
-router = APIRouter(tags=["gates"])
+router = APIRouter(tags=["gates"], route_class=StrictJsonRoute)
 
 MissionPath = Annotated[str, Path(pattern=ID_PATTERN, max_length=64)]
 GatePath = Annotated[str, Path(pattern=ID_PATTERN, max_length=64)]

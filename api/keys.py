@@ -22,6 +22,7 @@ import os
 import re
 import secrets
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -96,6 +97,13 @@ class Keys(Protocol):
 
     def verify(self, key: str) -> Identity | None: ...
 
+    # Approver page sessions, ended on the server: a cookie copied before sign-out is dead after.
+    def open_session(self, key_id: str, ends_at: int) -> str: ...
+
+    def session_key(self, session_id: str, at: int) -> str | None: ...
+
+    def end_session(self, session_id: str) -> None: ...
+
 
 def _new_key() -> tuple[str, str]:
     key_id = secrets.token_hex(6)
@@ -105,6 +113,12 @@ def _new_key() -> tuple[str, str]:
 def _matches(key: str, entry_hash: str | None) -> bool:
     # Compare even when the id is unknown, so timing does not tell which ids exist.
     return hmac.compare_digest(hash_key(key), entry_hash or "0" * 64) and entry_hash is not None
+
+
+def _new_session() -> tuple[str, str]:
+    """A session id for the cookie, and the hash that is all a registry keeps of it."""
+    sid = secrets.token_urlsafe(32)
+    return sid, hash_key(sid)
 
 
 class _Checked:
@@ -129,6 +143,7 @@ class KeyRegistry(_Checked):
     def __init__(self, path: str | Path | None = None):
         self.path = Path(path) if path is not None else None
         self._entries: dict[str, tuple[str, Identity]] = {}  # key id -> (hash, identity)
+        self._sessions: dict[str, tuple[str, int]] = {}  # session id hash -> (key id, ends at)
         self._mtime: int | None = None
         self._reload()
 
@@ -141,13 +156,15 @@ class KeyRegistry(_Checked):
         doc = json.loads(self.path.read_text())
         self._entries = {e["identity"]["key_id"]: (e["hash"], Identity.from_json(e["identity"]))
                          for e in doc.get("keys", ())}
+        self._sessions = {h: (str(v[0]), int(v[1])) for h, v in doc.get("sessions", {}).items()}
         self._mtime = mtime
 
     def _save(self) -> None:
         if self.path is None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        doc = {"keys": [{"hash": h, "identity": ident.to_json()} for h, ident in self._entries.values()]}
+        doc = {"keys": [{"hash": h, "identity": ident.to_json()} for h, ident in self._entries.values()],
+               "sessions": {h: list(v) for h, v in self._sessions.items()}}
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".keys-")
         with os.fdopen(fd, "w") as fh:
             json.dump(doc, fh, indent=1)
@@ -184,6 +201,26 @@ class KeyRegistry(_Checked):
         entry = self._entries.get(m.group(1)) if m else None
         return entry[1] if _matches(key, entry[0] if entry else None) and entry else None
 
+    def open_session(self, key_id: str, ends_at: int) -> str:
+        self._reload()
+        now = int(time.time() * 1_000_000)
+        # Sessions past their end are dropped here, so the file does not grow with every sign-in.
+        self._sessions = {h: v for h, v in self._sessions.items() if v[1] > now}
+        sid, digest = _new_session()
+        self._sessions[digest] = (key_id, ends_at)
+        self._save()
+        return sid
+
+    def session_key(self, session_id: str, at: int) -> str | None:
+        self._reload()
+        found = self._sessions.get(hash_key(session_id))
+        return found[0] if found is not None and found[1] > at else None
+
+    def end_session(self, session_id: str) -> None:
+        self._reload()
+        if self._sessions.pop(hash_key(session_id), None) is not None:
+            self._save()
+
 
 class StoreKeyRegistry(_Checked):
     """Keys in the store's `api_keys` table; creating and revoking one is audited."""
@@ -212,3 +249,14 @@ class StoreKeyRegistry(_Checked):
         m = _KEY.match(key)
         found = self.store.api_key_get(m.group(1)) if m else None
         return Identity.from_json(found[1]) if _matches(key, found[0] if found else None) and found else None
+
+    def open_session(self, key_id: str, ends_at: int) -> str:
+        sid, digest = _new_session()
+        self.store.ui_session_add(digest, key_id, ends_at)
+        return sid
+
+    def session_key(self, session_id: str, at: int) -> str | None:
+        return self.store.ui_session_key(hash_key(session_id), at)
+
+    def end_session(self, session_id: str) -> None:
+        self.store.ui_session_end(hash_key(session_id))

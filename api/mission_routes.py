@@ -12,6 +12,7 @@ from rules.plan import PlanError, load_plan
 from schemas.jsonfmt import JsonFormatError, loads_strict
 from schemas.models import ID_PATTERN
 
+from .bodies import StrictJsonRoute
 from .deps import Parts, PartsDep, PersonDep
 from .gate_routes import _REFUSALS, GatePath, MissionPath, act
 from .keys import Identity
@@ -28,7 +29,7 @@ from .ports import (
     StartInput,
 )
 
-router = APIRouter(tags=["missions"])
+router = APIRouter(tags=["missions"], route_class=StrictJsonRoute)
 
 PhasePath = Annotated[str, Path(pattern=ID_PATTERN, max_length=64)]
 BenchmarkPath = Annotated[str, Path(pattern=ID_PATTERN, max_length=64)]

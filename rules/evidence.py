@@ -9,26 +9,42 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeGuard
 
-from schemas.jsonfmt import JsonFormatError, loads_strict
+from schemas.jsonfmt import (
+    LONE_SURROGATE,
+    JsonFormatError,
+    field_name,
+    loads_strict,
+    lone_surrogates,
+    shown,
+)
 from schemas.models import EVIDENCE_ID_PATTERN, ID_PATTERN, Indicator
 from schemas.timefmt import format_timestamp, parse_timestamp
 
 from .plan import LoadedPlan
 
 __all__ = [
+    "MAX_EXACT_INTEGER",
     "FieldError",
     "Known",
     "Ledger",
     "Outcome",
     "Record",
     "check_record",
+    "is_evidence_id",
+    "parse_line",
     "read_jsonl",
     "values_equal",
 ]
 
+import math
 import re
+
+# Values are evaluated as IEEE doubles; beyond this an integer is no longer held exactly
+# (2^53 + 1 reads as 2^53), so 9007199254740993 and 9007199254740992 would be one value.
+# It is the interoperable range of RFC 7493 (I-JSON), section 2.2.
+MAX_EXACT_INTEGER = 2**53 - 1
 
 _EVIDENCE_ID = re.compile(EVIDENCE_ID_PATTERN)
 _ID = re.compile(ID_PATTERN)
@@ -116,6 +132,11 @@ class Known(Protocol):
     def is_corrected(self, record_id: str) -> bool: ...
 
 
+def is_evidence_id(v: Any) -> TypeGuard[str]:
+    """Whether `v` is a valid evidence id: only such ids are ever looked up or stored."""
+    return isinstance(v, str) and _EVIDENCE_ID.match(v) is not None and v[-1] != "\n"
+
+
 def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
@@ -176,9 +197,15 @@ def check_record(
     if not isinstance(raw, dict):
         return Outcome("rejected", None, line, (FieldError("$", "a record must be a JSON object"),))
     rid = raw.get("id")
-    if not isinstance(rid, str) or not _EVIDENCE_ID.match(rid) or rid[-1] == "\n":
+    broken = lone_surrogates(raw)
+    if broken:
+        # Before any other rule: such text cannot be stored, hashed into the audit log or
+        # echoed back, and the other reasons would quote it.
+        return Outcome("rejected", rid if is_evidence_id(rid) else None, line,
+                       tuple(FieldError(field_name(p), LONE_SURROGATE) for p in broken))
+    if not is_evidence_id(rid):
         reason = "required field is missing" if rid is None else (
-            f"{rid!r} is not a valid evidence id ([A-Za-z0-9._:-], 1 to 128 characters)")
+            f"{shown(rid)} is not a valid evidence id ([A-Za-z0-9._:-], 1 to 128 characters)")
         return Outcome("rejected", None, line, (FieldError("id", reason),))
 
     first = known.get(rid)
@@ -196,21 +223,21 @@ def check_record(
 
     mission = raw.get("mission")
     if "mission" in raw and mission != plan.mission_id:
-        errors.append(FieldError("mission", f"unknown mission {mission!r} (this plan is for {plan.mission_id!r})"))
+        errors.append(FieldError("mission", f"unknown mission {shown(mission)} (this plan is for {plan.mission_id!r})"))
 
     ind_id = raw.get("indicator")
     indicator: Indicator | None = None
     if "indicator" in raw:
         indicator = plan.indicators.get(ind_id) if isinstance(ind_id, str) else None
         if indicator is None:
-            errors.append(FieldError("indicator", f"unknown indicator {ind_id!r}"))
+            errors.append(FieldError("indicator", f"unknown indicator {shown(ind_id)}"))
 
     source = raw.get("source")
     if "source" in raw:
         if not isinstance(source, str) or not source:
             errors.append(FieldError("source", "must be a non-empty string"))
         elif indicator is not None and indicator.sources is not None and source not in indicator.sources:
-            errors.append(FieldError("source", f"source {source!r} may not report {indicator.id!r} (allowed: {', '.join(indicator.sources)})"))
+            errors.append(FieldError("source", f"source {shown(source)} may not report {indicator.id!r} (allowed: {', '.join(indicator.sources)})"))
 
     supersedes = raw.get("supersedes")
     value = raw.get("value")
@@ -236,7 +263,7 @@ def check_record(
 
     if supersedes is not None:
         if not isinstance(supersedes, str) or not _EVIDENCE_ID.match(supersedes):
-            errors.append(FieldError("supersedes", f"{supersedes!r} is not a valid evidence id"))
+            errors.append(FieldError("supersedes", f"{shown(supersedes)} is not a valid evidence id"))
         else:
             target = known.get(supersedes)
             if target is None:
@@ -276,11 +303,17 @@ def _value_problem(value: Any, ind: Indicator, has_supersedes: bool) -> str | No
     if value is None:
         return None if has_supersedes else "null is allowed only in a correction that withdraws a record (with supersedes)"
     if ind.kind == "boolean":
-        return None if isinstance(value, bool) else f"{ind.id!r} is boolean: the value must be true or false, not {value!r}"
+        return None if isinstance(value, bool) else f"{ind.id!r} is boolean: the value must be true or false, not {shown(value)}"
     if ind.kind == "integer" and not (isinstance(value, int) and not isinstance(value, bool)):
-        return f"{ind.id!r} is an integer indicator: the value must be a JSON integer, not {value!r}"
+        return f"{ind.id!r} is an integer indicator: the value must be a JSON integer, not {shown(value)}"
     if not _is_number(value):
-        return f"{ind.id!r} is a number indicator: the value must be a number, not {value!r}"
+        return f"{ind.id!r} is a number indicator: the value must be a number, not {shown(value)}"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{value!r} is not a finite number"
+    if isinstance(value, int) and abs(value) > MAX_EXACT_INTEGER:
+        hint = "" if ind.kind == "integer" else "; a measurement this large can be sent in exponent form (1.5e20)"
+        return (f"{shown(value)} is outside -(2^53 - 1) to 2^53 - 1, the integers that evaluation "
+                f"holds exactly{hint}")
     if ind.min is not None and value < ind.min:
         return f"{value!r} is below the indicator's minimum {ind.min}"
     if ind.max is not None and value > ind.max:
@@ -316,12 +349,23 @@ class Ledger:
         for n, text in enumerate(lines, start=1):
             if not text.strip():
                 continue
-            try:
-                raw = loads_strict(text)
-            except JsonFormatError as exc:
-                yield Outcome("rejected", None, n, (FieldError("$", str(exc)),))
-                continue
-            yield self.add(raw, line=n, **kw)
+            raw = parse_line(text, n)
+            yield raw if isinstance(raw, Outcome) else self.add(raw, line=n, **kw)
+
+
+def parse_line(text: str | bytes, line: int | None) -> Any:
+    """One JSON Lines line as a raw record, or the Outcome rejecting it: a line that is not
+    UTF-8 or not strict JSON stops only itself (CONTRACT section 2)."""
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return Outcome("rejected", None, line, (FieldError(
+                "$", f"the line is not UTF-8 text: {exc.reason} at byte {exc.start}"),))
+    try:
+        return loads_strict(text)
+    except JsonFormatError as exc:
+        return Outcome("rejected", None, line, (FieldError(exc.field, str(exc)),))
 
 
 def read_jsonl(text: str, plan: LoadedPlan) -> tuple[Ledger, list[Outcome]]:

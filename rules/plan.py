@@ -17,7 +17,7 @@ from jsonschema.exceptions import ValidationError  # type: ignore[import-untyped
 from pydantic import ValidationError as PydanticValidationError
 
 from schemas import files
-from schemas.jsonfmt import sha256_canonical
+from schemas.jsonfmt import LONE_SURROGATE, lone_surrogates, sha256_canonical
 from schemas.models import (
     BOOLEAN_AGGREGATES,
     AtLeastNode,
@@ -143,6 +143,10 @@ def load_plan(doc: Any) -> LoadedPlan:
             doc = parse_document(doc)
         except DocumentError as exc:
             raise PlanError([Problem("$", str(exc))]) from None
+    broken = lone_surrogates(doc)
+    if broken:
+        # Checked first: the schema's messages would quote the text, and it cannot be hashed.
+        raise PlanError([Problem(json_path(p), LONE_SURROGATE) for p in broken])
     problems = [p for err in files.validator("exit-plan.schema.json").iter_errors(doc) for p in _explain(err)]
     if problems:
         raise PlanError(problems)

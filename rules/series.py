@@ -6,19 +6,25 @@ Bitemporal in one line: a record counts as of T when it is known by T, is not a 
 and is not superseded by a correction known by T. Corrections form chains whose knowledge
 times only grow (acceptance enforces it), so "superseded by T" is one comparison against the
 knowledge time of the record's corrector.
+
+A stored value that evaluation cannot hold exactly (an integer beyond +/-(2^53 - 1) or a
+non-finite number, accepted before acceptance refused them) counts as a withdrawal: it is no
+data point, and a record it corrects stays replaced, as the correction chain says. Such records
+are listed in `EvidenceIndex.unusable` with the reason, instead of failing every evaluation.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
-from .evidence import Record
+from .evidence import MAX_EXACT_INTEGER, Record
 
-__all__ = ["NEVER", "EvidenceIndex", "IndicatorSeries", "View"]
+__all__ = ["NEVER", "EvidenceIndex", "IndicatorSeries", "View", "unusable_value"]
 
 NEVER = np.iinfo(np.int64).max
 I64 = npt.NDArray[np.int64]
@@ -98,6 +104,19 @@ class IndicatorSeries:
         return v
 
 
+def unusable_value(value: object) -> str | None:
+    """Why evaluation cannot use a stored value, or None when it can."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        if abs(value) <= MAX_EXACT_INTEGER:
+            return None
+        return "the stored value is outside -(2^53 - 1) to 2^53 - 1, which evaluation cannot hold exactly"
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"the stored value {value!r} is not a finite number"
+    return f"the stored value is a {type(value).__name__}, not a number or boolean"
+
+
 class EvidenceIndex:
     """Accepted records of one mission, ready for as-of evaluation."""
 
@@ -109,8 +128,13 @@ class EvidenceIndex:
             if r.supersedes is not None and r.supersedes in by_id:
                 superseded[r.supersedes] = r.known_at
         groups: dict[str, list[Record]] = {}
+        # id -> (knowledge time, why its value does not count)
+        self.unusable: dict[str, tuple[int, str]] = {}
         for r in recs:
             groups.setdefault(r.indicator, []).append(r)
+            problem = unusable_value(r.value)
+            if problem is not None:
+                self.unusable[r.id] = (r.known_at, problem)
         self.series: dict[str, IndicatorSeries] = {}
         for ind, rs in groups.items():
             rs.sort(key=lambda r: (r.observed_at, r.known_at, r.id))
@@ -119,11 +143,17 @@ class EvidenceIndex:
                 obs=np.fromiter((r.observed_at for r in rs), np.int64, len(rs)),
                 known=np.fromiter((r.known_at for r in rs), np.int64, len(rs)),
                 superseded_at=np.fromiter((superseded.get(r.id, NEVER) for r in rs), np.int64, len(rs)),
-                is_point=np.fromiter((r.value is not None for r in rs), np.bool_, len(rs)),
-                values=np.fromiter((float(r.value) if r.value is not None else 0.0 for r in rs), np.float64, len(rs)),
+                is_point=np.fromiter((r.value is not None and r.id not in self.unusable for r in rs),
+                                     np.bool_, len(rs)),
+                values=np.fromiter((0.0 if r.value is None or r.id in self.unusable else float(r.value)
+                                    for r in rs), np.float64, len(rs)),
                 ids=[r.id for r in rs],
             )
         self.count = len(recs)
+
+    def unusable_known(self, as_of: int) -> list[dict[str, str]]:
+        """The records known at `as_of` whose stored value does not count, with the reason."""
+        return [{"id": rid, "reason": why} for rid, (known, why) in sorted(self.unusable.items()) if known <= as_of]
 
     def view(self, indicator: str, as_of: int) -> View | None:
         s = self.series.get(indicator)

@@ -11,37 +11,189 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from typing import Any
 
-__all__ = ["JsonFormatError", "canonical_json", "loads_strict", "sha256_canonical"]
+__all__ = ["LONE_SURROGATE", "JsonFormatError", "canonical_json", "field_name", "loads_strict", "lone_surrogates", "printable",
+           "sha256_canonical", "shown"]
 
 
 class JsonFormatError(ValueError):
-    """The text is not JSON this project accepts (syntax, NaN/Infinity, repeated keys)."""
+    """The text is not JSON this project accepts (syntax, NaN/Infinity, repeated keys).
+
+    `path` locates the offending value or key where that is known (empty for syntax errors),
+    so an API can name the field."""
+
+    def __init__(self, message: str, path: tuple[str | int, ...] = ()):
+        super().__init__(message)
+        self.path = path
+
+    @property
+    def field(self) -> str:
+        """The path as a dotted field name (`provenance.uri`, `items[2]`), `$` for the whole."""
+        return field_name(self.path)
 
 
-def _reject_constant(name: str) -> Any:
-    raise JsonFormatError(f"{name} is not allowed in JSON documents")
+def field_name(path: tuple[str | int, ...] | list[str | int]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "$"
 
 
-def _no_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+class _Bad:
+    """Stands in for what the parser refuses, so the refusal can be located after parsing."""
+
+    __slots__ = ("key", "message")
+
+    def __init__(self, message: str, key: str | None = None):
+        self.message = message
+        self.key = key
+
+
+_MAX_DIGITS = 4300  # Python's own limit for int(str); beyond it int() raises
+
+
+def _parse_int(text: str) -> int | _Bad:
+    if len(text) > _MAX_DIGITS:
+        return _Bad(f"an integer of {len(text)} digits is too long (at most {_MAX_DIGITS})")
+    return int(text)
+
+
+def _parse_float(text: str) -> float | _Bad:
+    x = float(text)
+    if math.isinf(x):
+        return _Bad(f"{shown(text)} is beyond the range of a double-precision number")
+    return x
+
+
+def _marking_pairs(items: list[tuple[str, Any]]) -> dict[str, Any] | _Bad:
     out: dict[str, Any] = {}
-    for key, value in pairs:
+    for key, value in items:
         if key in out:
-            raise JsonFormatError(f"repeated key {key!r} in one object")
+            return _Bad(f"repeated key {shown(key)} in one object", key)
         out[key] = value
     return out
 
 
+def _marking_constant(name: str) -> _Bad:
+    return _Bad(f"{name} is not allowed in JSON documents")
+
+
+class _Refused(Exception):
+    pass
+
+
+def _fast_pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(items)
+    if len(out) != len(items):
+        raise _Refused
+    return out
+
+
+def _fast_constant(name: str) -> Any:
+    raise _Refused
+
+
+_INF = float("inf")
+
+
+def _fast_float(text: str) -> float:
+    x = float(text)
+    if x == _INF or x == -_INF:
+        raise _Refused
+    return x
+
+
+def _find_bad(value: Any, path: tuple[str | int, ...]) -> tuple[_Bad, tuple[str | int, ...]] | None:
+    if isinstance(value, _Bad):
+        return value, path if value.key is None else (*path, printable(value.key))
+    if isinstance(value, dict):
+        for k, v in value.items():
+            found = _find_bad(v, (*path, printable(k)))
+            if found:
+                return found
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            found = _find_bad(v, (*path, i))
+            if found:
+                return found
+    return None
+
+
 def loads_strict(text: str | bytes) -> Any:
+    # Good input takes one parse whose hooks only raise. A refusal is then located by parsing
+    # again with hooks that leave markers, so the error names the field, not just the document.
     try:
-        return json.loads(text, object_pairs_hook=_no_repeats, parse_constant=_reject_constant)
-    except JsonFormatError:
-        raise
+        return json.loads(text, object_pairs_hook=_fast_pairs, parse_constant=_fast_constant,
+                          parse_float=_fast_float)
+    except _Refused:
+        pass
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise JsonFormatError(f"invalid JSON: {exc}") from None
+    except ValueError:
+        pass  # an integer too long for int(): located below
     except RecursionError:
         raise JsonFormatError("invalid JSON: nested too deeply") from None
+    doc = json.loads(text, object_pairs_hook=_marking_pairs, parse_constant=_marking_constant,
+                     parse_int=_parse_int, parse_float=_parse_float)
+    found = _find_bad(doc, ())
+    if found is None:  # pragma: no cover - the first parse refused something the second must mark
+        raise JsonFormatError("invalid JSON")
+    raise JsonFormatError(found[0].message, found[1])
+
+
+def printable(text: str) -> str:
+    """`text` with any lone surrogate written as a `\\udxxx` escape, so it can be encoded."""
+    return text if text.isascii() else text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def shown(value: Any, limit: int = 80) -> str:
+    """repr of `value` for an error message, cut to about `limit` characters: a reason names
+    what was wrong without echoing megabytes of input."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 256:
+        return f"an integer of about {int(value.bit_length() * 0.30103) + 1} digits"
+    text = repr(value[:limit] if isinstance(value, str) else value)
+    if isinstance(value, str) and len(value) > limit:
+        text += f"... ({len(value)} characters)"
+    elif len(text) > limit:
+        text = text[:limit] + "..."
+    return printable(text)
+
+
+LONE_SURROGATE = ("holds a lone surrogate (an escape such as \\ud800 that is no Unicode character); "
+                  "send valid Unicode text")
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def _broken(text: str) -> bool:
+    return not text.isascii() and _SURROGATES.search(text) is not None
+
+
+def lone_surrogates(value: Any, path: tuple[str | int, ...] = ()) -> list[tuple[str | int, ...]]:
+    """Paths of the strings (values or keys) in a parsed JSON value that hold a lone surrogate
+    (a JSON text may escape one, `"\\ud800"`; it is no Unicode character, cannot be encoded
+    as UTF-8, so it can be neither stored nor hashed). Paths are built only for what is found:
+    this runs on every evidence record."""
+    out: list[tuple[str | int, ...]] = []
+    if isinstance(value, str):
+        if _broken(value):
+            out.append(path)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            if isinstance(k, str) and _broken(k):
+                out.append((*path, printable(k)))
+            if isinstance(v, str):
+                if _broken(v):
+                    out.append((*path, printable(k)))
+            elif isinstance(v, (dict, list)):
+                out += lone_surrogates(v, (*path, printable(k) if isinstance(k, str) else str(k)))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            if isinstance(v, (str, dict, list)):
+                out += lone_surrogates(v, (*path, i))
+    return out
 
 
 _dump_str = json.JSONEncoder(ensure_ascii=False).encode

@@ -35,6 +35,7 @@ from .tables import (
     MissionRow,
     NotificationRow,
     PlanRow,
+    UiSessionRow,
 )
 
 __all__ = ["Store", "StoreError", "now_us"]
@@ -188,6 +189,27 @@ class Store:
         with self.read() as conn:
             rows = conn.execute(select(t.identity).where(t.revoked_at.is_(None)).order_by(t.created_at)).all()
         return [json.loads(r[0]) for r in rows]
+
+    # --- approver page sessions (hashes of their ids only) ----------------------------------
+
+    def ui_session_add(self, id_hash: str, key_id: str, ends_at: int) -> None:
+        with self.session() as s:
+            s.add(UiSessionRow(id_hash=id_hash, key_id=key_id, created_at=now_us(), ends_at=ends_at))
+
+    def ui_session_key(self, id_hash: str, at: int) -> str | None:
+        """The key id of a session open at `at` (not ended, not past its end)."""
+        t = UiSessionRow.__table__.c  # type: ignore[attr-defined]
+        with self.read() as conn:
+            row = conn.execute(select(t.key_id).where(t.id_hash == id_hash, t.ended_at.is_(None),
+                                                      t.ends_at > at)).first()
+        return str(row[0]) if row is not None else None
+
+    def ui_session_end(self, id_hash: str) -> None:
+        with self.session() as s:
+            row = s.get(UiSessionRow, id_hash)
+            if row is not None and row.ended_at is None:
+                row.ended_at = now_us()
+                s.add(row)
 
     # --- evidence ---------------------------------------------------------------------------
 

@@ -19,9 +19,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.dialects import sqlite
 
-from rules.evidence import FieldError, Outcome, Record, check_record
+from rules.evidence import Outcome, Record, check_record, is_evidence_id, parse_line
 from rules.plan import LoadedPlan
-from schemas.jsonfmt import JsonFormatError, loads_strict
 
 from .outbox import add_changes
 from .tables import EvidenceRow
@@ -104,12 +103,7 @@ def _prefetch_pg(session: Session, ids: set[str]) -> _ChunkKnown:
 def _parse(chunk: list[tuple[int | None, Any]], lines: bool) -> list[tuple[int | None, Any]]:
     out: list[tuple[int | None, Any]] = []
     for line, raw in chunk:
-        if lines:
-            try:
-                raw = loads_strict(raw)
-            except JsonFormatError as exc:
-                raw = Outcome("rejected", None, line, (FieldError("$", str(exc)),))
-        out.append((line, raw))
+        out.append((line, parse_line(raw, line) if lines else raw))
     return out
 
 
@@ -160,7 +154,7 @@ def ingest_chunk(store: Store, plan: LoadedPlan, chunk: list[tuple[int | None, A
     for _, raw in parsed:
         if isinstance(raw, dict):
             for key in ("id", "supersedes"):
-                if isinstance(raw.get(key), str):
+                if is_evidence_id(raw.get(key)):
                     wanted.add(raw[key])
     for _attempt in range(_RETRIES):
         try:

@@ -125,3 +125,16 @@ class EvidenceChangeRow(SQLModel, table=True):
     indicator: str = Field(max_length=64)
     stored_at: int = Field(sa_column=Column(BigInteger, nullable=False))
     delivered_at: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+
+
+class UiSessionRow(SQLModel, table=True):
+    """A sign-in to the approver page. The cookie carries the session id; only its sha256 is kept,
+    and signing out sets ended_at, so a copied cookie stops working everywhere at once."""
+
+    __tablename__ = "ui_sessions"
+
+    id_hash: str = Field(primary_key=True, max_length=64)
+    key_id: str = Field(max_length=32)
+    created_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+    ends_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+    ended_at: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))

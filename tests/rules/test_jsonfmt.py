@@ -76,3 +76,18 @@ def test_loads_strict_rejects(text: str | bytes, words: str) -> None:
 
 def test_loads_strict_accepts_plain_json() -> None:
     assert loads_strict('{"a": [1, 2.5, true, null, "x"], "b": {"a": 1}}') == {"a": [1, 2.5, True, None, "x"], "b": {"a": 1}}
+
+
+@pytest.mark.parametrize(("text", "path", "words"), [
+    ('{"a": 1, "a": 2}', ("a",), "repeated key 'a'"),
+    ('{"x": {"v": NaN}}', ("x", "v"), "NaN is not allowed"),
+    ('[1, {"q": 1e400}]', (1, "q"), "beyond the range of a double"),
+    ('{"b": [1, -Infinity]}', ("b", 1), "-Infinity is not allowed"),
+    ('{"a": {"b": 1, "b": 2}}', ("a", "b"), "repeated key 'b'"),
+    ('{"v": ' + "1" * 5000 + "}", ("v",), "5000 digits"),
+    ("{bad", (), "invalid JSON"),
+])
+def test_loads_strict_refusals_name_where(text: str, path: tuple[str | int, ...], words: str) -> None:
+    with pytest.raises(JsonFormatError) as exc:
+        loads_strict(text)
+    assert exc.value.path == path and words in str(exc.value)

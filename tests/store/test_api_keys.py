@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from api.keys import KeyCreationError, StoreKeyRegistry
@@ -39,3 +41,21 @@ def test_bad_key_requests_name_the_field(store: Store) -> None:
         reg.create_system("sage", ["valdoria"], ["bad source!"])
     assert exc.value.field == "sources"
     assert store.api_keys() == [] and store.audit_entries() == []
+
+
+@pytest.mark.parametrize("kind", ["store", "file"])
+def test_approver_page_sessions_end_on_the_server(kind: str, store: Store, tmp_path: Path) -> None:
+    from api.keys import KeyRegistry, Keys
+
+    regs: tuple[Keys, Keys] = ((StoreKeyRegistry(store), StoreKeyRegistry(store)) if kind == "store" else
+                               (KeyRegistry(tmp_path / "keys.json"), KeyRegistry(tmp_path / "keys.json")))
+    reg, other = regs  # two API processes sharing the registry
+    _, alice = reg.create_person("alice", ["srsg"])
+    sid = reg.open_session(alice.key_id, ends_at=2_000)
+    assert other.session_key(sid, at=1_000) == alice.key_id
+    assert other.session_key(sid, at=2_000) is None  # past its end
+    assert other.session_key(sid + "x", at=1_000) is None
+    assert sid not in (tmp_path / "keys.json").read_text() if kind == "file" else True  # only its hash is kept
+    other.end_session(sid)
+    assert reg.session_key(sid, at=1_000) is None  # ended for every process
+    other.end_session(sid)  # ending twice is harmless
