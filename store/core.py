@@ -328,12 +328,17 @@ class Store:
     # --- audit log --------------------------------------------------------------------------
 
     def audit_append(self, kind: str, payload: dict[str, Any], actor: str | None = None,
-                     session: Session | None = None) -> AuditEntry:
+                     session: Session | None = None, *, key: str | None = None) -> AuditEntry:
+        """Append one entry. `key`: the caller's idempotency key; an append with a key already
+        stored returns the first entry instead (a retried activity appends once). The key is kept
+        beside the entry, not in its hashed body: it is how the entry was delivered, not what it
+        says. Entries appended before it was an argument carry it in their payload (still hashed
+        as written, so they verify unchanged) and in the same column (so their retries are
+        dropped too)."""
         if session is None:
             with self.session() as s:
-                return self.audit_append(kind, payload, actor, s)
+                return self.audit_append(kind, payload, actor, s, key=key)
         head = self._lock_head(session)
-        key = payload.get("key") if isinstance(payload.get("key"), str) else None
         if key is not None:
             # Under the head lock, so two retries of one activity cannot both append.
             done = session.scalars(select(AuditRow).where(col(AuditRow.idem_key) == key)).first()
