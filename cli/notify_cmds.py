@@ -13,15 +13,15 @@ from .render import err, out
 from .sources import fail
 
 if TYPE_CHECKING:
-    from store.tables import NotificationRow
+    from store.models import StoredNotification
 
 
-def _doc(r: NotificationRow) -> dict[str, Any]:
+def _doc(r: StoredNotification) -> dict[str, Any]:
     """A stored notification as the webhook receives it (what `list --json` shows, too)."""
     from activities.webhook import notification_doc
     from schemas.timefmt import format_timestamp
 
-    return notification_doc(r.idem_key, r.kind, r.mission, r.phase, r.gate, r.message, json.loads(r.payload),
+    return notification_doc(r.key, r.kind, r.mission, r.phase, r.gate, r.message, r.payload,
                             format_timestamp(r.at))
 
 
@@ -75,12 +75,12 @@ def register(app: typer.Typer) -> None:
         with Store.from_url() as store:
             rows = store.notifications(mission, undelivered=True)
             for r in rows:
-                assert r.idem_key is not None  # undelivered=True lists keyed rows only
+                assert r.key is not None  # undelivered=True lists keyed ones only
                 error = hook.deliver(_doc(r))
-                store.notification_delivered(r.idem_key, error)
+                store.notification_delivered(r.key, error)
                 if error is not None:
                     failed += 1
-                    err.print(f"not delivered: {r.idem_key}: {error}", soft_wrap=True)
+                    err.print(f"not delivered: {r.key}: {error}", soft_wrap=True)
         out.print(f"{len(rows) - failed} delivered, {failed} not delivered")
         if failed:
             raise typer.Exit(1)
