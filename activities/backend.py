@@ -25,7 +25,7 @@ class Backend(Protocol):
 
     def evidence_position(self, mission: str, indicators: frozenset[str]) -> int: ...
 
-    def audit_append(self, kind: str, payload: dict[str, Any], actor: str) -> object: ...
+    def audit_append(self, kind: str, payload: dict[str, Any], actor: str, *, key: str | None = None) -> object: ...
 
     def notify(self, kind: str, mission: str, phase: str, gate: str, message: str,
                payload: dict[str, Any], key: str | None = None) -> object: ...
@@ -85,14 +85,13 @@ class MemoryBackend:
                 self._indexes[mission] = cached
             return cached[1]
 
-    def audit_append(self, kind: str, payload: dict[str, Any], actor: str) -> None:
+    def audit_append(self, kind: str, payload: dict[str, Any], actor: str, *, key: str | None = None) -> None:
         with self._lock:
-            key = payload.get("key")
-            if isinstance(key, str):
+            if key is not None:
                 if key in self._audit_keys:
                     return  # a retried activity: the first append stands
                 self._audit_keys.add(key)
-            self.audit.append({"kind": kind, "actor": actor, "payload": payload})
+            self.audit.append({"kind": kind, "actor": actor, "payload": payload, "key": key})
 
     def notify(self, kind: str, mission: str, phase: str, gate: str, message: str,
                payload: dict[str, Any], key: str | None = None) -> None:

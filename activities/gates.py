@@ -116,7 +116,7 @@ class ExitgateActivities:
     async def audit_append(self, batch: AuditBatch) -> int:
         def write() -> int:
             for e in batch.entries:
-                self.backend.audit_append(e.kind, {**e.payload, "key": e.key}, e.actor)
+                self.backend.audit_append(e.kind, e.payload, e.actor, key=e.key)
             return len(batch.entries)
         return await asyncio.to_thread(write)
 

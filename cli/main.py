@@ -34,10 +34,19 @@ def _root() -> None:
     """A callback keeps Typer from swallowing the command name when there is one command."""
 
 
-# One line per area; each module defines `register(app)`.
-for _module in (plan_cmds, demo_cmds, timeline_cmds, api_cmds, store_cmds, control_cmds, notify_cmds, worker_cmds,
-                stack_cmds):
-    _module.register(app)
+# Each area's commands are module-level Typer apps: a named group, or unnamed ones whose
+# commands join the root. Registered in this order, which is the order `--help` lists them.
+app.add_typer(plan_cmds.plan_app, name="plan")
+app.add_typer(plan_cmds.commands)
+demo_cmds.register(app)
+app.add_typer(timeline_cmds.commands)
+api_cmds.register(app)
+app.add_typer(store_cmds.evidence_app, name="evidence")
+app.add_typer(store_cmds.audit_app, name="audit")
+control_cmds.register(app)
+app.add_typer(notify_cmds.notify_app, name="notifications")
+worker_cmds.register(app)
+stack_cmds.register(app)
 
 
 def main() -> None:

@@ -20,7 +20,7 @@ from rules.timeline_summary import GateSummary
 
 from .sources import fail, from_files, use_store
 
-__all__ = ["register", "to_csv", "to_json"]
+__all__ = ["commands", "to_csv", "to_json"]
 
 
 class Format(StrEnum):
@@ -65,66 +65,69 @@ def _from_store(mission: str) -> tuple[Any, Any, dict[str, int]]:
     return plan, index, {"accepted": index.count}
 
 
-def register(app: typer.Typer) -> None:
-    @app.command("timeline")
-    def timeline_cmd(
-        start: Annotated[str, typer.Option("--from", help="first instant (RFC 3339)")],
-        end: Annotated[str, typer.Option("--to", help="last instant (RFC 3339), included when on a step")],
-        step: Annotated[str, typer.Option("--step", help="ISO 8601 duration between instants")] = "P1D",
-        fmt: Annotated[Format, typer.Option("--format", help="json, csv or table")] = Format.table,
-        chart: Annotated[Path | None, typer.Option("--chart", help="also draw the chart: out.png or out.svg")] = None,
-        gate: Annotated[list[str] | None, typer.Option("--gate", help="only these gates (repeatable)")] = None,
-        plan: Annotated[Path | None, typer.Option("--plan", help="exit plan (JSON or YAML)")] = None,
-        evidence: Annotated[Path | None, typer.Option("--evidence", help="evidence records, JSON Lines (a backfill)")] = None,
-        mission: Annotated[str | None, typer.Option("--mission", help="read the plan and evidence from the store")] = None,
-    ) -> None:
-        """Backtest a plan: each gate's and benchmark's status at every step, as `evaluate` would say."""
-        from rules.timeline import timeline
-        from rules.timeline_summary import summarize
-        from schemas.timefmt import format_timestamp, parse_duration, parse_timestamp
+# `timeline` is a top-level command: this app has no name, so cli/main.py merges it into the root.
+commands = typer.Typer()
 
-        times: dict[str, int] = {}
-        for name, text in (("--from", start), ("--to", end)):
-            try:
-                times[name] = parse_timestamp(text)
-            except ValueError as exc:
-                raise fail(f"{name}: {exc}") from None
+
+@commands.command("timeline")
+def timeline_cmd(
+    start: Annotated[str, typer.Option("--from", help="first instant (RFC 3339)")],
+    end: Annotated[str, typer.Option("--to", help="last instant (RFC 3339), included when on a step")],
+    step: Annotated[str, typer.Option("--step", help="ISO 8601 duration between instants")] = "P1D",
+    fmt: Annotated[Format, typer.Option("--format", help="json, csv or table")] = Format.table,
+    chart: Annotated[Path | None, typer.Option("--chart", help="also draw the chart: out.png or out.svg")] = None,
+    gate: Annotated[list[str] | None, typer.Option("--gate", help="only these gates (repeatable)")] = None,
+    plan: Annotated[Path | None, typer.Option("--plan", help="exit plan (JSON or YAML)")] = None,
+    evidence: Annotated[Path | None, typer.Option("--evidence", help="evidence records, JSON Lines (a backfill)")] = None,
+    mission: Annotated[str | None, typer.Option("--mission", help="read the plan and evidence from the store")] = None,
+) -> None:
+    """Backtest a plan: each gate's and benchmark's status at every step, as `evaluate` would say."""
+    from rules.timeline import timeline
+    from rules.timeline_summary import summarize
+    from schemas.timefmt import format_timestamp, parse_duration, parse_timestamp
+
+    times: dict[str, int] = {}
+    for name, text in (("--from", start), ("--to", end)):
         try:
-            step_us = parse_duration(step)
+            times[name] = parse_timestamp(text)
         except ValueError as exc:
-            raise fail(f"--step: {exc}") from None
-        if times["--to"] < times["--from"]:
-            raise fail("--to: must not be before --from")
-        if chart is not None and chart.suffix.lower() not in (".png", ".svg"):
-            raise fail(f"--chart: {chart.name!r} must end in .png or .svg")
-        if use_store(plan, evidence, mission):
-            assert mission is not None
-            loaded, index, counts = _from_store(mission)
-        else:
-            assert plan is not None and evidence is not None
-            loaded, index, outcomes = from_files(plan, evidence)
-            rejected = [o for o in outcomes if o.status == "rejected"]
-            for o in rejected:
-                typer.echo(f"rejected: {o.message}", err=True)
-            counts = {"accepted": index.count,
-                      "duplicates": sum(1 for o in outcomes if o.status == "duplicate"),
-                      "rejected": len(rejected)}
-        for g in gate or []:
-            if g not in loaded.gates:
-                raise fail(f"--gate: unknown gate {g!r} (the plan has {', '.join(loaded.gates)})")
-        tl = timeline(loaded, index, times["--from"], times["--to"], step_us, gates=gate or None)
-        summary = summarize(tl)
-        head = {"plan": loaded.id, "plan_sha256": loaded.sha256, "mission": loaded.mission_id,
-                "from": format_timestamp(times["--from"]), "to": format_timestamp(times["--to"]), "step": step,
-                "evidence": counts}
-        if fmt is Format.json:
-            typer.echo(json.dumps(to_json(tl, summary, head)))
-        elif fmt is Format.csv:
-            typer.echo(to_csv(tl), nl=False)
-        else:
-            _table(tl, summary, step_us, f"{loaded.id}: {head['from']} to {head['to']} every {step}")
-        if chart is not None:
-            from reports.timeline_chart import render, save
+            raise fail(f"{name}: {exc}") from None
+    try:
+        step_us = parse_duration(step)
+    except ValueError as exc:
+        raise fail(f"--step: {exc}") from None
+    if times["--to"] < times["--from"]:
+        raise fail("--to: must not be before --from")
+    if chart is not None and chart.suffix.lower() not in (".png", ".svg"):
+        raise fail(f"--chart: {chart.name!r} must end in .png or .svg")
+    if use_store(plan, evidence, mission):
+        assert mission is not None
+        loaded, index, counts = _from_store(mission)
+    else:
+        assert plan is not None and evidence is not None
+        loaded, index, outcomes = from_files(plan, evidence)
+        rejected = [o for o in outcomes if o.status == "rejected"]
+        for o in rejected:
+            typer.echo(f"rejected: {o.message}", err=True)
+        counts = {"accepted": index.count,
+                  "duplicates": sum(1 for o in outcomes if o.status == "duplicate"),
+                  "rejected": len(rejected)}
+    for g in gate or []:
+        if g not in loaded.gates:
+            raise fail(f"--gate: unknown gate {g!r} (the plan has {', '.join(loaded.gates)})")
+    tl = timeline(loaded, index, times["--from"], times["--to"], step_us, gates=gate or None)
+    summary = summarize(tl)
+    head = {"plan": loaded.id, "plan_sha256": loaded.sha256, "mission": loaded.mission_id,
+            "from": format_timestamp(times["--from"]), "to": format_timestamp(times["--to"]), "step": step,
+            "evidence": counts}
+    if fmt is Format.json:
+        typer.echo(json.dumps(to_json(tl, summary, head)))
+    elif fmt is Format.csv:
+        typer.echo(to_csv(tl), nl=False)
+    else:
+        _table(tl, summary, step_us, f"{loaded.id}: {head['from']} to {head['to']} every {step}")
+    if chart is not None:
+        from reports.timeline_chart import render, save
 
-            save(render(tl, summary, f"{loaded.id}: readiness by gate", step_us), chart)
-            typer.echo(f"chart written to {chart}", err=True)
+        save(render(tl, summary, f"{loaded.id}: readiness by gate", step_us), chart)
+        typer.echo(f"chart written to {chart}", err=True)

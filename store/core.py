@@ -26,6 +26,7 @@ from rules.series import EvidenceIndex
 from . import migrate, outbox
 from .audit import GENESIS, AuditEntry, VerifyResult, entry_hash, payload_text, verify_rows
 from .ingest import ingest_chunk
+from .models import StoredNotification
 from .settings import StoreSettings
 from .tables import (
     ApiKeyRow,
@@ -328,12 +329,17 @@ class Store:
     # --- audit log --------------------------------------------------------------------------
 
     def audit_append(self, kind: str, payload: dict[str, Any], actor: str | None = None,
-                     session: Session | None = None) -> AuditEntry:
+                     session: Session | None = None, *, key: str | None = None) -> AuditEntry:
+        """Append one entry. `key`: the caller's idempotency key; an append with a key already
+        stored returns the first entry instead (a retried activity appends once). The key is kept
+        beside the entry, not in its hashed body: it is how the entry was delivered, not what it
+        says. Entries appended before it was an argument carry it in their payload (still hashed
+        as written, so they verify unchanged) and in the same column (so their retries are
+        dropped too)."""
         if session is None:
             with self.session() as s:
-                return self.audit_append(kind, payload, actor, s)
+                return self.audit_append(kind, payload, actor, s, key=key)
         head = self._lock_head(session)
-        key = payload.get("key") if isinstance(payload.get("key"), str) else None
         if key is not None:
             # Under the head lock, so two retries of one activity cannot both append.
             done = session.scalars(select(AuditRow).where(col(AuditRow.idem_key) == key)).first()
@@ -404,8 +410,8 @@ class Store:
     # --- notifications ----------------------------------------------------------------------
 
     def notify(self, kind: str, mission: str, phase: str | None, gate: str | None, message: str,
-               payload: dict[str, Any] | None = None, key: str | None = None) -> NotificationRow:
-        """Store a notification; with a key, at most once (a retried activity gets the first row)."""
+               payload: dict[str, Any] | None = None, key: str | None = None) -> StoredNotification:
+        """Store a notification; with a key, at most once (a retried activity gets the first one)."""
         if key is not None and (found := self.notification(key)) is not None:
             return found
         row = NotificationRow(at=now_us(), kind=kind, mission=mission, phase=phase, gate=gate,
@@ -413,16 +419,19 @@ class Store:
         try:
             with Session(self.engine, expire_on_commit=False) as s, s.begin():
                 s.add(row)
+                s.flush()
+                stored = StoredNotification.from_row(row)
         except IntegrityError:
             found = self.notification(key) if key is not None else None
             if found is None:
                 raise
             return found  # a concurrent attempt stored it first
-        return row
+        return stored
 
-    def notification(self, key: str) -> NotificationRow | None:
-        with Session(self.engine, expire_on_commit=False) as s:
-            return s.scalars(select(NotificationRow).where(col(NotificationRow.idem_key) == key)).first()
+    def notification(self, key: str) -> StoredNotification | None:
+        with Session(self.engine) as s:
+            row = s.scalars(select(NotificationRow).where(col(NotificationRow.idem_key) == key)).first()
+            return None if row is None else StoredNotification.from_row(row)
 
     def notification_delivered(self, key: str, error: str | None) -> None:
         """The webhook's answer: delivered now, or the error that kept it from being delivered."""
@@ -436,15 +445,13 @@ class Store:
                 row.delivery_error = error
             s.add(row)
 
-    def notifications(self, mission: str | None = None, undelivered: bool = False) -> list[NotificationRow]:
-        """Oldest first; `undelivered`: those a webhook has not taken (keyed rows only)."""
-        with self.session() as s:
+    def notifications(self, mission: str | None = None, undelivered: bool = False) -> list[StoredNotification]:
+        """Oldest first; `undelivered`: those a webhook has not taken (keyed ones only)."""
+        with self.read() as conn:
             q = select(NotificationRow).order_by(NotificationRow.id)  # type: ignore[arg-type]
             if mission is not None:
                 q = q.where(col(NotificationRow.mission) == mission)
             if undelivered:
                 q = q.where(col(NotificationRow.delivered_at).is_(None), col(NotificationRow.idem_key).is_not(None))
-            rows = list(s.scalars(q).all())
-            for r in rows:
-                s.expunge(r)
-            return rows
+            with Session(conn) as s:
+                return [StoredNotification.from_row(r) for r in s.scalars(q).all()]

@@ -61,7 +61,8 @@ class AuditRow(SQLModel, table=True):
     payload: str = Field(sa_column=Column(Text, nullable=False))  # canonical JSON
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64, unique=True)
-    # A caller's idempotency key (payload["key"]): a retried activity appends once.
+    # The caller's idempotency key (`audit_append(key=...)`), outside the hashed body: a retried
+    # activity appends once. Rows from before it was an argument also have it in their payload.
     idem_key: str | None = Field(default=None, unique=True, max_length=200)
 
 

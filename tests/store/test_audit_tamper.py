@@ -136,18 +136,25 @@ def _rfc8785(value: object) -> bytes:
     return rfc8785.dumps(value)
 
 
-def test_export_checks_with_a_short_independent_script(store: Store) -> None:
-    _fill(store)
-    buf = io.StringIO()
-    assert store.audit_export(buf) == 6
-    # The README's script, verbatim in spirit: recompute each hash from the line's fields.
+def _readme_script_verifies(export: str) -> int:
+    """The README's script, verbatim in spirit: recompute each hash from the line's fields."""
     prev = "0" * 64
-    for line in buf.getvalue().splitlines():
+    n = 0
+    for n, line in enumerate(export.splitlines(), 1):
         e = json.loads(line)
         body = {k: e[k] for k in ("seq", "at", "kind", "actor", "payload", "prev_hash")}
-        assert e["prev_hash"] == prev
+        assert e["seq"] == n and e["prev_hash"] == prev
         assert hashlib.sha256(_rfc8785(body)).hexdigest() == e["hash"]
         prev = e["hash"]
+    return n
+
+
+def test_export_checks_with_a_short_independent_script(store: Store) -> None:
+    _fill(store)
+    store.audit_append("gate.transition", {"to": "approved"}, "wf", key="wf-1/run/9")
+    buf = io.StringIO()
+    assert store.audit_export(buf) == 7
+    assert _readme_script_verifies(buf.getvalue()) == 7
 
 
 def test_cli_verify_reports_ok_and_broken(store: Store, store_url: str, monkeypatch: object) -> None:
@@ -165,6 +172,43 @@ def test_cli_verify_reports_ok_and_broken(store: Store, store_url: str, monkeypa
 
 
 def test_append_with_the_same_key_is_idempotent(store: Store) -> None:
-    a = store.audit_append("gate.transition", {"key": "wf-1/evt-7", "to": "approved"}, "wf")
-    b = store.audit_append("gate.transition", {"key": "wf-1/evt-7", "to": "approved"}, "wf")
+    a = store.audit_append("gate.transition", {"to": "approved"}, "wf", key="wf-1/evt-7")
+    b = store.audit_append("gate.transition", {"to": "approved"}, "wf", key="wf-1/evt-7")
     assert a == b and store.audit_verify().entries == 1
+    assert a.payload == {"to": "approved"}  # the key is not part of what the entry says
+
+
+def test_a_payload_field_named_key_is_content(store: Store) -> None:
+    store.audit_append("note", {"key": "k1"}, "wf")
+    store.audit_append("note", {"key": "k1"}, "wf")
+    assert [e.payload for e in store.audit_entries()] == [{"key": "k1"}, {"key": "k1"}]
+
+
+def _append_as_before(store: Store, key: str, payload: dict[str, object]) -> None:
+    """An entry as the store wrote it while the key was a payload field: hashed inside the
+    payload, and in the idem_key column."""
+    from store.audit import entry_hash, payload_text
+
+    body = {**payload, "key": key}
+    with store.engine.begin() as conn:
+        seq, prev = conn.execute(text("SELECT seq, hash FROM audit_head WHERE id = 1")).one()
+        at = 1_700_000_000_000_000 + seq
+        digest = entry_hash(seq + 1, at, "gate.transition", "wf", body, prev)
+        conn.execute(text("INSERT INTO audit_log (seq, at, kind, actor, payload, prev_hash, hash, idem_key) "
+                          "VALUES (:s, :a, 'gate.transition', 'wf', :p, :pv, :h, :k)"),
+                     {"s": seq + 1, "a": at, "p": payload_text(body), "pv": prev, "h": digest, "k": key})
+        conn.execute(text("UPDATE audit_head SET seq = :s, hash = :h WHERE id = 1"), {"s": seq + 1, "h": digest})
+
+
+def test_entries_written_with_the_key_in_their_payload_still_verify_and_drop_retries(store: Store) -> None:
+    _fill(store, 2)
+    _append_as_before(store, "wf-1/run/1", {"to": "approved"})
+    old = store.audit_entries()[-1]
+    assert old.payload == {"to": "approved", "key": "wf-1/run/1"}
+    # An activity retried across the upgrade: its entry is already there.
+    assert store.audit_append("gate.transition", {"to": "approved"}, "wf", key="wf-1/run/1") == old
+    store.audit_append("gate.transition", {"to": "collecting"}, "wf", key="wf-1/run/2")
+    assert store.audit_verify().ok and store.audit_verify().entries == 4
+    buf = io.StringIO()
+    store.audit_export(buf)
+    assert _readme_script_verifies(buf.getvalue()) == 4

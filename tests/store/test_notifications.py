@@ -28,17 +28,18 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_a_key_stores_one_row_and_outcomes_are_kept(store: Store) -> None:
     first = store.notify("reminder", "m1", "p1", "g1", "gate g1 awaits approval", {"n": 1}, key="wf/run/7")
     again = store.notify("reminder", "m1", "p1", "g1", "gate g1 awaits approval", {"n": 1}, key="wf/run/7")
-    assert again.id == first.id and len(store.notifications("m1")) == 1
+    assert again == first and len(store.notifications("m1")) == 1
+    assert store.notifications("m1") == [first] and first.payload == {"n": 1} and first.key == "wf/run/7"
     store.notify("escalation", "m1", "p1", "g1", "escalated", key="wf/run/9")
     store.notify("reminder", "m2", "p1", "g1", "no key: always a new row")
-    assert [n.idem_key for n in store.notifications(undelivered=True)] == ["wf/run/7", "wf/run/9"]
+    assert [n.key for n in store.notifications(undelivered=True)] == ["wf/run/7", "wf/run/9"]
 
     store.notification_delivered("wf/run/7", "http://x/: HTTP 503")
     store.notification_delivered("wf/run/7", None)
     store.notification_delivered("wf/run/7", "a late failure")  # never hides the delivery
     row = store.notification("wf/run/7")
     assert row is not None and row.delivered_at is not None and row.delivery_error is None
-    assert [n.idem_key for n in store.notifications(undelivered=True)] == ["wf/run/9"]
+    assert [n.key for n in store.notifications(undelivered=True)] == ["wf/run/9"]
     with pytest.raises(LookupError, match="no notification with key 'nope'"):
         store.notification_delivered("nope", None)
 

@@ -75,6 +75,6 @@ async def _burst(rig: Rig) -> None:
     assert len(result.gates[0].approvals) == APPROVERS
     audit = rig.backend.audit
     assert sum(1 for e in audit if e["kind"] == "approval") == APPROVERS
-    keys = [e["payload"]["key"] for e in audit]
+    keys = [e["key"] for e in audit]
     assert len(keys) == len(set(keys))
     await save_history(h, "continue_as_new_last_run")
