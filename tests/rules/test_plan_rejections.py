@@ -99,6 +99,13 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], Any], str, str]] = [
     ("min above max", lambda p: p["indicators"][0].update(min=5, max=1), "$.indicators[0].min", "min 5 is above max 1"),
     ("fractional integer bound", lambda p: p["indicators"][0].update(min=0.5), "$.indicators[0].min", "needs an integer bound"),
     ("negative weight", lambda p: first_bench(p).update(weight=-1), f"{B0}.weight", "-1"),
+    # Paths through every kind of node.
+    ("under any", _rule({"any": [bench("x1"), bench("x2", "nope")]}), f"{G}.rule.any[1].benchmark.indicator", "unknown indicator 'nope'"),
+    ("under not", _rule({"not": bench("x1", "nope")}), f"{G}.rule.not.benchmark.indicator", "unknown indicator 'nope'"),
+    ("under at_least", _rule({"at_least": 1, "of": [bench("x1"), bench("x2", "nope")]}), f"{G}.rule.of[1].benchmark.indicator", "unknown indicator 'nope'"),
+    ("under score", _rule({"score": {"of": [bench("x1", "nope")], "min": 0.5}}), f"{G}.rule.score.of[0].benchmark.indicator", "unknown indicator 'nope'"),
+    ("deep", _rule({"not": {"at_least": 1, "of": [{"score": {"of": [{"any": [bench("x1", "nope")]}], "min": 1}}]}}),
+     f"{G}.rule.not.of[0].score.of[0].any[0].benchmark.indicator", "unknown indicator 'nope'"),
 ]
 
 
