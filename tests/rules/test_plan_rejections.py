@@ -99,6 +99,9 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], Any], str, str]] = [
     ("min above max", lambda p: p["indicators"][0].update(min=5, max=1), "$.indicators[0].min", "min 5 is above max 1"),
     ("fractional integer bound", lambda p: p["indicators"][0].update(min=0.5), "$.indicators[0].min", "needs an integer bound"),
     ("negative weight", lambda p: first_bench(p).update(weight=-1), f"{B0}.weight", "-1"),
+    ("no approval roles", lambda p: first_gate(p)["approval"].update(roles=[], required_roles=None, waiver_roles=None,
+                                                                      quorum=1, distinct_roles=False),
+     f"{G}.approval.roles", "must not be empty"),
     # Paths through every kind of node.
     ("under any", _rule({"any": [bench("x1"), bench("x2", "nope")]}), f"{G}.rule.any[1].benchmark.indicator", "unknown indicator 'nope'"),
     ("under not", _rule({"not": bench("x1", "nope")}), f"{G}.rule.not.benchmark.indicator", "unknown indicator 'nope'"),
@@ -231,3 +234,12 @@ def test_unreadable_file(tmp_path: Path) -> None:
     with pytest.raises(PlanError) as info:
         load_plan_file(tmp_path / "missing.yaml")
     assert "cannot read" in info.value.problems[0].message
+
+
+def test_limits_that_are_allowed() -> None:
+    doc = base_plan()
+    doc["indicators"][1].update(min=5, max=5)  # a range of one value
+    first_gate(doc)["approval"]["quorum"] = 3  # every role, each once
+    first_gate(doc)["rule"]["all"].append(bench("x9", "inc", op="between", threshold=[2, 2]))
+    plan = load_plan(doc)
+    assert plan.indicators["pol"].min == plan.indicators["pol"].max == 5
