@@ -133,3 +133,25 @@ def test_the_digest_covers_the_plan_sha256() -> None:
     assert a["digest"] != b["digest"]  # ...but signed under another plan
     again = evaluate_gate(one, "g1", _evidence(one), AS_OF)
     assert again["digest"] == a["digest"]
+
+
+def test_sums_keep_the_indicators_kind_and_min_points_is_inclusive() -> None:
+    plan = plan_with_rule({"all": [
+        bench("si", "inc", aggregate="sum", op=">=", threshold=0),
+        bench("sn", "pol", aggregate="sum", op=">=", threshold=0),
+        bench("sb", "elect", aggregate="sum", op=">=", threshold=0),
+        bench("two", "inc", aggregate="count", op=">=", threshold=0, min_points=2),
+        bench("three", "inc", aggregate="count", op=">=", threshold=0, min_points=3),
+    ]})
+    index = index_of(plan, record("i1", value=3, observed_at="2025-03-30T00:00:00Z"), record("i2", value=5),
+                     record("p1", indicator="pol", value=2.5, source="moi"),
+                     record("p2", indicator="pol", value=1.25, source="moi", observed_at="2025-03-30T00:00:00Z"),
+                     record("e1", indicator="elect", value=True, source="nec"),
+                     record("e2", indicator="elect", value=False, source="nec", observed_at="2025-03-30T00:00:00Z"))
+    kids = {c["benchmark"]: c for c in evaluate_gate(plan, "g1", index, AS_OF)["explanation"]["children"]}
+    values = {bid: kids[bid]["value"] for bid in ("si", "sn", "sb")}
+    assert values == {"si": 8, "sn": 3.75, "sb": 1}
+    assert type(values["si"]) is int and type(values["sb"]) is int  # 8, not 8.0, in the JSON
+    assert kids["sn"]["reason"] == "sum 3.75 >= 0 over 2 points"
+    assert (kids["two"]["status"], kids["two"]["reason"]) == ("pass", "count 2 >= 0 over 2 points")
+    assert (kids["three"]["status"], kids["three"]["reason"]) == ("unknown", "2 points, 3 needed")

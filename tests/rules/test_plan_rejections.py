@@ -243,3 +243,23 @@ def test_limits_that_are_allowed() -> None:
     first_gate(doc)["rule"]["all"].append(bench("x9", "inc", op="between", threshold=[2, 2]))
     plan = load_plan(doc)
     assert plan.indicators["pol"].min == plan.indicators["pol"].max == 5
+
+
+OPERATORS = "a rule node needs exactly one operator: benchmark, all, any, not, at_least or score"
+SHAPES: list[tuple[str, Any, list[tuple[str, str]]]] = [
+    ("two operators", {"all": [bench()], "any": [bench("x")]}, [(f"{G}.rule", f"{OPERATORS} (found all, any)")]),
+    ("no operator", {"weight": 2}, [(f"{G}.rule", OPERATORS)]),
+    ("a string", "all", [(f"{G}.rule", "'all' does not fit any allowed form")]),
+    ("a number", 5, [(f"{G}.rule", "5 does not fit any allowed form")]),
+    ("a null child", {"all": [bench(), None]}, [(f"{G}.rule.all[1]", "None does not fit any allowed form")]),
+    ("deep inside", {"all": [{"any": [bench("q", threshold="x")]}]},
+     [(f"{G}.rule.all[0].any[0].benchmark.threshold", "must be a number, true/false, or [low, high]; got a string")]),
+    ("score without min", {"score": {"of": [bench()]}}, [(f"{G}.rule.score.min", "required field is missing")]),
+]
+
+
+@pytest.mark.parametrize(("label", "rule", "want"), SHAPES, ids=[c[0] for c in SHAPES])
+def test_a_malformed_rule_node_is_explained_exactly(label: str, rule: Any, want: list[tuple[str, str]]) -> None:
+    doc = base_plan()
+    first_gate(doc)["rule"] = rule
+    assert _problems(doc) == want
