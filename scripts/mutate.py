@@ -69,6 +69,9 @@ EQUIVALENT: dict[str, str] = {
         "node numbers only name the fast variant's variables, which stay unique without it; the "
         "recording variant, whose numbers index its result, never inlines leaves",
     "rules/compiler.py::_Gen.inline_leaf: constant `1` -> `0`": "as `self.n += 1` -> `pass`",
+    "rules/evaluate.py::format_value: compare `abs(v) < 1e15` -> `(abs(v) <= 1000000000000000.0)`":
+        "int() and the fixed-point format both print a whole float's digits exactly; the bound only "
+        "picks one",
     "rules/series.py::IndicatorSeries.__post_init__: constant `0` -> `1`":
         "a series is built only for an indicator with at least one record, so n is never 0",
     "rules/series.py::IndicatorSeries.view: compare `as_of >= self._all_known_at` -> `(as_of > self._all_known_at)`":
@@ -322,7 +325,7 @@ class ModuleResult:
 
 def _copy_tree(dest: str) -> None:
     ignore = shutil.ignore_patterns(".venv", ".git", "__pycache__", "*.pyc", ".mypy_cache", ".ruff_cache",
-                                    ".pytest_cache", "node_modules", "data")
+                                    ".pytest_cache", "node_modules")
     shutil.copytree(ROOT, dest, ignore=ignore, dirs_exist_ok=True)
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from rules.evaluate import Waiver, evaluate_gate
+from rules.evaluate import Waiver, evaluate_gate, format_value
 from rules.plan import LoadedPlan
 from rules.series import EvidenceIndex
 from schemas.timefmt import parse_timestamp
@@ -155,3 +155,39 @@ def test_sums_keep_the_indicators_kind_and_min_points_is_inclusive() -> None:
     assert kids["sn"]["reason"] == "sum 3.75 >= 0 over 2 points"
     assert (kids["two"]["status"], kids["two"]["reason"]) == ("pass", "count 2 >= 0 over 2 points")
     assert (kids["three"]["status"], kids["three"]["reason"]) == ("unknown", "2 points, 3 needed")
+
+
+def test_undefined_aggregates_say_what_they_need() -> None:
+    plan = plan_with_rule({"all": [
+        bench("tr", "pol", aggregate="trend", op=">=", threshold=0),
+        bench("ch", "pol", aggregate="change", op=">=", threshold=0),
+        bench("tr2", "inc", aggregate="trend", op=">=", threshold=0),
+    ]})
+    index = index_of(plan, record("p1", indicator="pol", value=2.5, source="moi"),
+                     record("i1", value=3), record("i2", value=4, observed_at="2025-03-31T00:00:00+00:00"))
+    kids = {c["benchmark"]: c for c in evaluate_gate(plan, "g1", index, AS_OF)["explanation"]["children"]}
+    assert {bid: (c["status"], c["value"], c["reason"]) for bid, c in kids.items()} == {
+        "tr": ("unknown", None, "trend needs 2 points at distinct times"),
+        "ch": ("unknown", None, "change needs 2 points"),
+        "tr2": ("unknown", None, "trend needs 2 points at distinct times"),  # two points, one instant
+    }
+
+
+@pytest.mark.parametrize(("value", "text"), [
+    (3.0, "3"), (2.5, "2.5"), (1.23456, "1.2346"), (0.00001, "1e-05"), (-0.00001, "-1e-05"), (-0.0, "0"),
+    (True, "true"), (False, "false"), (7, "7"), (1e20, "100000000000000000000"),
+])
+def test_numbers_in_reasons(value: object, text: str) -> None:
+    assert format_value(value) == text
+
+
+def test_each_aggregate_by_hand() -> None:
+    aggs = ("latest", "mean", "min", "max", "sum", "count", "change", "trend")
+    plan = plan_with_rule({"all": [bench(a, "inc", aggregate=a, op=">=", threshold=-100) for a in aggs]})
+    # 9 at day 0, 3 at day 1, 6 at day 3 (the last observed is not the last reported).
+    index = index_of(plan, record("a", value=9, observed_at="2025-03-28T00:00:00Z", reported_at="2025-04-05T00:00:00Z"),
+                     record("b", value=3, observed_at="2025-03-29T00:00:00Z"), record("c", value=6))
+    kids = {c["benchmark"]: c["value"] for c in evaluate_gate(plan, "g1", index, AS_OF)["explanation"]["children"]}
+    # trend: x = 0, 1, 3 days; slope = sum(dx*dy)/sum(dx^2) with mean x 4/3 and mean y 6.
+    assert kids == {"latest": 6, "mean": 6.0, "min": 3, "max": 9, "sum": 18, "count": 3, "change": -3,
+                    "trend": pytest.approx(-9 / 14, rel=1e-12)}
