@@ -191,3 +191,20 @@ def test_each_aggregate_by_hand() -> None:
     # trend: x = 0, 1, 3 days; slope = sum(dx*dy)/sum(dx^2) with mean x 4/3 and mean y 6.
     assert kids == {"latest": 6, "mean": 6.0, "min": 3, "max": 9, "sum": 18, "count": 3, "change": -3,
                     "trend": pytest.approx(-9 / 14, rel=1e-12)}
+
+
+OP_CASES = {  # op -> statuses for latest = 4, 5, 6 against 5 (between: [5, 6])
+    "<": ["pass", "fail", "fail"], "<=": ["pass", "pass", "fail"], ">": ["fail", "fail", "pass"],
+    ">=": ["fail", "pass", "pass"], "==": ["fail", "pass", "fail"], "!=": ["pass", "fail", "pass"],
+    "between": ["fail", "pass", "pass"],
+}
+
+
+@pytest.mark.parametrize("op", list(OP_CASES))
+def test_each_comparison_at_its_edge(op: str) -> None:
+    threshold = [5, 6] if op == "between" else 5
+    plan = plan_with_rule({"all": [bench("x", "inc", aggregate="latest", op=op, threshold=threshold)]})
+    got = [evaluate_gate(plan, "g1", index_of(plan, record("r", value=v)), AS_OF)["status"] for v in (4, 5, 6)]
+    assert got == OP_CASES[op]
+    high = evaluate_gate(plan, "g1", index_of(plan, record("r", value=7)), AS_OF)["status"]
+    assert high == ("fail" if op in ("<", "<=", "==", "between") else "pass")
