@@ -113,3 +113,13 @@ def test_evidence_digest_follows_counting_records() -> None:
     assert withdrawn != before
     # A record of an indicator no gate reads still counts for the evidence digest.
     assert evaluate(plan, index, T("2025-04-07T00:00:00Z"))["evidence_digest"] != withdrawn
+
+
+def test_the_earliest_of_window_exit_and_staleness() -> None:
+    a = record("a", observed_at="2025-03-01T00:00:00Z", reported_at="2025-03-01T00:00:00Z")
+    at = T("2025-03-01T12:00:00Z")
+    for window, max_age, until in (("P10D", "P2D", "2025-03-03T00:00:00.000001Z"),
+                                   ("P1D", "P5D", "2025-03-02T00:00:00Z")):
+        plan = plan_with_rule({"all": [bench("x", "inc", aggregate="count", op=">=", threshold=1,
+                                             window=window, max_age=max_age)]})
+        assert _at(plan, index_of(plan, a), at)["valid_until"] == until, (window, max_age)
