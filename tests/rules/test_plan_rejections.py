@@ -263,3 +263,31 @@ def test_a_malformed_rule_node_is_explained_exactly(label: str, rule: Any, want:
     doc = base_plan()
     first_gate(doc)["rule"] = rule
     assert _problems(doc) == want
+
+
+def test_a_cycle_is_named_by_its_phases_only() -> None:
+    doc = base_plan()
+    third = {"id": "survey", "name": "Survey", "gates": [
+        {"id": "g3", "name": "G3", "rule": {"all": [bench("b9", "elect", aggregate="latest", op="==", threshold=True)]},
+         "approval": {"roles": ["head"], "quorum": 1}}]}
+    doc["phases"][0]["depends_on"] = ["survey", "drawdown"]  # survey is visited first and is no part of it
+    doc["phases"].append(third)
+    assert [p for p in _problems(doc) if "cycle" in p[1]] == [
+        ("$.phases[1].depends_on", "dependency cycle: prep -> drawdown -> prep")]
+
+
+def test_yaml_merge_keys_are_expanded() -> None:
+    from rules.documents import parse_document
+
+    text = "base: &b {quorum: 1, roles: [head]}\ngate:\n  <<: *b\n  name: g\n"
+    assert parse_document(text) == {"base": {"quorum": 1, "roles": ["head"]},
+                                    "gate": {"quorum": 1, "roles": ["head"], "name": "g"}}
+
+
+def test_the_error_message_lists_every_problem() -> None:
+    doc = base_plan()
+    doc.pop("mission")
+    doc["plan"] = "-bad"
+    text = str(pytest.raises(PlanError, load_plan, doc).value)
+    assert text.splitlines()[0] == "plan rejected, 2 problem(s):"
+    assert "$.mission" in text and "$.plan" in text
