@@ -108,6 +108,18 @@ EQUIVALENT: dict[str, str] = {
     "rules/documents.py::_mapping: constant `True` -> `False`":
         "PyYAML fills nested values in place before the document is returned, deep or not",
     "rules/documents.py::_mapping: constant `True` -> `False` #1": "as the one above",
+    "store/ingest.py::_prefetch_pg: drop call `cur.execute(\"ANALYZE ids_in\")` -> `pass`":
+        "planner statistics: speed, not results",
+    "store/ingest.py::_prefetch_pg: drop call `cur.execute(\"DELETE FROM ids_in\")` -> `pass`":
+        "the staging table is ON COMMIT DELETE ROWS and filled once per transaction",
+    "store/ingest.py::_insert_copy: drop call `cur.execute(\"DELETE FROM evidence_in\")` -> `pass`":
+        "the staging table is ON COMMIT DELETE ROWS and filled once per transaction",
+    "store/ingest.py::_prefetch_pg: constant `True` -> `False`":
+        "zip(strict=False) over a row and the column names it was selected by: same length",
+    "store/ingest.py::_insert: constant `True` -> `False`":
+        "zip(strict=False) over a row and the column names it was built for: same length",
+    "store/ingest.py::_insert: constant `False` -> `True`":
+        "provenance stored with ASCII escapes is the same JSON value when read back",
     "rules/plan.py::_rule_problems: constant `1` -> `0`": _SCHEMA_FIRST + " (at_least >= 1)",
     "rules/plan.py::_benchmark_problems: swap call `any` -> `all`":
         _SCHEMA_FIRST + " (no boolean inside a [low, high] threshold)",

@@ -288,6 +288,8 @@ def test_the_error_message_lists_every_problem() -> None:
     doc = base_plan()
     doc.pop("mission")
     doc["plan"] = "-bad"
-    text = str(pytest.raises(PlanError, load_plan, doc).value)
+    with pytest.raises(PlanError) as info:
+        load_plan(doc)
+    text = str(info.value)
     assert text.splitlines()[0] == "plan rejected, 2 problem(s):"
     assert "$.mission" in text and "$.plan" in text

@@ -179,3 +179,13 @@ def test_two_corrections_of_one_record_in_one_batch(store_url: str, open_store: 
         "sec.security_incidents", parse_timestamp("2025-03-01T00:00:00Z"))
     assert view is not None and view.ids(0, len(view.obs)) == ["x4"] and view.values.tolist() == [8.0]
     assert store.audit_verify().ok
+
+
+def test_provenance_and_unreadable_lines(store: Store, sample_plan: LoadedPlan) -> None:
+    with_prov = dict(_incident("p1", 5, "2025-02-01T00:00:00Z"), provenance={"uri": "s3://bucket/é.csv", "sha256": "ab"})
+    lines = [json.dumps(with_prov), "{not json", "", json.dumps(_incident("p2", 6, "2025-02-01T00:00:00Z"))]
+    outcomes = store.ingest(sample_plan, lines, actor="t", backfill=True, lines=True)
+    assert [(o.line, o.status) for o in outcomes] == [(1, "stored"), (2, "rejected"), (4, "stored")]
+    assert outcomes[1].errors[0].field == "$"
+    stored = {r[0]: r[10] for r in _dump(store)}
+    assert json.loads(stored["p1"]) == {"uri": "s3://bucket/é.csv", "sha256": "ab"} and stored["p2"] is None
