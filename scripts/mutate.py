@@ -120,6 +120,10 @@ EQUIVALENT: dict[str, str] = {
         "zip(strict=False) over a row and the column names it was built for: same length",
     "store/ingest.py::_insert: constant `False` -> `True`":
         "provenance stored with ASCII escapes is the same JSON value when read back",
+    "rules/timeline_summary.py::summarize: constant `1` -> `0` #2":
+        "the search for the next pass may start at the step that just failed to pass: it never matches",
+    "rules/timeline_summary.py::summarize: constant `True` -> `False` #4":
+        "zip(strict=False) over a gate's and a benchmark's statuses, one per instant each",
     "rules/plan.py::_rule_problems: constant `1` -> `0`": _SCHEMA_FIRST + " (at_least >= 1)",
     "rules/plan.py::_benchmark_problems: swap call `any` -> `all`":
         _SCHEMA_FIRST + " (no boolean inside a [low, high] threshold)",

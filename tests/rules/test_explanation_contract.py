@@ -208,3 +208,10 @@ def test_each_comparison_at_its_edge(op: str) -> None:
     assert got == OP_CASES[op]
     high = evaluate_gate(plan, "g1", index_of(plan, record("r", value=7)), AS_OF)["status"]
     assert high == ("fail" if op in ("<", "<=", "==", "between") else "pass")
+
+
+def test_change_over_exactly_two_points() -> None:
+    plan = plan_with_rule({"all": [bench("ch", "inc", aggregate="change", op="<=", threshold=0)]})
+    index = index_of(plan, record("a", value=9, observed_at="2025-03-30T00:00:00Z"), record("b", value=4))
+    node = evaluate_gate(plan, "g1", index, AS_OF)["explanation"]["children"][0]
+    assert (node["status"], node["value"], node["reason"]) == ("pass", -5, "change -5 <= 0 over 2 points")
