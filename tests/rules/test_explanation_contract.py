@@ -204,8 +204,14 @@ OP_CASES = {  # op -> statuses for latest = 4, 5, 6 against 5 (between: [5, 6])
 def test_each_comparison_at_its_edge(op: str) -> None:
     threshold = [5, 6] if op == "between" else 5
     plan = plan_with_rule({"all": [bench("x", "inc", aggregate="latest", op=op, threshold=threshold)]})
-    got = [evaluate_gate(plan, "g1", index_of(plan, record("r", value=v)), AS_OF)["status"] for v in (4, 5, 6)]
-    assert got == OP_CASES[op]
+    nodes = [evaluate_gate(plan, "g1", index_of(plan, record("r", value=v)), AS_OF)["explanation"]["children"][0]
+             for v in (4, 5, 6)]
+    assert [n["status"] for n in nodes] == OP_CASES[op]
+    # The reason says the same as the status.
+    words = "between 5 and 6" if op == "between" else f"{op} 5"
+    assert [n["reason"] for n in nodes] == [
+        f"latest {v} {words} over 1 point" if s == "pass" else f"latest {v} is not {words} over 1 point"
+        for v, s in zip((4, 5, 6), OP_CASES[op], strict=True)]
     high = evaluate_gate(plan, "g1", index_of(plan, record("r", value=7)), AS_OF)["status"]
     assert high == ("fail" if op in ("<", "<=", "==", "between") else "pass")
 

@@ -254,6 +254,8 @@ SHAPES: list[tuple[str, Any, list[tuple[str, str]]]] = [
     ("a null child", {"all": [bench(), None]}, [(f"{G}.rule.all[1]", "None does not fit any allowed form")]),
     ("deep inside", {"all": [{"any": [bench("q", threshold="x")]}]},
      [(f"{G}.rule.all[0].any[0].benchmark.threshold", "must be a number, true/false, or [low, high]; got a string")]),
+    ("an object threshold", {"all": [bench("q", threshold={"x": 1})]},
+     [(f"{G}.rule.all[0].benchmark.threshold", "must be a number, true/false, or [low, high]; got an object")]),
     ("score without min", {"score": {"of": [bench()]}}, [(f"{G}.rule.score.min", "required field is missing")]),
 ]
 
