@@ -16,14 +16,11 @@ import numpy as np
 
 from schemas.jsonfmt import sha256_canonical
 from schemas.models import (
-    AllNode,
-    AnyNode,
     AtLeastNode,
     Benchmark,
     BenchmarkNode,
     Indicator,
     Node,
-    NotNode,
     ScoreNode,
 )
 from schemas.timefmt import DAY, describe_duration, format_date, format_timestamp, parse_duration
@@ -31,7 +28,7 @@ from schemas.timefmt import DAY, describe_duration, format_date, format_timestam
 from .compiler import Status
 from .plan import LoadedPlan
 from .series import EvidenceIndex, View
-from .tree import children, node_weight
+from .tree import children, node_name, node_weight
 
 __all__ = ["BenchmarkResult", "Waiver", "aggregate", "evaluate", "evaluate_benchmark", "evaluate_gate", "format_value"]
 
@@ -233,9 +230,7 @@ def _explain(node: Node, statuses: Sequence[Status], counter: Any, results: dict
                              "rule_status": STATUS[r.status]}
             out["reason"] = f"waived by {w.by}: {w.justification} (rule alone: {r.reason})"
         return out
-    name = ("all" if isinstance(node, AllNode) else "any" if isinstance(node, AnyNode) else
-            "not" if isinstance(node, NotNode) else "at_least" if isinstance(node, AtLeastNode) else "score")
-    inner: dict[str, Any] = {"node": name, "status": STATUS[status], "weight": node_weight(node)}
+    inner: dict[str, Any] = {"node": node_name(node), "status": STATUS[status], "weight": node_weight(node)}
     if isinstance(node, AtLeastNode):
         inner["at_least"] = node.at_least
     if isinstance(node, ScoreNode):

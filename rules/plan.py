@@ -274,7 +274,7 @@ def _semantic_problems(plan: ExitPlan) -> Iterator[Problem]:
             gbase: list[str | int] = [*pbase, "gates", gi]
             yield from unique("gate", gate.id, [*gbase, "id"])
             yield from _approval_problems(gate, [*gbase, "approval"])
-            yield from _rule_problems(gate.rule, [*gbase, "rule"], indicators, unique, under_not=False)
+            yield from _rule_problems(gate.rule, [*gbase, "rule"], indicators, unique)
     yield from _cycle_problems(plan)
 
 
@@ -308,7 +308,7 @@ def _approval_problems(gate: Gate, path: list[str | int]) -> Iterator[Problem]:
 
 
 def _rule_problems(node: Node, path: list[str | int], indicators: dict[str, Indicator],
-                   unique: Any, under_not: bool) -> Iterator[Problem]:
+                   unique: Any) -> Iterator[Problem]:
     if isinstance(node, BenchmarkNode):
         yield from _benchmark_problems(node.benchmark, [*path, "benchmark"], indicators, unique)
         return
@@ -322,7 +322,7 @@ def _rule_problems(node: Node, path: list[str | int], indicators: dict[str, Indi
             yield Problem(json_path([*path, "score", "of"]), "the children's weights sum to 0")
     for i, child in enumerate(kids):
         child_path = [*path, *key] if isinstance(node, NotNode) else [*path, *key, i]
-        yield from _rule_problems(child, child_path, indicators, unique, under_not or isinstance(node, NotNode))
+        yield from _rule_problems(child, child_path, indicators, unique)
 
 
 def _benchmark_problems(b: Benchmark, path: list[str | int], indicators: dict[str, Indicator],

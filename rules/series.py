@@ -40,10 +40,6 @@ class View:
     series: IndicatorSeries
     prefix: bool  # positions are 0..k-1, so slices of the series serve directly
 
-    @property
-    def known(self) -> I64:
-        return self.series.known[: len(self.obs)] if self.prefix else self.series.known[self.positions]
-
     def ids(self, lo: int, hi: int) -> list[str]:
         if self.prefix:
             return self.series.ids[lo:hi]

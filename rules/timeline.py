@@ -334,19 +334,12 @@ class _BenchmarkState:
         self.value: Any = None
 
     def refresh(self, k: int) -> None:
+        """min, max, change or trend at instant k: the aggregates that read particular points
+        (count, sum, mean and latest come from the precomputed sums, `_arithmetic`)."""
         w = self.window
         name, kind, n, ind = self.b.aggregate, self.kind, w.counts[k], self.ind
-        if name == "count":
-            self.value = n
-        elif name == "sum":
-            s = ind.exact_sum(w, k)
-            self.value = s if kind == "number" else int(s)
-        elif n == 0:
+        if n == 0:
             self.value = None
-        elif name == "mean":
-            self.value = ind.exact_sum(w, k) / n
-        elif name == "latest":
-            self.value = _typed(kind, ind.vals[ind.newest])
         elif name == "min":
             self.value = _typed(kind, ind.extremes(w)[0])
         elif name == "max":

@@ -3,10 +3,21 @@ persistent database file, and stops it cleanly."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
+import sys
+import time
 from pathlib import Path
 
-from cli.supervisor import Supervisor, free_port, temporal_binary
+import pytest
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client
+
+from cli.supervisor import Process, Supervisor, free_port, temporal_binary
+
+POLL_TIMEOUT = 60.0  # a cold start of the worker on a busy machine takes seconds, not a minute
 
 
 def test_temporal_dev_server_starts_persists_and_stops(tmp_path: Path) -> None:
@@ -22,25 +33,43 @@ def test_temporal_dev_server_starts_persists_and_stops(tmp_path: Path) -> None:
     assert not sup.dead() and not sup.procs
 
 
-def test_exitgate_worker_connects_to_a_dev_server_and_polls(tmp_path: Path) -> None:
-    """The `exitgate worker` process starts against a real dev server and the store, and stops
-    cleanly on SIGINT."""
-    import os
-    import sys
-    import time
+async def _pollers(client: Client, queue: str) -> dict[str, list[str]]:
+    """Who polls the task queue, per kind of task, as the dev server sees it."""
+    out: dict[str, list[str]] = {}
+    for name, kind in (("workflow", TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW),
+                       ("activity", TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY)):
+        resp = await client.workflow_service.describe_task_queue(DescribeTaskQueueRequest(
+            namespace="default", task_queue=TaskQueue(name=queue), task_queue_type=kind))
+        out[name] = [p.identity for p in resp.pollers]
+    return out
 
+
+async def test_exitgate_worker_connects_to_a_dev_server_and_polls(tmp_path: Path) -> None:
+    """The `exitgate worker` process connects to a real dev server and polls its task queue for
+    workflow and activity tasks (the server lists it as a poller), opens the store, and stops
+    cleanly on SIGINT."""
     port, ui = free_port(), free_port()
+    queue = "exitgate-test"
+    log = tmp_path / "logs" / "worker.log"
     with Supervisor(tmp_path) as sup:
         sup.start_temporal(port, ui, {"ExitgateMission": "Keyword", "ExitgatePhase": "Keyword",
                                       "ExitgateGateStates": "KeywordList"})
+        client = await Client.connect(f"127.0.0.1:{port}")
+        assert await _pollers(client, queue) == {"workflow": [], "activity": []}  # nobody before the worker
         exe = Path(sys.executable).parent / "exitgate"
         env = {"EXITGATE_TEMPORAL_ADDRESS": f"127.0.0.1:{port}", "EXITGATE_DATA_DIR": str(tmp_path / "data"),
-               "EXITGATE_TASK_QUEUE": "exitgate-test"}
-        from cli.supervisor import Process
-
+               "EXITGATE_TASK_QUEUE": queue}
         proc = sup.start(Process("worker", [str(exe), "worker"], env=env))
-        time.sleep(3)
-        assert proc.popen is not None and proc.popen.poll() is None, (tmp_path / "logs" / "worker.log").read_text()
-    assert proc.popen.returncode is not None
+        assert proc.popen is not None
+        deadline = time.monotonic() + POLL_TIMEOUT
+        while not all((seen := await _pollers(client, queue)).values()):
+            if proc.popen.poll() is not None:
+                pytest.fail(f"the worker exited with code {proc.popen.returncode}:\n{log.read_text()}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"no worker polled {queue!r} within {POLL_TIMEOUT:.0f} s (pollers: {seen}):\n"
+                            f"{log.read_text()}")
+            await asyncio.sleep(0.2)
+        assert proc.popen.poll() is None, log.read_text()
+    # It left on SIGINT by itself (0, or 130 for "interrupted"), not by the kill after the grace.
+    assert proc.popen.returncode in (0, 130), (proc.popen.returncode, log.read_text())
     assert (tmp_path / "data" / "exitgate.sqlite").exists()  # the worker opened (and migrated) the store
-    assert os.path.exists(tmp_path / "logs" / "worker.log")

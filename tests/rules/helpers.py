@@ -6,6 +6,10 @@ import copy
 from pathlib import Path
 from typing import Any
 
+from rules.evidence import Ledger
+from rules.plan import LoadedPlan, load_plan
+from rules.series import EvidenceIndex
+
 ROOT = Path(__file__).resolve().parents[2]
 
 MISSION = "lakeland"
@@ -86,3 +90,19 @@ def first_bench(p: dict[str, Any]) -> dict[str, Any]:
     """The first benchmark of the first gate's `all` rule."""
     b: dict[str, Any] = first_gate(p)["rule"]["all"][0]["benchmark"]
     return b
+
+
+def plan_with_rule(rule: dict[str, Any], **top: Any) -> LoadedPlan:
+    """base_plan with its first gate's rule replaced (and any top-level field, e.g. version)."""
+    doc = base_plan()
+    doc["phases"][0]["gates"][0]["rule"] = rule
+    doc.update(top)
+    return load_plan(doc)
+
+
+def index_of(plan: LoadedPlan, *raws: dict[str, Any]) -> EvidenceIndex:
+    """An evidence index of records that must all be accepted (as from a file)."""
+    ledger = Ledger(plan)
+    for raw in raws:
+        assert ledger.add(raw).status == "stored", raw
+    return EvidenceIndex(ledger.records.values())

@@ -1,20 +1,34 @@
-"""A small, obviously correct evaluator written straight from CONTRACT section 3.
+"""A small, obviously correct evaluator written straight from CONTRACT sections 2 and 3.
 
-No numpy, no caching, no cleverness: every as-of evaluation recomputes everything from the
-list of accepted records, with exact fractions where floats could blur a comparison.
+No numpy, no caching, no cleverness: acceptance reads the raw records itself (section 2), and
+every as-of evaluation recomputes everything from the list of accepted records, with exact
+fractions where floats could blur a comparison. Nothing here comes from `rules`: the engine is
+checked against it, never the other way round.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from rules.evidence import Record
-
 DAY = 24 * 3600 * 1_000_000
 Status = bool | None
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+@dataclass(frozen=True)
+class RefRecord:
+    id: str
+    indicator: str
+    value: Any
+    observed_at: int
+    reported_at: int
+    known_at: int
+    source: str
+    supersedes: str | None
 
 
 @dataclass(frozen=True)
@@ -26,21 +40,96 @@ class RefBenchmark:
     evidence: list[str]
 
 
-def counting_records(records: Iterable[Record], as_of: int) -> list[Record]:
+# --- acceptance (section 2) ------------------------------------------------------------------------
+
+
+def instant(text: str) -> int:
+    """Microseconds since the epoch of an RFC 3339 timestamp (the generator writes plain ones)."""
+    return (dt.datetime.fromisoformat(text) - _EPOCH) // dt.timedelta(microseconds=1)
+
+
+def _same_value(kind: str, a: Any, b: Any) -> bool:
+    if a is None or b is None:
+        return a is b
+    if isinstance(a, bool) or isinstance(b, bool) or kind == "boolean":
+        return type(a) is bool and type(b) is bool and a == b
+    return bool(a == b)
+
+
+def _fits(kind: str, value: Any) -> bool:
+    if kind == "boolean":
+        return type(value) is bool
+    if kind == "integer":
+        return type(value) is int
+    return type(value) in (int, float)
+
+
+class RefLedger:
+    """Accepted records in acceptance order. `take` answers what section 2 says of one record:
+    ("stored" | "duplicate" | "rejected", the fields a rejection names)."""
+
+    def __init__(self, kinds: Mapping[str, str]):
+        self.kinds = kinds
+        self.records: dict[str, RefRecord] = {}
+
+    def take(self, raw: Mapping[str, Any], received_at: int | None = None,
+             backfill: bool = False) -> tuple[str, set[str]]:
+        first = self.records.get(raw["id"])
+        if first is not None:  # a retry: compared with the first copy, nothing else checked
+            differ = {name for name, same in (
+                ("indicator", raw["indicator"] == first.indicator), ("source", raw["source"] == first.source),
+                ("value", _same_value(self.kinds[first.indicator], raw["value"], first.value)),
+                ("observed_at", instant(raw["observed_at"]) == first.observed_at),
+                ("supersedes", raw.get("supersedes") == first.supersedes)) if not same}
+            return ("rejected", differ) if differ else ("duplicate", set())
+        bad: set[str] = set()
+        kind = self.kinds[raw["indicator"]]
+        value, target_id = raw["value"], raw.get("supersedes")
+        if (value is None and target_id is None) or (value is not None and not _fits(kind, value)):
+            bad.add("value")
+        observed = instant(raw["observed_at"])
+        if raw.get("reported_at") is not None:
+            reported = instant(raw["reported_at"])
+            if received_at is not None and not backfill and reported > received_at:
+                bad.add("reported_at")  # a live system cannot be told of a future report
+        else:  # files: the observation time; the service: the time of receipt
+            reported = observed if received_at is None else received_at
+        if observed > reported:
+            bad.add("observed_at")
+        if target_id is not None:
+            target = self.records.get(target_id)
+            if (target is None or target.indicator != raw["indicator"]
+                    or any(r.supersedes == target_id for r in self.records.values())
+                    or target.reported_at > reported):
+                bad.add("supersedes")
+        if bad:
+            return "rejected", bad
+        # Live records are known from max(reported_at, received_at); files and backfills keep
+        # reported_at.
+        known = reported if received_at is None or backfill else max(reported, received_at)
+        self.records[raw["id"]] = RefRecord(raw["id"], raw["indicator"], value, observed, reported, known,
+                                            raw["source"], target_id)
+        return "stored", set()
+
+
+# --- evaluation (section 3) ------------------------------------------------------------------------
+
+
+def counting_records(records: Iterable[RefRecord], as_of: int) -> list[RefRecord]:
     """Known at or before T, not superseded by a known record, not a withdrawal."""
     known = [r for r in records if r.known_at <= as_of]
     superseded = {r.supersedes for r in known if r.supersedes is not None}
     return [r for r in known if r.id not in superseded and r.value is not None]
 
 
-def points(records: Iterable[Record], indicator: str, as_of: int, window: int | None) -> list[Record]:
+def points(records: Iterable[RefRecord], indicator: str, as_of: int, window: int | None) -> list[RefRecord]:
     pts = [r for r in counting_records(records, as_of)
            if r.indicator == indicator and r.observed_at <= as_of
            and (window is None or r.observed_at > as_of - window)]
     return sorted(pts, key=lambda r: (r.observed_at, r.known_at, r.id))
 
 
-def aggregate(name: str, pts: list[Record]) -> Any:
+def aggregate(name: str, pts: list[RefRecord]) -> Any:
     vals = [r.value for r in pts]
     if name == "count":
         return len(vals)
@@ -78,7 +167,7 @@ def compare(op: str, value: Any, threshold: Any) -> bool:
             ">=": value >= threshold, "==": value == threshold, "!=": value != threshold}[op]
 
 
-def benchmark(b: Mapping[str, Any], records: list[Record], as_of: int, durations: Mapping[str, int]) -> RefBenchmark:
+def benchmark(b: Mapping[str, Any], records: list[RefRecord], as_of: int, durations: Mapping[str, int]) -> RefBenchmark:
     window = durations[b["window"]] if b.get("window") else None
     max_age = durations[b["max_age"]] if b.get("max_age") else None
     pts = points(records, b["indicator"], as_of, window)
@@ -154,3 +243,18 @@ def statuses(node: Mapping[str, Any], leaf: Mapping[str, Status]) -> list[Status
     else:
         s = score(node["score"]["min"], list(zip(tops, [weight(k) for k in kids_of(node)], strict=True)))
     return [s, *[x for b in below for x in b]]
+
+
+def waivable(node: Mapping[str, Any], under_not: bool = False) -> set[str]:
+    """Benchmark ids a waiver may apply to: those with no `not` anywhere above them (3.5)."""
+    if "benchmark" in node:
+        return set() if under_not else {node["benchmark"]["id"]}
+    return {bid for kid in kids_of(node) for bid in waivable(kid, under_not or "not" in node)}
+
+
+def share(node: Mapping[str, Any], leaf: Mapping[str, Status]) -> Fraction:
+    """A score node's weighted share of passing children (unknown ones do not pass)."""
+    kids = kids_of(node)
+    tops = [statuses(k, leaf)[0] for k in kids]
+    total = sum(Fraction(repr(weight(k))) for k in kids)
+    return sum((Fraction(repr(weight(k))) for k, s in zip(kids, tops, strict=True) if s is True), Fraction(0)) / total

@@ -254,3 +254,39 @@ def test_backfill_keeps_reported_at(plan: LoadedPlan) -> None:
     r = ledger.records["r1"]
     assert r.known_at == r.reported_at == parse_timestamp("2025-04-03T10:00:00Z")
     assert r.received_at == RECEIVED
+
+
+# --- boundaries and the JSON forms ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("raw", [record(value=0), record(value=20, **POL), record(value=0.0, **POL)],
+                         ids=["integer at min", "number at max", "number at min"])
+def test_range_is_inclusive(plan: LoadedPlan, raw: dict[str, Any]) -> None:
+    assert _one(plan, raw).status == "stored"
+
+
+def test_retried_withdrawal_and_unreadable_retry(plan: LoadedPlan) -> None:
+    ledger = Ledger(plan)
+    withdrawal = record("w", supersedes="r1", value=None)
+    assert [ledger.add(r).status for r in (record(), withdrawal)] == ["stored", "stored"]
+    assert ledger.add(dict(withdrawal)).status == "duplicate"  # null equals null
+    _assert_rejected(ledger.add(dict(withdrawal, value=7)), "value", "conflicts")
+    _assert_rejected(ledger.add(record(value=None)), "value", "conflicts")  # a value retried as null
+    _assert_rejected(ledger.add(record(observed_at="not a time")), "observed_at", "conflicts")
+    _assert_rejected(ledger.add(record(observed_at=20250331)), "observed_at", "conflicts")
+
+
+def test_records_and_outcomes_as_json(plan: LoadedPlan) -> None:
+    ledger = Ledger(plan)
+    ledger.add(record())
+    ledger.add(record("r2", supersedes="r1", value=5, provenance={"uri": "s3://x", "sha256": "ab"}))
+    assert ledger.records["r1"].to_json() == {
+        "id": "r1", "mission": "lakeland", "indicator": "inc", "value": 7, "observed_at": "2025-03-31T00:00:00Z",
+        "reported_at": "2025-04-03T10:00:00Z", "source": "jmac"}
+    assert ledger.records["r2"].to_json() == {**record("r2", value=5), "supersedes": "r1",
+                                              "provenance": {"uri": "s3://x", "sha256": "ab"}}
+    assert Outcome("stored", "r1").to_json() == {"status": "stored", "id": "r1"}
+    bad = ledger.add(record("r3", value=-1), line=4)
+    assert bad.to_json() == {"status": "rejected", "id": "r3", "line": 4, "errors": [
+        {"field": "value", "reason": "-1 is below the indicator's minimum 0"}]}
+    assert "line" not in ledger.add(record("r3", value=-1)).to_json()

@@ -99,6 +99,16 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], Any], str, str]] = [
     ("min above max", lambda p: p["indicators"][0].update(min=5, max=1), "$.indicators[0].min", "min 5 is above max 1"),
     ("fractional integer bound", lambda p: p["indicators"][0].update(min=0.5), "$.indicators[0].min", "needs an integer bound"),
     ("negative weight", lambda p: first_bench(p).update(weight=-1), f"{B0}.weight", "-1"),
+    ("no approval roles", lambda p: first_gate(p)["approval"].update(roles=[], required_roles=None, waiver_roles=None,
+                                                                      quorum=1, distinct_roles=False),
+     f"{G}.approval.roles", "must not be empty"),
+    # Paths through every kind of node.
+    ("under any", _rule({"any": [bench("x1"), bench("x2", "nope")]}), f"{G}.rule.any[1].benchmark.indicator", "unknown indicator 'nope'"),
+    ("under not", _rule({"not": bench("x1", "nope")}), f"{G}.rule.not.benchmark.indicator", "unknown indicator 'nope'"),
+    ("under at_least", _rule({"at_least": 1, "of": [bench("x1"), bench("x2", "nope")]}), f"{G}.rule.of[1].benchmark.indicator", "unknown indicator 'nope'"),
+    ("under score", _rule({"score": {"of": [bench("x1", "nope")], "min": 0.5}}), f"{G}.rule.score.of[0].benchmark.indicator", "unknown indicator 'nope'"),
+    ("deep", _rule({"not": {"at_least": 1, "of": [{"score": {"of": [{"any": [bench("x1", "nope")]}], "min": 1}}]}}),
+     f"{G}.rule.not.of[0].score.of[0].any[0].benchmark.indicator", "unknown indicator 'nope'"),
 ]
 
 
@@ -224,3 +234,64 @@ def test_unreadable_file(tmp_path: Path) -> None:
     with pytest.raises(PlanError) as info:
         load_plan_file(tmp_path / "missing.yaml")
     assert "cannot read" in info.value.problems[0].message
+
+
+def test_limits_that_are_allowed() -> None:
+    doc = base_plan()
+    doc["indicators"][1].update(min=5, max=5)  # a range of one value
+    first_gate(doc)["approval"]["quorum"] = 3  # every role, each once
+    first_gate(doc)["rule"]["all"].append(bench("x9", "inc", op="between", threshold=[2, 2]))
+    plan = load_plan(doc)
+    assert plan.indicators["pol"].min == plan.indicators["pol"].max == 5
+
+
+OPERATORS = "a rule node needs exactly one operator: benchmark, all, any, not, at_least or score"
+SHAPES: list[tuple[str, Any, list[tuple[str, str]]]] = [
+    ("two operators", {"all": [bench()], "any": [bench("x")]}, [(f"{G}.rule", f"{OPERATORS} (found all, any)")]),
+    ("no operator", {"weight": 2}, [(f"{G}.rule", OPERATORS)]),
+    ("a string", "all", [(f"{G}.rule", "'all' does not fit any allowed form")]),
+    ("a number", 5, [(f"{G}.rule", "5 does not fit any allowed form")]),
+    ("a null child", {"all": [bench(), None]}, [(f"{G}.rule.all[1]", "None does not fit any allowed form")]),
+    ("deep inside", {"all": [{"any": [bench("q", threshold="x")]}]},
+     [(f"{G}.rule.all[0].any[0].benchmark.threshold", "must be a number, true/false, or [low, high]; got a string")]),
+    ("an object threshold", {"all": [bench("q", threshold={"x": 1})]},
+     [(f"{G}.rule.all[0].benchmark.threshold", "must be a number, true/false, or [low, high]; got an object")]),
+    ("score without min", {"score": {"of": [bench()]}}, [(f"{G}.rule.score.min", "required field is missing")]),
+]
+
+
+@pytest.mark.parametrize(("label", "rule", "want"), SHAPES, ids=[c[0] for c in SHAPES])
+def test_a_malformed_rule_node_is_explained_exactly(label: str, rule: Any, want: list[tuple[str, str]]) -> None:
+    doc = base_plan()
+    first_gate(doc)["rule"] = rule
+    assert _problems(doc) == want
+
+
+def test_a_cycle_is_named_by_its_phases_only() -> None:
+    doc = base_plan()
+    third = {"id": "survey", "name": "Survey", "gates": [
+        {"id": "g3", "name": "G3", "rule": {"all": [bench("b9", "elect", aggregate="latest", op="==", threshold=True)]},
+         "approval": {"roles": ["head"], "quorum": 1}}]}
+    doc["phases"][0]["depends_on"] = ["survey", "drawdown"]  # survey is visited first and is no part of it
+    doc["phases"].append(third)
+    assert [p for p in _problems(doc) if "cycle" in p[1]] == [
+        ("$.phases[1].depends_on", "dependency cycle: prep -> drawdown -> prep")]
+
+
+def test_yaml_merge_keys_are_expanded() -> None:
+    from rules.documents import parse_document
+
+    text = "base: &b {quorum: 1, roles: [head]}\ngate:\n  <<: *b\n  name: g\n"
+    assert parse_document(text) == {"base": {"quorum": 1, "roles": ["head"]},
+                                    "gate": {"quorum": 1, "roles": ["head"], "name": "g"}}
+
+
+def test_the_error_message_lists_every_problem() -> None:
+    doc = base_plan()
+    doc.pop("mission")
+    doc["plan"] = "-bad"
+    with pytest.raises(PlanError) as info:
+        load_plan(doc)
+    text = str(info.value)
+    assert text.splitlines()[0] == "plan rejected, 2 problem(s):"
+    assert "$.mission" in text and "$.plan" in text

@@ -6,27 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from rules.evaluate import Waiver, evaluate, evaluate_gate
-from rules.evidence import Ledger
-from rules.plan import LoadedPlan, load_plan
+from rules.plan import LoadedPlan
 from rules.series import EvidenceIndex
 from schemas.timefmt import parse_timestamp
 
-from .helpers import base_plan, bench, record
+from .helpers import bench, index_of, plan_with_rule, record
 
 T = parse_timestamp
-
-
-def _plan(rule: dict[str, Any]) -> LoadedPlan:
-    doc = base_plan()
-    doc["phases"][0]["gates"][0]["rule"] = rule
-    return load_plan(doc)
-
-
-def _index(plan: LoadedPlan, *raws: dict[str, Any]) -> EvidenceIndex:
-    ledger = Ledger(plan)
-    for raw in raws:
-        assert ledger.add(raw).status == "stored", raw
-    return EvidenceIndex(ledger.records.values())
 
 
 def _at(plan: LoadedPlan, index: EvidenceIndex, as_of: int, waivers: list[Waiver] | None = None) -> dict[str, Any]:
@@ -44,8 +30,8 @@ def _check_edge(plan: LoadedPlan, index: EvidenceIndex, as_of: int) -> int:
 
 
 def test_point_leaving_the_window() -> None:
-    plan = _plan({"all": [bench("w", "inc", aggregate="count", op=">=", threshold=2, window="P10D")]})
-    index = _index(plan, record("a", observed_at="2025-03-01T00:00:00Z", reported_at="2025-03-01T00:00:00Z"),
+    plan = plan_with_rule({"all": [bench("w", "inc", aggregate="count", op=">=", threshold=2, window="P10D")]})
+    index = index_of(plan, record("a", observed_at="2025-03-01T00:00:00Z", reported_at="2025-03-01T00:00:00Z"),
                    record("b", observed_at="2025-03-05T00:00:00Z", reported_at="2025-03-05T00:00:00Z"))
     as_of = T("2025-03-06T00:00:00Z")
     assert _at(plan, index, as_of)["status"] == "pass"
@@ -57,8 +43,8 @@ def test_point_leaving_the_window() -> None:
 
 
 def test_point_going_stale() -> None:
-    plan = _plan({"all": [bench("s", "inc", aggregate="latest", op="<=", threshold=10, max_age="P2D")]})
-    index = _index(plan, record("a", observed_at="2025-03-01T00:00:00Z", reported_at="2025-03-01T12:00:00Z"))
+    plan = plan_with_rule({"all": [bench("s", "inc", aggregate="latest", op="<=", threshold=10, max_age="P2D")]})
+    index = index_of(plan, record("a", observed_at="2025-03-01T00:00:00Z", reported_at="2025-03-01T12:00:00Z"))
     as_of = T("2025-03-02T00:00:00Z")
     until = _check_edge(plan, index, as_of)
     assert until == T("2025-03-03T00:00:00.000001Z")  # exactly max_age old is still fresh
@@ -68,11 +54,11 @@ def test_point_going_stale() -> None:
 
 
 def test_earliest_of_several_edges() -> None:
-    plan = _plan({"all": [
+    plan = plan_with_rule({"all": [
         bench("w", "inc", aggregate="count", op=">=", threshold=1, window="P10D"),
         bench("s", "pol", aggregate="latest", op=">=", threshold=1, max_age="P3D"),
     ]})
-    index = _index(plan, record("a", observed_at="2025-03-01T00:00:00Z", reported_at="2025-03-01T00:00:00Z"),
+    index = index_of(plan, record("a", observed_at="2025-03-01T00:00:00Z", reported_at="2025-03-01T00:00:00Z"),
                    record("p", indicator="pol", source="moi", value=2, observed_at="2025-03-04T00:00:00Z",
                           reported_at="2025-03-04T00:00:00Z"))
     as_of = T("2025-03-05T00:00:00Z")
@@ -80,8 +66,8 @@ def test_earliest_of_several_edges() -> None:
 
 
 def test_waiver_end_is_an_edge() -> None:
-    plan = _plan({"all": [bench("x", "inc", aggregate="latest", op="<=", threshold=1)]})
-    index = _index(plan, record("a"))
+    plan = plan_with_rule({"all": [bench("x", "inc", aggregate="latest", op="<=", threshold=1)]})
+    index = index_of(plan, record("a"))
     w = [Waiver("x", "head", "agreed", T("2025-05-01T00:00:00Z"))]
     now = _at(plan, index, T("2025-04-10T00:00:00Z"), w)
     assert now["status"] == "pass" and now["valid_until"] == "2025-05-01T00:00:00Z"
@@ -91,14 +77,14 @@ def test_waiver_end_is_an_edge() -> None:
 
 
 def test_no_edge_without_window_or_max_age() -> None:
-    plan = _plan({"all": [bench("x", "inc", aggregate="mean", op="<=", threshold=10)]})
-    index = _index(plan, record("a"))
+    plan = plan_with_rule({"all": [bench("x", "inc", aggregate="mean", op="<=", threshold=10)]})
+    index = index_of(plan, record("a"))
     assert _at(plan, index, T("2025-04-10T00:00:00Z"))["valid_until"] is None
 
 
 def test_digest_same_for_same_evidence_and_result_at_different_instants() -> None:
-    plan = _plan({"all": [bench("x", "inc", aggregate="mean", op="<=", threshold=10, window="P90D")]})
-    index = _index(plan, record("a"))
+    plan = plan_with_rule({"all": [bench("x", "inc", aggregate="mean", op="<=", threshold=10, window="P90D")]})
+    index = index_of(plan, record("a"))
     one = _at(plan, index, T("2025-04-10T00:00:00Z"))
     two = _at(plan, index, T("2025-05-10T00:00:00Z"))
     assert one["digest"] == two["digest"]
@@ -106,20 +92,20 @@ def test_digest_same_for_same_evidence_and_result_at_different_instants() -> Non
 
 
 def test_digest_changes_when_a_value_changes() -> None:
-    plan = _plan({"all": [bench("x", "inc", aggregate="mean", op="<=", threshold=10)]})
+    plan = plan_with_rule({"all": [bench("x", "inc", aggregate="mean", op="<=", threshold=10)]})
     as_of = T("2025-04-10T00:00:00Z")
-    base = _at(plan, _index(plan, record("a", value=7)), as_of)["digest"]
-    assert _at(plan, _index(plan, record("a", value=8)), as_of)["digest"] != base  # same status, new value
-    assert _at(plan, _index(plan, record("z", value=7)), as_of)["digest"] != base  # another record used
-    corrected = _index(plan, record("a", value=7), record("c", supersedes="a", value=8,
+    base = _at(plan, index_of(plan, record("a", value=7)), as_of)["digest"]
+    assert _at(plan, index_of(plan, record("a", value=8)), as_of)["digest"] != base  # same status, new value
+    assert _at(plan, index_of(plan, record("z", value=7)), as_of)["digest"] != base  # another record used
+    corrected = index_of(plan, record("a", value=7), record("c", supersedes="a", value=8,
                                                           reported_at="2025-04-05T00:00:00Z"))
     assert _at(plan, corrected, T("2025-04-04T00:00:00Z"))["digest"] == base  # correction not yet known
     assert _at(plan, corrected, as_of)["digest"] != base
 
 
 def test_evidence_digest_follows_counting_records() -> None:
-    plan = _plan({"all": [bench("x", "inc", aggregate="mean", op="<=", threshold=10)]})
-    index = _index(plan, record("a"), record("w", supersedes="a", value=None, reported_at="2025-04-05T00:00:00Z"),
+    plan = plan_with_rule({"all": [bench("x", "inc", aggregate="mean", op="<=", threshold=10)]})
+    index = index_of(plan, record("a"), record("w", supersedes="a", value=None, reported_at="2025-04-05T00:00:00Z"),
                    record("p", indicator="pol", source="moi", value=2, reported_at="2025-04-07T00:00:00Z"))
     before = evaluate(plan, index, T("2025-04-04T00:00:00Z"))["evidence_digest"]
     assert evaluate(plan, index, T("2025-04-04T12:00:00Z"))["evidence_digest"] == before
@@ -127,3 +113,13 @@ def test_evidence_digest_follows_counting_records() -> None:
     assert withdrawn != before
     # A record of an indicator no gate reads still counts for the evidence digest.
     assert evaluate(plan, index, T("2025-04-07T00:00:00Z"))["evidence_digest"] != withdrawn
+
+
+def test_the_earliest_of_window_exit_and_staleness() -> None:
+    a = record("a", observed_at="2025-03-01T00:00:00Z", reported_at="2025-03-01T00:00:00Z")
+    at = T("2025-03-01T12:00:00Z")
+    for window, max_age, until in (("P10D", "P2D", "2025-03-03T00:00:00.000001Z"),
+                                   ("P1D", "P5D", "2025-03-02T00:00:00Z")):
+        plan = plan_with_rule({"all": [bench("x", "inc", aggregate="count", op=">=", threshold=1,
+                                             window=window, max_age=max_age)]})
+        assert _at(plan, index_of(plan, a), at)["valid_until"] == until, (window, max_age)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import text
 
 from rules.evaluate import evaluate
@@ -140,3 +142,50 @@ def test_imports_are_audited(store: Store, sample_plan: LoadedPlan, sample_lines
     assert sum(e.payload["stored"] for e in entries) == 295
     assert any(r["line"] == 161 for e in entries for r in e.payload["rejections"])
     assert store.audit_verify().ok
+
+
+def _incident(rid: str, value: int | None, reported: str, supersedes: str | None = None) -> dict[str, Any]:
+    raw: dict[str, Any] = {"id": rid, "mission": "valdoria", "indicator": "sec.security_incidents", "value": value,
+                           "observed_at": "2025-01-31T12:00:00Z", "reported_at": reported, "source": "sage"}
+    if supersedes is not None:
+        raw["supersedes"] = supersedes
+    return raw
+
+
+@pytest.mark.parametrize("chunk_size", [1, None], ids=["chunk-1", "one-chunk"])
+def test_two_corrections_of_one_record_in_one_batch(store_url: str, open_store: Callable[..., Store],
+                                                   sample_plan: LoadedPlan, chunk_size: int | None) -> None:
+    # A record may be corrected once (CONTRACT 2.6): the second correction of x1 is rejected,
+    # whether the first is in the same chunk or already stored, and the import does not fail.
+    opened = open_store(store_url)
+    store = opened if chunk_size is None else Store(opened.engine, chunk_size=chunk_size)
+    batch = [
+        _incident("x1", 5, "2025-02-01T00:00:00Z"),
+        _incident("x2", 6, "2025-02-02T00:00:00Z", supersedes="x1"),
+        _incident("x3", 7, "2025-02-03T00:00:00Z", supersedes="x1"),
+        _incident("x4", 8, "2025-02-04T00:00:00Z", supersedes="x2"),  # correcting the correction
+        _incident("x5", None, "2025-02-05T00:00:00Z", supersedes="x2"),
+    ]
+    outcomes = store.ingest(sample_plan, batch, actor="t", backfill=True)
+    assert [o.status for o in outcomes] == ["stored", "stored", "rejected", "stored", "rejected"]
+    for rejected, target in ((outcomes[2], "x1"), (outcomes[4], "x2")):
+        assert [e.field for e in rejected.errors] == ["supersedes"]
+        assert rejected.errors[0].reason == f"record {target!r} was already corrected; correct the correction instead"
+    assert {r[0] for r in _dump(store)} == {"x1", "x2", "x4"}
+    entries = store.audit_entries()
+    assert sum(e.payload["stored"] for e in entries) == 3 and sum(e.payload["rejected"] for e in entries) == 2
+    assert len(entries) == (5 if chunk_size == 1 else 1)  # one entry per chunk, none retried
+    view = store.evidence_index("valdoria", parse_timestamp("2025-03-01T00:00:00Z")).view(
+        "sec.security_incidents", parse_timestamp("2025-03-01T00:00:00Z"))
+    assert view is not None and view.ids(0, len(view.obs)) == ["x4"] and view.values.tolist() == [8.0]
+    assert store.audit_verify().ok
+
+
+def test_provenance_and_unreadable_lines(store: Store, sample_plan: LoadedPlan) -> None:
+    with_prov = dict(_incident("p1", 5, "2025-02-01T00:00:00Z"), provenance={"uri": "s3://bucket/é.csv", "sha256": "ab"})
+    lines = [json.dumps(with_prov), "{not json", "", json.dumps(_incident("p2", 6, "2025-02-01T00:00:00Z"))]
+    outcomes = store.ingest(sample_plan, lines, actor="t", backfill=True, lines=True)
+    assert [(o.line, o.status) for o in outcomes] == [(1, "stored"), (2, "rejected"), (4, "stored")]
+    assert outcomes[1].errors[0].field == "$"
+    stored = {r[0]: r[10] for r in _dump(store)}
+    assert json.loads(stored["p1"]) == {"uri": "s3://bucket/é.csv", "sha256": "ab"} and stored["p2"] is None

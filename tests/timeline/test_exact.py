@@ -8,7 +8,7 @@ import math
 from typing import Any
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from rules.evaluate import aggregate
@@ -19,7 +19,6 @@ from .compare import mismatches
 from .test_edges import T0, _index, _plan
 
 
-@settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 10_000), st.floats(-1e6, 1e6, allow_nan=False)), min_size=2, max_size=40))
 def test_trend_is_aggregate_to_the_bit(pairs: list[tuple[int, float]]) -> None:
     pairs.sort()

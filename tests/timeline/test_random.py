@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from rules.evaluate import Waiver
@@ -115,7 +115,6 @@ def _parse(text: str) -> int:
     return parse_timestamp(text)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenarios(), st.integers(-2, 10), st.sampled_from([DAY, 12 * HOUR, 2 * DAY, 5 * HOUR]),
        st.integers(1, 30), st.booleans())
 def test_random_timelines_equal_independent_evaluation(

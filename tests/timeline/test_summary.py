@@ -43,3 +43,10 @@ def test_never_passing_and_always_passing() -> None:
 def test_ties_go_to_the_first_benchmark_in_rule_order() -> None:
     s = summarize(_timeline([F, F], {"x": [F, P], "y": [P, F]}))["g"]
     assert s.blocking == "x"
+
+
+def test_final_status_and_no_regression_before_the_first_step() -> None:
+    rising = summarize(_timeline([U, F, P], {"a": [U, F, P]}))["g"]
+    assert (rising.final, rising.first_pass, rising.pass_steps, rising.regressions) == ("pass", 20, 1, [])
+    falling = summarize(_timeline([P, U], {"a": [P, U]}))["g"]
+    assert (falling.final, falling.regressions) == ("unknown", [Regression(10, None, "unknown")])
