@@ -81,7 +81,7 @@ class GateContext:
 def _authority(gid: str, act: Act, allowed: list[str], what: str) -> None:
     if act.role not in allowed:
         raise Refusal("RoleNotAllowed", f"gate {gid!r}: role {act.role!r} may not {what}; allowed roles: "
-                      + (", ".join(allowed) or "none"))
+                      + ", ".join(allowed))
     if act.held is not None and act.role not in act.held:
         raise Refusal("RoleNotHeld", f"{act.person} does not hold role {act.role!r}")
 

@@ -58,6 +58,7 @@ TABLE: dict[str, tuple[str, ...]] = {
                           "tests/timeline/test_valdoria.py", "tests/timeline/test_summary.py"),
     "rules/timeline_summary.py": ("tests/timeline/test_summary.py", "tests/timeline/test_cli.py"),
     "store/ingest.py": ("tests/store/test_ingest.py", "tests/store/test_concurrency.py::test_two_processes_import_the_same_file"),
+    "lifecycle/gate.py": ("tests/lifecycle",),
     "store/audit.py": ("tests/store/test_audit_verify.py", "tests/store/test_audit_tamper.py", "tests/store/test_ingest.py::test_imports_are_audited"),
 }
 

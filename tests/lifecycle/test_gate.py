@@ -364,3 +364,49 @@ def test_approvals_expire_while_awaiting_but_not_once_approved() -> None:
     lc.approve(st, s, lc.Act("hal", "host"), D1, None, NOW + 62 * DAY)
     assert st.state == "approved"
     assert lc.expire_approvals(st, NOW + 999 * DAY) == [] and len(st.approvals) == 2
+
+
+# --- edges the mutation run (scripts/mutate.py lifecycle/gate.py) found untested ---
+
+
+def test_a_phase_not_started_refuses_even_with_a_state_at_hand() -> None:
+    c = lc.GateContext(spec(), awaiting(), "not_started", "starter")
+    assert refusal(vote, c) == "PhaseNotStarted"
+
+
+def test_required_roles_exactly_the_roles_counted_meet_the_quorum() -> None:
+    s = spec(quorum=2, required_roles=["head", "host"])
+    st = awaiting()
+    lc.approve(st, s, lc.Act("ana", "head"), D1, None, NOW)
+    lc.approve(st, s, lc.Act("hal", "host"), D1, None, NOW)
+    assert st.state == "approved"
+
+
+def test_a_new_awaiting_episode_starts_unescalated_with_no_reminders() -> None:
+    st = GateState(gate="g1", state="collecting", reminders_sent=4, escalated=True)
+    lc.apply_evaluation(st, "pass", D1, None, "t", NOW)
+    assert (st.state, st.awaiting_since_us, st.reminders_sent, st.escalated) == ("awaiting_approval", NOW, 0, False)
+
+
+def test_void_entries_carry_an_expiry_only_where_there_is_one() -> None:
+    st = awaiting()
+    lc.approve(st, spec(), lc.Act("ana", "head"), D1, None, NOW)
+    lc.approve(st, spec(quorum=3, approval_valid_for_us=DAY), lc.Act("hal", "host"), D1, None, NOW)
+    [_, void, _] = lc.apply_evaluation(st, "fail", D2, None, "t", NOW)
+    ana, hal = void[2]["approvals"]
+    assert "expires" not in ana and hal["expires"] == format_timestamp(NOW + DAY)
+
+
+def test_only_a_gate_awaiting_approval_is_reminded() -> None:
+    s = spec(timers={"remind_after_us": DAY, "escalate_after_us": DAY})
+    st = GateState(gate="g1", state="collecting", awaiting_since_us=NOW - 30 * DAY)
+    assert lc.due_notifications(st, s, NOW) == []
+
+
+def test_next_deadline_counts_valid_until_and_the_escalation_alone() -> None:
+    st = GateState(gate="g1", valid_until=format_timestamp(NOW + 5 * DAY))
+    assert lc.next_deadline([(st, spec())], paused=False) == NOW + 5 * DAY
+    s = spec(timers={"remind_after_us": 7 * DAY, "escalate_after_us": 3 * DAY})
+    st = awaiting()
+    st.awaiting_since_us = NOW
+    assert lc.next_deadline([(st, s)], paused=False) == NOW + 3 * DAY
