@@ -51,6 +51,7 @@ class Settings:
     settle_s: float
     client_grace_s: float
     parallel_replicas: int
+    concurrency: int
     keep: bool
 
 
@@ -66,8 +67,11 @@ class TrialResult:
     seconds: float = 0.0
 
 
+_T0 = time.monotonic()
+
+
 def say(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
+    print(f"[{time.monotonic() - _T0:6.1f}s] {text}", file=sys.stderr, flush=True)
 
 
 # --- setting up a stack ---
@@ -106,7 +110,8 @@ async def open_mission(api: Api, script: Script) -> None:
 # --- faults ---
 
 async def inject(stack: Stack, faults: list[Fault], t0: float) -> None:
-    for f in faults:
+    """One fault at a time, each at its moment (or at once if the one before ran late)."""
+    for f in sorted(faults, key=lambda f: f.at_s):
         await asyncio.sleep(max(0.0, t0 + f.at_s - time.monotonic()))
         stack.faults[f.kind] += 1
         if f.kind == "stop_server":
@@ -128,46 +133,56 @@ async def watchdog(stack: Stack, stop: asyncio.Event) -> None:
             await asyncio.wait_for(stop.wait(), timeout=2.0)
 
 
-# --- one trial ---
+# --- a batch of trials: their storms run together, under the faults of all of them ---
 
-async def run_trial(cfg: Settings, stack: Stack, obs: Observer, keys: dict[str, str], script: Script,
-                    trial: int, with_faults: bool) -> TrialResult:
+async def run_batch(cfg: Settings, stack: Stack, obs: Observer, keys: dict[str, str],
+                    batch: list[tuple[int, Script]], with_faults: bool, label: str) -> list[TrialResult]:
     started = time.monotonic()
-    res = TrialResult(trial, script.mission, script.faults if with_faults else [], Acks())
-    api = Api(stack.base, keys, cfg.request_timeout_s, time.monotonic() + 120, res.acks)
+    results = [TrialResult(n, s.mission, s.faults if with_faults else [], Acks()) for n, s in batch]
+    apis = [Api(stack.base, keys, cfg.request_timeout_s, time.monotonic() + 180, r.acks) for r in results]
     try:
-        await open_mission(api, script)
-        rng = random.Random(f"clients:{cfg.seed}:{trial}")
+        await asyncio.gather(*(open_mission(api, s) for api, (_, s) in zip(apis, batch, strict=True)))
         t0 = time.monotonic()
-        api.deadline = t0 + cfg.storm_s + cfg.client_grace_s
-        pace = cfg.storm_s / max(1, max(len(lane) for lane in script.posters))
         stop = asyncio.Event()
-        approvers = [asyncio.create_task(approver(api, script.mission, person, gates, stop, rng))
-                     for person, (_, gates) in APPROVERS.items()]
+        work: list[Any] = []
+        approvers = []
+        for api, (n, script) in zip(apis, batch, strict=True):
+            rng = random.Random(f"clients:{cfg.seed}:{n}")
+            api.deadline = t0 + cfg.storm_s + cfg.client_grace_s
+            pace = cfg.storm_s / max(1, max(len(lane) for lane in script.posters))
+            work += [poster(api, script, lane, pace, rng) for lane in script.posters]
+            approvers += [asyncio.create_task(approver(api, script.mission, person, gates, stop, rng))
+                          for person, (_, gates) in APPROVERS.items()]
         dog = asyncio.create_task(watchdog(stack, stop)) if with_faults else None
-        work = [poster(api, script, lane, pace, rng) for lane in script.posters]
         if with_faults:
-            work.append(inject(stack, res.faults, t0))
+            work.append(inject(stack, [f for r in results for f in r.faults], t0))
         await asyncio.gather(*work)
         stop.set()
         await asyncio.gather(*approvers)
         if dog is not None:
             await dog
-        if with_faults:
             await asyncio.to_thread(stack.healthy, 180)
-        # (b): the gates reflect the store once things settle (waited for, up to settle_s).
-        res.violations["b_gates_reflect_store"] = await obs.wait_settled(script.mission, cfg.settle_s)
-        # The end of the script, the same in every run: both approvers vote on whatever awaits.
-        api.deadline = time.monotonic() + cfg.settle_s + 60
-        await finish(api, obs, script.mission, cfg.settle_s)
-        res.final = await obs.final_states(script.mission)
-        res.violations["a_stored_once"] = await asyncio.to_thread(obs.check_a, script.mission, res.acks)
-        res.violations["c_approvals_accounted"] = await obs.check_c(script.mission, res.acks, wait_s=20)
-        res.violations["d_no_bad_approval"], res.unverifiable_d = await obs.check_d(script.mission, res.acks)
+        say(f"{label} storm over after {time.monotonic() - t0:.1f} s; settling")
+        await asyncio.gather(*(after_storm(cfg, obs, api, s, r)
+                               for api, (_, s), r in zip(apis, batch, results, strict=True)))
     finally:
-        await api.aclose()
-    res.seconds = time.monotonic() - started
-    return res
+        for api in apis:
+            await api.aclose()
+    for r in results:
+        r.seconds = time.monotonic() - started
+    return results
+
+
+async def after_storm(cfg: Settings, obs: Observer, api: Api, script: Script, res: TrialResult) -> None:
+    # (b): the gates reflect the store once things settle (waited for, up to settle_s).
+    res.violations["b_gates_reflect_store"] = await obs.wait_settled(script.mission, cfg.settle_s)
+    # The end of the script, the same in every run: both approvers vote on whatever awaits.
+    api.deadline = time.monotonic() + cfg.settle_s + 60
+    await finish(api, obs, script.mission, cfg.settle_s)
+    res.final = await obs.final_states(script.mission)
+    res.violations["a_stored_once"] = await asyncio.to_thread(obs.check_a, script.mission, res.acks)
+    res.violations["c_approvals_accounted"] = await obs.check_c(script.mission, res.acks, wait_s=20)
+    res.violations["d_no_bad_approval"], res.unverifiable_d = await obs.check_d(script.mission, res.acks)
 
 
 async def finish(api: Api, obs: Observer, mission: str, settle_s: float) -> None:
@@ -186,16 +201,68 @@ async def finish(api: Api, obs: Observer, mission: str, settle_s: float) -> None
     raise StackError(f"{mission}: gates still awaiting approval after the final approvals ({settle_s + 60:.0f} s)")
 
 
-# --- the run ---
+async def bring_up(stack: Stack, scripts: list[Script], label: str) -> dict[str, str]:
+    say(f"{label}: starting in {stack.dir}")
+    await asyncio.to_thread(stack.prepare)
+    _, keys = await asyncio.gather(asyncio.to_thread(stack.up, 180),
+                                   asyncio.to_thread(create_keys, stack, [s.mission for s in scripts]))
+    say(f"{label}: up (Temporal on {stack.temporal_port}, API on {stack.api_port}), keys made")
+    return keys
+
+
+async def run_stack(cfg: Settings, scripts: list[Script], with_faults: bool) -> tuple[list[TrialResult], Counter[str]]:
+    """All trials on one fresh stack, `concurrency` at a time; the audit chain is verified
+    after each batch (while the next one runs)."""
+    label = "chaos" if with_faults else "replica"
+    size = cfg.concurrency if with_faults else cfg.parallel_replicas
+    results: list[TrialResult] = []
+    with Stack(label, keep=cfg.keep) as stack:
+        keys = await bring_up(stack, scripts, label)
+        obs = Observer(stack)
+        verify: asyncio.Task[list[str]] | None = None
+        try:
+            numbered = list(enumerate(scripts, 1))
+            for i in range(0, len(numbered), size):
+                batch = numbered[i:i + size]
+                if with_faults:
+                    for n, s in batch:
+                        say(f"[{n}/{len(scripts)}] {s.mission}: "
+                            + ", ".join(f"{f.kind}({f.target}) at {f.at_s} s" for f in s.faults))
+                done = await run_batch(cfg, stack, obs, keys, batch, with_faults, label)
+                if verify is not None:
+                    results[-1].violations["e_audit_verifies"] = await verify
+                verify = asyncio.create_task(asyncio.to_thread(obs.check_e))
+                results += done
+                for r in done:
+                    say(_line(r, f"{label} [{r.trial}/{len(scripts)}]"))
+                    for k in INVARIANTS:
+                        for msg in r.violations[k][:3]:
+                            say(f"    {k}: {msg}")
+            if verify is not None:
+                results[-1].violations["e_audit_verifies"] = await verify
+        finally:
+            obs.close()
+            say(f"{label}: stopping")
+    return results, stack.unexpected_exits
+
+
+async def both(cfg: Settings, scripts: list[Script]) -> tuple[list[TrialResult], list[TrialResult], Counter[str]]:
+    """The chaos run and its fault-free replica, each on its own stack, side by side: no fault
+    touches the replica's processes, and a trial's final states depend on its script alone."""
+    (runs, exits), (refs, _) = await asyncio.gather(run_stack(cfg, scripts, True), run_stack(cfg, scripts, False))
+    return runs, refs, exits
+
 
 def settings(args: argparse.Namespace) -> Settings:
     if args.quick:
-        return Settings(trials=args.trials or 5, seed=args.seed, records=14, posters=2, storm_s=5.0,
+        return Settings(trials=args.trials or 5, seed=args.seed, records=14, posters=2, storm_s=12.0,
                         faults_per_trial=1, request_timeout_s=8.0, settle_s=args.settle or 150.0,
-                        client_grace_s=120.0, parallel_replicas=5, keep=args.keep)
+                        client_grace_s=120.0, parallel_replicas=5,
+                        concurrency=args.concurrency or 5, keep=args.keep)
     return Settings(trials=args.trials or 100, seed=args.seed, records=40, posters=3, storm_s=14.0,
                     faults_per_trial=3, request_timeout_s=10.0, settle_s=args.settle or 150.0,
-                    client_grace_s=150.0, parallel_replicas=10, keep=args.keep)
+                    client_grace_s=150.0, parallel_replicas=10,
+                        concurrency=args.concurrency or 4, keep=args.keep)
 
 
 def scripts_for(cfg: Settings, base_us: int) -> list[Script]:
@@ -210,51 +277,6 @@ def _line(r: TrialResult, label: str) -> str:
     v = " ".join(f"{k[0]}={len(r.violations[k])}" for k in INVARIANTS)
     return (f"{label} trial {r.trial} {r.mission}: {r.seconds:.1f} s, faults {faults}; "
             f"{len(r.acks.records)} records and {len(r.acks.approvals)} approvals acknowledged; violations {v}")
-
-
-async def chaos(cfg: Settings, scripts: list[Script]) -> tuple[list[TrialResult], Counter[str]]:
-    results = []
-    with Stack("chaos", keep=cfg.keep) as stack:
-        say(f"chaos stack: starting in {stack.dir}")
-        await asyncio.to_thread(stack.up, 120)
-        keys = await asyncio.to_thread(create_keys, stack, [s.mission for s in scripts])
-        obs = Observer(stack)
-        try:
-            for n, script in enumerate(scripts, 1):
-                r = await run_trial(cfg, stack, obs, keys, script, n, with_faults=True)
-                r.violations["e_audit_verifies"] = await asyncio.to_thread(obs.check_e)
-                results.append(r)
-                say(_line(r, f"[{n}/{len(scripts)}]"))
-                for k in INVARIANTS:
-                    for msg in r.violations[k][:3]:
-                        say(f"    {k}: {msg}")
-        finally:
-            obs.close()
-    return results, stack.unexpected_exits
-
-
-async def replica(cfg: Settings, scripts: list[Script]) -> list[TrialResult]:
-    """The same scripts on a fresh stack with no faults; trials run side by side (their
-    missions are independent and their final states depend on the script alone)."""
-    with Stack("replica", keep=cfg.keep) as stack:
-        say(f"fault-free replica: starting a fresh stack in {stack.dir}")
-        await asyncio.to_thread(stack.up, 120)
-        keys = await asyncio.to_thread(create_keys, stack, [s.mission for s in scripts])
-        obs = Observer(stack)
-        gate = asyncio.Semaphore(cfg.parallel_replicas)
-
-        async def one(n: int, script: Script) -> TrialResult:
-            async with gate:
-                r = await run_trial(cfg, stack, obs, keys, script, n, with_faults=False)
-                say(_line(r, "[replica]"))
-                return r
-        try:
-            results = list(await asyncio.gather(*(one(n, s) for n, s in enumerate(scripts, 1))))
-            e = await asyncio.to_thread(obs.check_e)
-            results[-1].violations["e_audit_verifies"] = e
-        finally:
-            obs.close()
-    return results
 
 
 def summary(cfg: Settings, runs: list[TrialResult], refs: list[TrialResult], exits: Counter[str],
@@ -307,6 +329,9 @@ def main() -> int:
     ap.add_argument("--settle", type=float, default=None,
                     help="seconds the gates get to reflect the store after a trial (default 150: "
                          "more than the 2-minute activity timeout a killed worker's task waits out)")
+    ap.add_argument("--concurrency", type=int, default=None,
+                    help="trials whose storms run together under the faults of all of them "
+                         "(default 4; --quick: all 5)")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     ap.add_argument("--keep", action="store_true", help="keep the stacks' folders (logs) afterwards")
     args = ap.parse_args()
@@ -314,8 +339,7 @@ def main() -> int:
     started = time.monotonic()
     scripts = scripts_for(cfg, (time.time_ns() // 1000) - 86_400_000_000)
     try:
-        runs, exits = asyncio.run(chaos(cfg, scripts))
-        refs = asyncio.run(replica(cfg, scripts))
+        runs, refs, exits = asyncio.run(both(cfg, scripts))
     except StackError as exc:
         say(f"chaos: {exc}")
         return 2

@@ -14,6 +14,7 @@ and the invariants it checks after each trial.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -176,14 +177,18 @@ class Observer:
 
     # --- the invariants ---
 
-    def audit_of(self, mission: str) -> list[Any]:
-        return [e for e in self.store.audit_entries() if e.payload.get("mission") == mission]
+    def audit_of(self, mission: str, kinds: tuple[str, ...]) -> list[tuple[int, str, dict[str, Any]]]:
+        """(at, kind, payload) of the mission's entries of these kinds, in chain order."""
+        with self.store.read() as conn:
+            rows = conn.execute(text("SELECT at, kind, payload FROM audit_log WHERE kind = ANY(:k) AND payload LIKE :m "
+                                     "ORDER BY seq"), {"k": list(kinds), "m": f'%"mission":"{mission}"%'}).all()
+        return [(r[0], r[1], p) for r in rows if (p := json.loads(r[2])).get("mission") == mission]
 
     def check_a(self, mission: str, acks: Acks) -> list[str]:
         bad: list[str] = []
         rows = self.store.records_by_id(mission, acks.records)
-        times = Counter(rid for e in self.audit_of(mission) if e.kind == "evidence.import"
-                        for rid in e.payload.get("stored_ids", []))
+        times = Counter(rid for _, _, p in self.audit_of(mission, ("evidence.import",))
+                        for rid in p.get("stored_ids", []))
         for rid, sent in acks.records.items():
             row = rows.get(rid)
             if row is None:
@@ -199,11 +204,11 @@ class Observer:
         deadline = time.monotonic() + wait_s
         while True:
             gates = await self.gate_states(mission)
-            entries = self.audit_of(mission)
-            voided = {(e.payload.get("gate"), a.get("person"), a.get("digest"))
-                      for e in entries if e.kind == "approvals_void" for a in e.payload.get("approvals", [])}
-            voided |= {(e.payload.get("gate"), e.payload.get("person"), e.payload.get("digest"))
-                       for e in entries if e.kind == "approval_expired"}
+            entries = self.audit_of(mission, ("approvals_void", "approval_expired"))
+            voided = {(p.get("gate"), a.get("person"), a.get("digest"))
+                      for _, kind, p in entries if kind == "approvals_void" for a in p.get("approvals", [])}
+            voided |= {(p.get("gate"), p.get("person"), p.get("digest"))
+                       for _, kind, p in entries if kind == "approval_expired"}
             bad = []
             for ack in acks.approvals:
                 g = gates.get(ack.gate)
@@ -227,7 +232,7 @@ class Observer:
         with self.store.read() as conn:
             changes = conn.execute(text("SELECT id, indicator, stored_at FROM evidence_changes WHERE mission = :m"),
                                    {"m": mission}).all()
-        commit_at = {e.payload.get("received_at"): e.at for e in self.audit_of(mission) if e.kind == "evidence.import"}
+        commit_at = {p.get("received_at"): at for at, _, p in self.audit_of(mission, ("evidence.import",))}
         for gid, g in gates.items():
             if g.state != "approved":
                 continue

@@ -132,9 +132,15 @@ class Stack:
 
     # --- bringing it up ---
 
-    def up(self, timeout_s: float) -> None:
+    def prepare(self) -> None:
+        """The fresh database, migrated (so keys can be made while the processes start), and ports."""
+        from store import Store
+
         self.db_url = fresh_database(self.tag)
+        Store.from_url(self.db_url).close()
         self.temporal_port, self.api_port = free_port(), free_port()
+
+    def up(self, timeout_s: float) -> None:
         me = [sys.executable, "-m", "cli"]
         argv = [temporal_binary(), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(self.temporal_port),
                 "--headless", "--db-filename", str(self.dir / "temporal.sqlite"), "--log-level", "warn"]
