@@ -53,6 +53,7 @@ class Settings:
     parallel_replicas: int
     concurrency: int
     keep: bool
+    quick: bool
 
 
 @dataclass
@@ -255,20 +256,20 @@ async def both(cfg: Settings, scripts: list[Script]) -> tuple[list[TrialResult],
 
 def settings(args: argparse.Namespace) -> Settings:
     if args.quick:
-        return Settings(trials=args.trials or 5, seed=args.seed, records=14, posters=2, storm_s=12.0,
+        return Settings(trials=args.trials or 5, seed=args.seed, records=14, posters=2, storm_s=10.0,
                         faults_per_trial=1, request_timeout_s=8.0, settle_s=args.settle or 150.0,
                         client_grace_s=120.0, parallel_replicas=5,
-                        concurrency=args.concurrency or 5, keep=args.keep)
+                        concurrency=args.concurrency or 5, keep=args.keep, quick=True)
     return Settings(trials=args.trials or 100, seed=args.seed, records=40, posters=3, storm_s=14.0,
                     faults_per_trial=3, request_timeout_s=10.0, settle_s=args.settle or 150.0,
                     client_grace_s=150.0, parallel_replicas=10,
-                        concurrency=args.concurrency or 4, keep=args.keep)
+                        concurrency=args.concurrency or 4, keep=args.keep, quick=False)
 
 
 def scripts_for(cfg: Settings, base_us: int) -> list[Script]:
     return [make_script(cfg.seed, n, records=cfg.records, posters=cfg.posters, storm_s=cfg.storm_s,
                         faults=cfg.faults_per_trial, base_us=base_us,
-                        first_fault=FAULT_KINDS[(n - 1) % len(FAULT_KINDS)])
+                        first_fault=FAULT_KINDS[(n - 1) % len(FAULT_KINDS)], workers_early=cfg.quick)
             for n in range(1, cfg.trials + 1)]
 
 

@@ -123,6 +123,10 @@ class Observer:
                 why.append(f"phase {phase} runs but its workflow is not visible")
                 continue
             if ps.complete:
+                why.append(f"phase {phase} is complete; the mission has not recorded it yet")
+                continue
+            if all(g.state == "approved" for g in ps.gates):
+                why.append(f"phase {phase}: every gate approved, the phase not complete yet")
                 continue
             if ps.pending_evaluation:
                 why.append(f"phase {phase}: gates {', '.join(ps.pending_evaluation)} wait to be evaluated")

@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ __all__ = ["FAULT_KINDS", "Stack", "StackError", "drop_database", "fresh_databas
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 FAULT_KINDS = ("kill_worker", "kill_api", "kill_server", "stop_server")
 
+_MIGRATING = threading.Lock()
 _LIVE: list[subprocess.Popen[bytes]] = []  # every child ever started, for the exit hooks
 
 
@@ -137,7 +139,8 @@ class Stack:
         from store import Store
 
         self.db_url = fresh_database(self.tag)
-        Store.from_url(self.db_url).close()
+        with _MIGRATING:  # Alembic keeps its context in module globals: one migration at a time
+            Store.from_url(self.db_url).close()
         self.temporal_port, self.api_port = free_port(), free_port()
 
     def up(self, timeout_s: float) -> None:
