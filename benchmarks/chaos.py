@@ -34,7 +34,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from chaos_checks import INVARIANTS, Observer
-from chaos_clients import Acks, Api, approve_once, approver, poster
+from chaos_clients import Acks, Api, approve_once, approver, ensure_probe, poster
 from chaos_script import APPROVERS, COORDINATOR, Fault, Script, make_script, plan_document
 from chaos_stack import FAULT_KINDS, ROOT, Stack, StackError
 
@@ -152,7 +152,7 @@ async def run_batch(cfg: Settings, stack: Stack, obs: Observer, keys: dict[str, 
             api.deadline = t0 + cfg.storm_s + cfg.client_grace_s
             pace = cfg.storm_s / max(1, max(len(lane) for lane in script.posters))
             work += [poster(api, script, lane, pace, rng) for lane in script.posters]
-            approvers += [asyncio.create_task(approver(api, script.mission, person, gates, stop, rng))
+            approvers += [asyncio.create_task(approver(api, script, person, gates, stop, rng))
                           for person, (_, gates) in APPROVERS.items()]
         dog = asyncio.create_task(watchdog(stack, stop)) if with_faults else None
         if with_faults:
@@ -179,6 +179,7 @@ async def after_storm(cfg: Settings, obs: Observer, api: Api, script: Script, re
     res.violations["b_gates_reflect_store"] = await obs.wait_settled(script.mission, cfg.settle_s)
     # The end of the script, the same in every run: both approvers vote on whatever awaits.
     api.deadline = time.monotonic() + cfg.settle_s + 60
+    await ensure_probe(api, script)
     await finish(api, obs, script.mission, cfg.settle_s)
     res.final = await obs.final_states(script.mission)
     res.violations["a_stored_once"] = await asyncio.to_thread(obs.check_a, script.mission, res.acks)
@@ -211,14 +212,21 @@ async def bring_up(stack: Stack, scripts: list[Script], label: str) -> dict[str,
     return keys
 
 
-async def run_stack(cfg: Settings, scripts: list[Script], with_faults: bool) -> tuple[list[TrialResult], Counter[str]]:
+async def run_stack(cfg: Settings, scripts: list[Script], with_faults: bool,
+                    chaos_up: asyncio.Event) -> tuple[list[TrialResult], Counter[str]]:
     """All trials on one fresh stack, `concurrency` at a time; the audit chain is verified
-    after each batch (while the next one runs)."""
+    after each batch (while the next one runs). The replica starts once the chaos stack is up:
+    on two cores, starting both at once only slows both."""
     label = "chaos" if with_faults else "replica"
     size = cfg.concurrency if with_faults else cfg.parallel_replicas
     results: list[TrialResult] = []
+    if not with_faults:
+        await chaos_up.wait()
     with Stack(label, keep=cfg.keep) as stack:
-        keys = await bring_up(stack, scripts, label)
+        try:
+            keys = await bring_up(stack, scripts, label)
+        finally:
+            chaos_up.set()
         obs = Observer(stack)
         verify: asyncio.Task[list[str]] | None = None
         try:
@@ -250,7 +258,9 @@ async def run_stack(cfg: Settings, scripts: list[Script], with_faults: bool) -> 
 async def both(cfg: Settings, scripts: list[Script]) -> tuple[list[TrialResult], list[TrialResult], Counter[str]]:
     """The chaos run and its fault-free replica, each on its own stack, side by side: no fault
     touches the replica's processes, and a trial's final states depend on its script alone."""
-    (runs, exits), (refs, _) = await asyncio.gather(run_stack(cfg, scripts, True), run_stack(cfg, scripts, False))
+    up = asyncio.Event()
+    (runs, exits), (refs, _) = await asyncio.gather(run_stack(cfg, scripts, True, up),
+                                                    run_stack(cfg, scripts, False, up))
     return runs, refs, exits
 
 

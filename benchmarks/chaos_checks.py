@@ -236,7 +236,12 @@ class Observer:
         with self.store.read() as conn:
             changes = conn.execute(text("SELECT id, indicator, stored_at FROM evidence_changes WHERE mission = :m"),
                                    {"m": mission}).all()
-        commit_at = {p.get("received_at"): at for at, _, p in self.audit_of(mission, ("evidence.import",))}
+        # When each change was surely committed: its audit entry's time plus the slack, or the
+        # first acknowledgement of one of its records, whichever came first.
+        committed: dict[int, int] = {}
+        for at, _, p in self.audit_of(mission, ("evidence.import",)):
+            acked = [acks.acked_us[r] for r in p.get("stored_ids", []) if r in acks.acked_us]
+            committed[int(p["received_at"])] = min([at + COMMIT_SLACK_US, *acked])
         for gid, g in gates.items():
             if g.state != "approved":
                 continue
@@ -253,7 +258,7 @@ class Observer:
             as_of = parse_timestamp(g.evaluated_at)
             seen = g.evidence_position if g.evidence_position is not None else 0
             missed = [c for c in changes if c[1] in GATES[gid][1] and (c[0] > seen or c[2] > as_of)
-                      and commit_at.get(c[2], sent) < sent - COMMIT_SLACK_US]
+                      and committed.get(c[2], sent) < sent]
             if missed:
                 bad.append(f"gate {gid} approved (vote by {last.person} sent {(sent - as_of) / 1e6:.2f} s after its "
                            f"evaluation) on store position {g.evidence_position}, behind {len(missed)} change(s) "

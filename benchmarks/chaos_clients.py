@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from chaos_script import APPROVERS, Script
+from chaos_script import APPROVERS, PROBER, QUORUM, Script
 
 __all__ = ["Acks", "Api", "approver", "poster"]
 
@@ -32,6 +32,8 @@ class ApprovalAck:
 @dataclass
 class Acks:
     records: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> record as sent
+    acked_us: dict[str, int] = field(default_factory=dict)  # id -> when first acknowledged
+    probe_posted: bool = False
     approvals: list[ApprovalAck] = field(default_factory=list)
     # (person, gate, digest) -> first send time of any attempt, acknowledged or not
     attempts: dict[tuple[str, str, str], int] = field(default_factory=dict)
@@ -76,30 +78,46 @@ class Api:
         await self.client.aclose()
 
 
+async def post(api: Api, mission: str, recs: list[dict[str, Any]]) -> bool:
+    """One request (a single record, or a batch); True when every record was acknowledged."""
+    body: Any = recs[0] if len(recs) == 1 else recs
+    resp = await api.call("feed", "POST", f"/v1/missions/{mission}/evidence", body)
+    api.acks.stats["evidence_posts"] += 1
+    if resp is None:
+        return False
+    if resp.status_code != 200:
+        api.acks.unexpected.append(f"evidence POST answered {resp.status_code}: {resp.text[:300]}")
+        return False
+    now = wall_us()
+    by_id = {rec["id"]: rec for rec in recs}
+    ok = 0
+    for res in resp.json()["results"]:
+        if res["status"] in ("stored", "duplicate") and res["id"] in by_id:
+            api.acks.records[res["id"]] = by_id[res["id"]]
+            api.acks.acked_us.setdefault(res["id"], now)
+            api.acks.stats[f"records_{res['status']}"] += 1
+            ok += 1
+        else:
+            api.acks.unexpected.append(f"record {res.get('id')} answered {res['status']}: {res.get('errors')}")
+    return ok == len(recs)
+
+
 async def poster(api: Api, script: Script, lane: list[int], pace_s: float, rng: random.Random) -> None:
     for r in lane:
-        recs = [script.records[i] for i in script.requests[r]]
-        body: Any = recs[0] if len(recs) == 1 else recs
-        resp = await api.call("feed", "POST", f"/v1/missions/{script.mission}/evidence", body)
-        api.acks.stats["evidence_posts"] += 1
-        if resp is None:
-            continue
-        if resp.status_code != 200:
-            api.acks.unexpected.append(f"evidence POST answered {resp.status_code}: {resp.text[:300]}")
-            continue
-        by_id = {rec["id"]: rec for rec in recs}
-        for res in resp.json()["results"]:
-            if res["status"] in ("stored", "duplicate") and res["id"] in by_id:
-                api.acks.records[res["id"]] = by_id[res["id"]]
-                api.acks.stats[f"records_{res['status']}"] += 1
-            else:
-                api.acks.unexpected.append(f"record {res.get('id')} answered {res['status']}: {res.get('errors')}")
+        await post(api, script.mission, [script.records[i] for i in script.requests[r]])
         await asyncio.sleep(pace_s * (0.5 + rng.random()))
 
 
-async def approve_once(api: Api, mission: str, person: str, gate: str) -> bool:
+async def ensure_probe(api: Api, script: Script) -> None:
+    """The probe record is part of every run's evidence, whether or not bob got to use it."""
+    if not api.acks.probe_posted:
+        api.acks.probe_posted = await post(api, script.mission, [script.probe])
+
+
+async def approve_once(api: Api, mission: str, person: str, gate: str, probe: Script | None = None) -> bool:
     """GET the gate; approve it on its digest if it awaits approval and the person's vote is not
-    counted. True when an approval was acknowledged."""
+    counted. True when an approval was acknowledged. With `probe` (bob on g-steady in the
+    storm): only as the vote that completes the quorum, storing the probe record in between."""
     role = APPROVERS[person][0]
     resp = await api.call(person, "GET", f"/v1/missions/{mission}/gates/{gate}")
     if resp is None or resp.status_code != 200:
@@ -111,6 +129,10 @@ async def approve_once(api: Api, mission: str, person: str, gate: str) -> bool:
     digest = ev.get("digest")
     if view["state"] != "awaiting_approval" or not digest or any(a["person"] == person for a in view["approvals"]):
         return False
+    if probe is not None and not api.acks.probe_posted:
+        if len(view["approvals"]) + 1 < QUORUM:
+            return False
+        api.acks.probe_posted = await post(api, mission, [probe.probe])
     sent = wall_us()
     api.acks.attempts.setdefault((person, gate, digest), sent)
     resp = await api.call(person, "POST", f"/v1/missions/{mission}/gates/{gate}/approve",
@@ -128,10 +150,11 @@ async def approve_once(api: Api, mission: str, person: str, gate: str) -> bool:
     return False
 
 
-async def approver(api: Api, mission: str, person: str, gates: tuple[str, ...], stop: asyncio.Event,
+async def approver(api: Api, script: Script, person: str, gates: tuple[str, ...], stop: asyncio.Event,
                    rng: random.Random) -> None:
     while not stop.is_set():
         for gate in gates:
-            await approve_once(api, mission, person, gate)
+            await approve_once(api, script.mission, person, gate,
+                               script if (person, gate) == PROBER else None)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=0.2 + rng.random() * 0.4)

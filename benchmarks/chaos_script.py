@@ -6,7 +6,8 @@ second time, and the faults. Its final gate states are a function of the script 
 
 - `g-steady` passes once any `steady` record is stored; ann (r1) and bob (r2) both approve it
   while evidence flows, so it may be approved in the middle of the storm (that is the race
-  invariant (d) watches), and is approved in the end either way.
+  invariant (d) watches; bob's vote there is the probe, see Script.probe), and is approved in
+  the end either way.
 - `g-flip` (latest `flip` >= 50) and `g-mixed` (latest `flag` is true and latest `flip` < 90)
   flip between pass and fail as records arrive. Only ann approves them while evidence flows, so
   quorum (2) is reached only after the storm, on evaluations of all the evidence: they end
@@ -20,7 +21,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["APPROVERS", "GATES", "QUORUM", "Fault", "Script", "make_script", "plan_document"]
+__all__ = ["APPROVERS", "GATES", "PROBER", "QUORUM", "Fault", "Script", "make_script", "plan_document"]
 
 QUORUM = 2
 # gate -> (phase, indicators its rule reads)
@@ -36,6 +37,7 @@ APPROVERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "ann": ("r1", ("g-steady", "g-flip", "g-mixed", "g-final")),
     "bob": ("r2", ("g-steady",)),
 }
+PROBER = ("bob", "g-steady")  # who stores the probe record right before voting (Script.probe)
 COORDINATOR = "cora"
 SOURCE = "feed"
 
@@ -91,6 +93,10 @@ class Script:
     posters: list[list[int]]  # per poster, the requests it sends in order (some twice)
     faults: list[Fault] = field(default_factory=list)
     storm_s: float = 10.0
+    # Stored by bob right before his vote on g-steady, which he casts on the digest he read
+    # before it: an approver clicking while evidence arrives. That vote completes the quorum,
+    # so an evaluation behind stored evidence gets approved unless the vote is refused.
+    probe: dict[str, Any] = field(default_factory=dict)
 
 
 def make_script(seed: int, trial: int, *, records: int, posters: int, storm_s: float, faults: int,
@@ -139,7 +145,9 @@ def make_script(seed: int, trial: int, *, records: int, posters: int, storm_s: f
         at = rng.uniform(0.3, 2.0) if (workers_early and kind == "kill_worker") else max(t, rng.uniform(0.3, storm_s * 0.8))
         plan.append(Fault(round(at, 2), kind, rng.choice(targets[kind]), round(rng.uniform(0.3, 2.5), 2)))
         t = max(t, at) + 1.0
-    return Script(mission, recs, requests, lanes, plan, storm_s)
+    probe = {"id": f"{mission}.probe", "mission": mission, "indicator": "steady", "value": 7,
+             "observed_at": _rfc3339(base_us + len(recs) * 60_000_000), "source": SOURCE}
+    return Script(mission, recs, requests, lanes, plan, storm_s, probe)
 
 
 def _rfc3339(us: int) -> str:
