@@ -33,7 +33,7 @@ class ApprovalAck:
 class Acks:
     records: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> record as sent
     acked_us: dict[str, int] = field(default_factory=dict)  # id -> when first acknowledged
-    probe_posted: bool = False
+    probes_posted: int = 0
     approvals: list[ApprovalAck] = field(default_factory=list)
     # (person, gate, digest) -> first send time of any attempt, acknowledged or not
     attempts: dict[tuple[str, str, str], int] = field(default_factory=dict)
@@ -109,15 +109,15 @@ async def poster(api: Api, script: Script, lane: list[int], pace_s: float, rng: 
 
 
 async def ensure_probe(api: Api, script: Script) -> None:
-    """The probe record is part of every run's evidence, whether or not bob got to use it."""
-    if not api.acks.probe_posted:
-        api.acks.probe_posted = await post(api, script.mission, [script.probe])
+    """A probe record is part of every run's evidence, whether or not bob got to use one."""
+    if not api.acks.probes_posted and await post(api, script.mission, script.probes[:1]):
+        api.acks.probes_posted = 1
 
 
 async def approve_once(api: Api, mission: str, person: str, gate: str, probe: Script | None = None) -> bool:
     """GET the gate; approve it on its digest if it awaits approval and the person's vote is not
     counted. True when an approval was acknowledged. With `probe` (bob on g-steady in the
-    storm): only as the vote that completes the quorum, storing the probe record in between."""
+    storm): only as the vote that completes the quorum, storing the next probe record in between."""
     role = APPROVERS[person][0]
     resp = await api.call(person, "GET", f"/v1/missions/{mission}/gates/{gate}")
     if resp is None or resp.status_code != 200:
@@ -129,10 +129,12 @@ async def approve_once(api: Api, mission: str, person: str, gate: str, probe: Sc
     digest = ev.get("digest")
     if view["state"] != "awaiting_approval" or not digest or any(a["person"] == person for a in view["approvals"]):
         return False
-    if probe is not None and not api.acks.probe_posted:
+    if probe is not None and api.acks.probes_posted < len(probe.probes):
         if len(view["approvals"]) + 1 < QUORUM:
             return False
-        api.acks.probe_posted = await post(api, mission, [probe.probe])
+        if not await post(api, mission, [probe.probes[api.acks.probes_posted]]):
+            return False
+        api.acks.probes_posted += 1
     sent = wall_us()
     api.acks.attempts.setdefault((person, gate, digest), sent)
     resp = await api.call(person, "POST", f"/v1/missions/{mission}/gates/{gate}/approve",

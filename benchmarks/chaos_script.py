@@ -6,7 +6,7 @@ second time, and the faults. Its final gate states are a function of the script 
 
 - `g-steady` passes once any `steady` record is stored; ann (r1) and bob (r2) both approve it
   while evidence flows, so it may be approved in the middle of the storm (that is the race
-  invariant (d) watches; bob's vote there is the probe, see Script.probe), and is approved in
+  invariant (d) watches; bob's vote there is the probe, see Script.probes), and is approved in
   the end either way.
 - `g-flip` (latest `flip` >= 50) and `g-mixed` (latest `flag` is true and latest `flip` < 90)
   flip between pass and fail as records arrive. Only ann approves them while evidence flows, so
@@ -37,7 +37,8 @@ APPROVERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "ann": ("r1", ("g-steady", "g-flip", "g-mixed", "g-final")),
     "bob": ("r2", ("g-steady",)),
 }
-PROBER = ("bob", "g-steady")  # who stores the probe record right before voting (Script.probe)
+PROBES = 3
+PROBER = ("bob", "g-steady")  # who stores the probe record right before voting (Script.probes)
 COORDINATOR = "cora"
 SOURCE = "feed"
 
@@ -95,8 +96,11 @@ class Script:
     storm_s: float = 10.0
     # Stored by bob right before his vote on g-steady, which he casts on the digest he read
     # before it: an approver clicking while evidence arrives. That vote completes the quorum,
-    # so an evaluation behind stored evidence gets approved unless the vote is refused.
-    probe: dict[str, Any] = field(default_factory=dict)
+    # so an evaluation behind stored evidence gets approved unless the vote is refused. When
+    # the gate was re-evaluated first (the vote refused as stale), he tries again with the next
+    # probe, up to PROBES times. (g-steady and g-final end approved whatever the number of
+    # probes, and no other gate reads `steady`: the final states stay the script's.)
+    probes: list[dict[str, Any]] = field(default_factory=list)
 
 
 def make_script(seed: int, trial: int, *, records: int, posters: int, storm_s: float, faults: int,
@@ -145,9 +149,10 @@ def make_script(seed: int, trial: int, *, records: int, posters: int, storm_s: f
         at = rng.uniform(0.3, 2.0) if (workers_early and kind == "kill_worker") else max(t, rng.uniform(0.3, storm_s * 0.8))
         plan.append(Fault(round(at, 2), kind, rng.choice(targets[kind]), round(rng.uniform(0.3, 2.5), 2)))
         t = max(t, at) + 1.0
-    probe = {"id": f"{mission}.probe", "mission": mission, "indicator": "steady", "value": 7,
-             "observed_at": _rfc3339(base_us + len(recs) * 60_000_000), "source": SOURCE}
-    return Script(mission, recs, requests, lanes, plan, storm_s, probe)
+    probes = [{"id": f"{mission}.probe{k}", "mission": mission, "indicator": "steady", "value": 7,
+               "observed_at": _rfc3339(base_us + (len(recs) + k) * 60_000_000), "source": SOURCE}
+              for k in range(1, PROBES + 1)]
+    return Script(mission, recs, requests, lanes, plan, storm_s, probes)
 
 
 def _rfc3339(us: int) -> str:

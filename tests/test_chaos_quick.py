@@ -11,11 +11,16 @@ import pytest
 
 from .devstack import ROOT
 
-HARD_TIMEOUT_S = 420
+# The quick pass takes about 3 minutes here (two stacks started, a killed worker's task waits
+# out the workflows' 2-minute activity timeout); the margin is for a busy machine.
+HARD_TIMEOUT_S = 600
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "PLACEHOLDER"))
+    "invariant (d): the API does not pass the store's evidence_position with approvals yet "
+    "(api/production.py, to be wired by the lead through the service layer), so bob's vote on "
+    "a digest read just before new evidence was stored is counted and approves g-steady on an "
+    "evaluation behind the store; remove this marker when the wiring lands"))
 def test_quick_chaos_pass_violates_no_invariant() -> None:
     try:
         proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "chaos.py"), "--quick", "--json"],
