@@ -327,6 +327,11 @@ def table(s: dict[str, Any]) -> str:
     for k, v in s["violations"].items():
         ref = s["replica_violations"].get(k)
         rows.append((f"  {k}", f"{v}" + ("" if ref is None else f"   (fault-free replica: {ref})")))
+    c = s["client"]
+    rows.append(("client retries", f"{c.get('timeouts', 0)} timeouts, {c.get('connection_errors', 0)} connection "
+                                   f"errors, {sum(v for k, v in c.items() if k.startswith('http_5'))} 5xx; "
+                                   f"{c.get('gave_up', 0)} given up"))
+    rows.append(("unexpected exits", ", ".join(f"{k} {v}" for k, v in s["unexpected_exits"].items()) or "none"))
     rows.append(("seconds", str(s["seconds"])))
     width = max(len(a) for a, _ in rows)
     return "\n".join(f"{a.ljust(width)}  {b}" for a, b in rows)
