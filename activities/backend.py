@@ -23,7 +23,7 @@ class Backend(Protocol):
     def evidence_index(self, mission: str, as_of: int, indicators: frozenset[str],
                        horizons: dict[str, int | None] | None = None) -> EvidenceIndex: ...
 
-    def evidence_position(self, mission: str, indicators: frozenset[str]) -> int: ...
+    def evidence_position(self, mission: str, indicators: frozenset[str], received_by: int | None = None) -> int: ...
 
     def audit_append(self, kind: str, payload: dict[str, Any], actor: str, *, key: str | None = None) -> object: ...
 
@@ -64,7 +64,8 @@ class MemoryBackend:
                 self._positions[(mission, raw["indicator"])] = self._stores
             return out
 
-    def evidence_position(self, mission: str, indicators: frozenset[str]) -> int:
+    def evidence_position(self, mission: str, indicators: frozenset[str], received_by: int | None = None) -> int:
+        # Records here are added by tests at their instants; received_by has nothing to filter.
         with self._lock:
             return max((self._positions.get((mission, i), 0) for i in indicators), default=0)
 

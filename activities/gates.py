@@ -95,8 +95,9 @@ class ExitgateActivities:
             raise ApplicationError(f"gate {inp.gate!r} is not in plan {inp.plan_sha256}",
                                    type="UnknownGate", non_retryable=True)
         as_of = parse_timestamp(inp.as_of)
-        # Read before the records: the evaluation saw at least this much of the store.
-        position = self.backend.evidence_position(inp.mission, plan.gate_indicators(inp.gate))
+        # Read before the records, so the evaluation saw at least this much of the store; and
+        # only of records received by as_of: one received later is not known as of then.
+        position = self.backend.evidence_position(inp.mission, plan.gate_indicators(inp.gate), as_of)
         try:
             index = self.backend.evidence_index(inp.mission, as_of, plan.gate_indicators(inp.gate),
                                                 plan.gate_horizons(inp.gate))

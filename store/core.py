@@ -246,11 +246,12 @@ class Store:
 
     # --- the evidence outbox (store/outbox.py) ---
 
-    def evidence_position(self, mission: str, indicators: Iterable[str]) -> int:
-        """How far the store has got with these indicators: an evaluation that read less is
-        behind, and an approval on it is refused."""
+    def evidence_position(self, mission: str, indicators: Iterable[str], received_by: int | None = None) -> int:
+        """How far the store has got with these indicators (of records received by
+        `received_by`, if given): an evaluation that read less is behind, and an approval on it
+        is refused."""
         with self.read() as conn:
-            return outbox.position(conn, mission, indicators)
+            return outbox.position(conn, mission, indicators, received_by)
 
     def pending_changes(self, mission: str | None = None, limit: int = 1000) -> list[outbox.EvidenceChange]:
         with self.read() as conn:

@@ -175,7 +175,6 @@ def ingest_chunk(store: Store, plan: LoadedPlan, chunk: list[tuple[int | None, A
                     outcomes.append(Outcome("stored", res.id, line))
                 if len(_insert(store, session, accepted, backfill)) != len(accepted):
                     raise _LostRace
-                add_changes(session, plan.mission_id, {r.indicator for r in accepted}, received_at)
                 counts = Counter(o.status for o in outcomes)
                 store.audit_append("evidence.import" if not backfill else "evidence.backfill", {
                     "mission": plan.mission_id, "plan_sha256": plan.sha256, "received_at": received_at,
@@ -183,6 +182,10 @@ def ingest_chunk(store: Store, plan: LoadedPlan, chunk: list[tuple[int | None, A
                     "stored_ids": [r.id for r in accepted],
                     "rejections": [o.to_json() for o in outcomes if o.status == "rejected"],
                 }, actor, session)
+                # After the audit append, which holds the audit head's lock until commit: change
+                # ids are then given in commit order, so an evaluation that read position P has
+                # seen every change up to P (an id taken earlier could commit after a higher one).
+                add_changes(session, plan.mission_id, {r.indicator for r in accepted}, received_at)
                 return outcomes
         except _LostRace:
             continue

@@ -34,11 +34,15 @@ def add_changes(session: Session, mission: str, indicators: Iterable[str], at: i
         session.execute(insert(_T), rows)
 
 
-def position(conn: Connection | Session, mission: str, indicators: Iterable[str]) -> int:
-    """The highest change id among these indicators of the mission (0: none stored yet)."""
-    got = conn.execute(select(func.max(_T.c.id)).where(
-        _T.c.mission == mission, _T.c.indicator.in_(sorted(set(indicators))))).scalar()
-    return int(got or 0)
+def position(conn: Connection | Session, mission: str, indicators: Iterable[str],
+             received_by: int | None = None) -> int:
+    """The highest change id among these indicators of the mission (0: none stored yet); with
+    `received_by`, only changes of records received by then (an evaluation as of T knows no
+    live record received after T, even one committed before it read the store)."""
+    q = select(func.max(_T.c.id)).where(_T.c.mission == mission, _T.c.indicator.in_(sorted(set(indicators))))
+    if received_by is not None:
+        q = q.where(_T.c.stored_at <= received_by)
+    return int(conn.execute(q).scalar() or 0)
 
 
 def pending(conn: Connection | Session, mission: str | None = None, limit: int = 1000) -> list[EvidenceChange]:

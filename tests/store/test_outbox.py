@@ -50,3 +50,13 @@ def test_a_chunk_per_transaction_leaves_a_change_per_chunk(store_url: str, open_
     changes = store.pending_changes()
     assert [c.indicator for c in changes] == [SEC] * 3
     assert [c.id for c in changes] == sorted(c.id for c in changes)
+
+
+def test_a_position_as_of_an_instant_leaves_out_records_received_later(store: Store, sample_plan: LoadedPlan) -> None:
+    t1 = 1_717_200_000_000_000  # 2024-06-01, after the records' observed_at
+    assert store.ingest(sample_plan, [rec("e1")], received_at=t1, actor="t")[0].status == "stored"
+    early = store.evidence_position("valdoria", [SEC])
+    assert store.ingest(sample_plan, [rec("e2", value=4)], received_at=t1 + 1000, actor="t")[0].status == "stored"
+    assert store.evidence_position("valdoria", [SEC], received_by=t1 + 999) == early > 0
+    assert store.evidence_position("valdoria", [SEC], received_by=t1 + 1000) > early
+    assert store.evidence_position("valdoria", [SEC], received_by=t1 - 1) == 0
