@@ -204,8 +204,9 @@ def evaluate_gate(plan: LoadedPlan, gate_id: str, index: EvidenceIndex, as_of: i
     active = {w.benchmark: w for w in waivers if w.active(as_of)}
     # A benchmark under a `not` cannot be waived (CONTRACT 3.5); callers refuse such waivers,
     # and the engine never applies one.
-    waivable = {bid for bid, (g, _, under_not) in plan.benchmarks.items() if g.id == gate_id and not under_not}
-    active = {bid: w for bid, w in active.items() if bid in waivable}
+    if active:
+        waivable = {bid for bid, (g, _, under_not) in plan.benchmarks.items() if g.id == gate_id and not under_not}
+        active = {bid: w for bid, w in active.items() if bid in waivable}
     results: dict[str, BenchmarkResult] = {}
     next_change: list[int] = [w.until for w in active.values() if w.until is not None]
     for b, _ in _benchmarks(ref.gate.rule):
