@@ -203,3 +203,22 @@ def test_missing_plan_and_evidence_files(write: Writer, tmp_path: Path) -> None:
     assert res.exit_code == 2 and "cannot read evidence" in res.stderr
     res = runner.invoke(app, ["plan", "test", str(tmp_path / "absent.yaml")])
     assert res.exit_code == 2 and "cannot read" in res.stderr
+
+
+def test_the_published_schema_agrees_with_the_model(sample_dir: Path) -> None:
+    from pydantic import ValidationError
+
+    from rules.documents import load_document
+    from schemas import files
+    from schemas.plantest import PlanTestFile
+
+    good = load_document(sample_dir / "plan.test.yaml")
+    bad = [{**good, "cases": []}, {**good, "extra": 1}, {**good, "cases": [{**good["cases"][0], "as_of": "2024-01-01"}]},
+           {**good, "cases": [{**good["cases"][0], "expect": {"gates": {"g1": "maybe"}}}]}]
+    validator = files.validator("plan-test.schema.json")
+    assert validator.is_valid(good)
+    PlanTestFile.model_validate(good)
+    for doc in bad:
+        assert not validator.is_valid(doc)
+        with pytest.raises(ValidationError):
+            PlanTestFile.model_validate(doc)
