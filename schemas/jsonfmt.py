@@ -298,6 +298,8 @@ def _encode(value: Any, out: list[str]) -> None:
                 out.append("null")
             elif kind is int:
                 out.append(str(item))
+            elif kind is float:
+                out.append(_float(item))
             else:
                 _encode(item, out)
             sep = ","
