@@ -108,3 +108,14 @@ def test_cli_coverage_text_and_json(write: Writer) -> None:
     doc = json.loads(runner.invoke(app, ["plan", "test", str(path), "--coverage", "--format", "json"]).stdout)
     (cov,) = doc["coverage"]
     assert cov["percent"] == 80.0 and cov["benchmarks"][1]["unknown_causes"]["undefined"] == 1
+
+
+def test_files_of_one_plan_share_one_coverage(write: Writer) -> None:
+    write("plan.json", PLAN)
+    first = write("a.yaml", {"plan": "plan.json", "cases": CASES[:1]})
+    second = write("b.json", {"plan": "plan.json", "cases": CASES[1:]})
+    doc = json.loads(runner.invoke(app, ["plan", "test", str(first), str(second), "--coverage", "--format",
+                                         "json"]).stdout)
+    assert [len(f["cases"]) for f in doc["files"]] == [1, 2]
+    (cov,) = doc["coverage"]
+    assert (cov["cases"], cov["percent"]) == (3, 80.0)
