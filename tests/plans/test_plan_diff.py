@@ -145,16 +145,16 @@ def test_score_and_at_least_settings() -> None:
 
 
 def test_cli_text_and_json(sample_dir: Path) -> None:
-    args = ["plan", "diff", str(sample_dir / "plan.json"), str(sample_dir / "plan-v2.json")]
+    args = ["plan", "diff", str(sample_dir / "plan-v2.json"), str(sample_dir / "plan-v3.json")]
     res = runner.invoke(app, args)
     assert res.exit_code == 0, res.output
     assert res.stdout.splitlines()[1:] == [
-        "plan", "  valdoria-exit version 1 -> 2",
+        "plan", "  valdoria-exit version 2 -> 3",
         "benchmarks", "  B1.1 threshold 60 -> 55", "  B2.4 window P90D -> P60D", "  B2.6 threshold 50 -> 45",
         "  B3.9 threshold 60 -> 50"]
     assert runner.invoke(app, [*args, "--exit-code"]).exit_code == 1
     doc = json.loads(runner.invoke(app, [*args, "--format", "json"]).stdout)
-    assert doc["old"]["version"] == "1" and doc["same_sha256"] is False
+    assert doc["old"]["version"] == "2" and doc["same_sha256"] is False
     assert doc["changes"][1] == {"kind": "benchmark", "id": "B1.1", "change": "changed", "field": "threshold",
                                  "old": 60, "new": 55, "where": None, "text": "B1.1 threshold 60 -> 55"}
 

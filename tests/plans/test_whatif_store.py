@@ -18,7 +18,7 @@ def test_store_mode_equals_file_mode(sample_dir: Path, tmp_path: Path, monkeypat
     imp = runner.invoke(app, ["evidence", "import", str(sample_dir / "evidence.jsonl"), "--plan",
                               str(sample_dir / "plan.json"), "--backfill"])
     assert imp.exit_code == 0, imp.stderr
-    span = ["--compare", str(sample_dir / "plan-v2.json"), "--from", "2024-01-01T00:00:00Z",
+    span = ["--compare", str(sample_dir / "plan-v3.json"), "--from", "2024-01-01T00:00:00Z",
             "--to", "2025-07-31T00:00:00Z", "--step", "P1W", "--format", "json"]
     from_store = runner.invoke(app, ["timeline-compare", "--mission", "valdoria", *span])
     from_file = runner.invoke(app, ["timeline-compare", "--plan", str(sample_dir / "plan.json"), "--evidence",
