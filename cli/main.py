@@ -14,6 +14,7 @@ from . import (
     demo_cmds,
     notify_cmds,
     plan_cmds,
+    plantest_cmds,
     stack_cmds,
     store_cmds,
     timeline_cmds,
@@ -47,6 +48,7 @@ control_cmds.register(app)
 app.add_typer(notify_cmds.notify_app, name="notifications")
 worker_cmds.register(app)
 stack_cmds.register(app)
+plantest_cmds.register(app)  # plan test, plan diff, timeline-compare
 
 
 def main() -> None:

@@ -47,3 +47,24 @@ def from_files(plan: Path, evidence: Path) -> tuple[LoadedPlan, EvidenceIndex, l
         raise fail(f"--evidence: cannot read {str(evidence)!r}: {exc}") from None
     ledger, outcomes = read_jsonl(text, loaded)
     return loaded, EvidenceIndex(ledger.records.values()), outcomes
+
+
+def time_range(start: str, end: str, step: str, chart: Path | None) -> tuple[int, int, int]:
+    """--from, --to and --step of a timeline (microseconds), and a --chart suffix, checked."""
+    from schemas.timefmt import parse_duration, parse_timestamp
+
+    times: dict[str, int] = {}
+    for name, text in (("--from", start), ("--to", end)):
+        try:
+            times[name] = parse_timestamp(text)
+        except ValueError as exc:
+            raise fail(f"{name}: {exc}") from None
+    try:
+        step_us = parse_duration(step)
+    except ValueError as exc:
+        raise fail(f"--step: {exc}") from None
+    if times["--to"] < times["--from"]:
+        raise fail("--to: must not be before --from")
+    if chart is not None and chart.suffix.lower() not in (".png", ".svg"):
+        raise fail(f"--chart: {chart.name!r} must end in .png or .svg")
+    return times["--from"], times["--to"], step_us

@@ -8,6 +8,7 @@ pass / fail / unknown, and say why in plain words. The combinators run in the co
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,9 +31,15 @@ from .plan import LoadedPlan
 from .series import EvidenceIndex, View
 from .tree import children, node_name, node_weight
 
-__all__ = ["BenchmarkResult", "Waiver", "aggregate", "evaluate", "evaluate_benchmark", "evaluate_gate", "format_value"]
+__all__ = ["UNKNOWN_CAUSES", "BenchmarkResult", "Waiver", "aggregate", "evaluate", "evaluate_benchmark", "evaluate_gate",
+           "format_value", "unknown_cause"]
 
 STATUS = {True: "pass", False: "fail", None: "unknown"}
+# Why a benchmark is unknown (CONTRACT 3.3), in the order evaluate_benchmark checks them.
+UNKNOWN_CAUSES = ("stale", "too_few_points", "undefined")
+_STALE = "stale: "
+_TOO_FEW = re.compile(r"[0-9]+ points?, [0-9]+ needed\Z")
+_RULE_ALONE = " (rule alone: "
 
 
 @dataclass(frozen=True)
@@ -152,9 +159,9 @@ def evaluate_benchmark(b: Benchmark, ind: Indicator, view: View | None, as_of: i
     unknown_reason = None
     if max_age is not None:
         if newest is None:
-            unknown_reason = "stale: no point observed yet"
+            unknown_reason = f"{_STALE}no point observed yet"
         elif newest < as_of - max_age:
-            unknown_reason = f"stale: newest point {format_date(newest)} is older than {describe_duration(max_age)}"
+            unknown_reason = f"{_STALE}newest point {format_date(newest)} is older than {describe_duration(max_age)}"
         else:
             fresh_until = newest + max_age + 1  # a point exactly max_age old is still fresh
             next_change = fresh_until if next_change is None else min(next_change, fresh_until)
@@ -174,14 +181,32 @@ def evaluate_benchmark(b: Benchmark, ind: Indicator, view: View | None, as_of: i
     return BenchmarkResult(ok, value, n, newest, evidence, reason, value, next_change)
 
 
+def unknown_cause(node: dict[str, Any]) -> str | None:
+    """Why a benchmark node of an explanation is unknown by its rule alone (one of
+    UNKNOWN_CAUSES), or None when the rule gave it a status. Read from the reason that
+    evaluate_benchmark wrote, whose three forms are made above; a waived node keeps its rule's
+    reason after "rule alone"."""
+    waived = node.get("waived")
+    status = waived["rule_status"] if waived else node["status"]
+    if status != "unknown":
+        return None
+    reason: str = node["reason"]
+    if waived:
+        reason = reason.rsplit(_RULE_ALONE, 1)[-1][:-1]
+    if reason.startswith(_STALE):
+        return "stale"
+    return "too_few_points" if _TOO_FEW.match(reason) else "undefined"
+
+
 def evaluate_gate(plan: LoadedPlan, gate_id: str, index: EvidenceIndex, as_of: int,
                   waivers: Iterable[Waiver] = ()) -> dict[str, Any]:
     ref = plan.gates[gate_id]
     active = {w.benchmark: w for w in waivers if w.active(as_of)}
     # A benchmark under a `not` cannot be waived (CONTRACT 3.5); callers refuse such waivers,
     # and the engine never applies one.
-    waivable = {bid for bid, (g, _, under_not) in plan.benchmarks.items() if g.id == gate_id and not under_not}
-    active = {bid: w for bid, w in active.items() if bid in waivable}
+    if active:
+        waivable = {bid for bid, (g, _, under_not) in plan.benchmarks.items() if g.id == gate_id and not under_not}
+        active = {bid: w for bid, w in active.items() if bid in waivable}
     results: dict[str, BenchmarkResult] = {}
     next_change: list[int] = [w.until for w in active.values() if w.until is not None]
     for b, _ in _benchmarks(ref.gate.rule):
@@ -228,7 +253,7 @@ def _explain(node: Node, statuses: Sequence[Status], counter: Any, results: dict
             out["waived"] = {"by": w.by, "justification": w.justification,
                              "until": format_timestamp(w.until) if w.until is not None else None,
                              "rule_status": STATUS[r.status]}
-            out["reason"] = f"waived by {w.by}: {w.justification} (rule alone: {r.reason})"
+            out["reason"] = f"waived by {w.by}: {w.justification}{_RULE_ALONE}{r.reason})"
         return out
     inner: dict[str, Any] = {"node": node_name(node), "status": STATUS[status], "weight": node_weight(node)}
     if isinstance(node, AtLeastNode):

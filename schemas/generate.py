@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from .models import EvidenceRecord, ExitPlan, Node
+from .plantest import PlanTestFile
 
 HERE = Path(__file__).parent
 BASE = "https://exitgate.invalid/schemas/"  # an identifier, never fetched: refs resolve locally
@@ -34,6 +35,9 @@ def schemas() -> dict[str, dict[str, Any]]:
         ),
         "evidence.schema.json": _schema(
             "evidence.schema.json", "exitgate evidence record", EvidenceRecord.model_json_schema(by_alias=True)
+        ),
+        "plan-test.schema.json": _schema(
+            "plan-test.schema.json", "exitgate plan test file", PlanTestFile.model_json_schema(by_alias=True)
         ),
     }
 

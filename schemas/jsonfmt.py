@@ -12,6 +12,7 @@ import hashlib
 import json
 import math
 import re
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["LONE_SURROGATE", "JsonFormatError", "canonical_json", "field_name", "loads_strict", "lone_surrogates", "printable",
@@ -196,7 +197,8 @@ def lone_surrogates(value: Any, path: tuple[str | int, ...] = ()) -> list[tuple[
     return out
 
 
-_dump_str = json.JSONEncoder(ensure_ascii=False).encode
+# What json.JSONEncoder(ensure_ascii=False).encode does with a string, without its wrapper.
+_dump_str: Callable[[str], str] = json.encoder.encode_basestring
 
 
 def _float(x: float) -> str:
@@ -251,6 +253,21 @@ def _utf16_key(key: str) -> bytes:
     return key.encode("utf-16-be")
 
 
+# Explanation trees repeat a few shapes of object thousands of times: their keys' sorted order
+# and JSON text are worked out once per shape (bounded, as documents may carry any keys).
+_KEY_ORDER: dict[tuple[Any, ...], list[tuple[str, str]]] = {}
+
+
+def _key_order(keys: tuple[Any, ...]) -> list[tuple[str, str]]:
+    for key in keys:
+        if not isinstance(key, str):
+            raise TypeError(f"object keys must be strings, not {type(key).__name__}")
+    order = [(key, _dump_str(key) + ":") for key in sorted(keys, key=_utf16_key)]
+    if len(_KEY_ORDER) < 4096:
+        _KEY_ORDER[keys] = order
+    return order
+
+
 def _encode(value: Any, out: list[str]) -> None:
     if isinstance(value, str):
         out.append(_dump_str(value))
@@ -265,18 +282,28 @@ def _encode(value: Any, out: list[str]) -> None:
     elif isinstance(value, float):
         out.append(_float(value))
     elif isinstance(value, dict):
-        out.append("{")
-        first = True
-        for key in sorted(value, key=_utf16_key):
-            if not isinstance(key, str):
-                raise TypeError(f"object keys must be strings, not {type(key).__name__}")
-            if not first:
-                out.append(",")
-            first = False
-            out.append(_dump_str(key))
-            out.append(":")
-            _encode(value[key], out)
-        out.append("}")
+        keys = tuple(value)
+        order = _KEY_ORDER.get(keys)
+        if order is None:
+            order = _key_order(keys)
+        sep = "{"
+        for key, text in order:
+            out.append(sep + text)
+            item = value[key]
+            kind = type(item)
+            # The common leaves inline: one call fewer per value of a large tree.
+            if kind is str:
+                out.append(_dump_str(item))
+            elif item is None:
+                out.append("null")
+            elif kind is int:
+                out.append(str(item))
+            elif kind is float:
+                out.append(_float(item))
+            else:
+                _encode(item, out)
+            sep = ","
+        out.append("{}" if sep == "{" else "}")
     elif isinstance(value, (list, tuple)):
         if value and type(value[0]) is str and _plain_strings(value, out):
             return

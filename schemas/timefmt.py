@@ -78,6 +78,7 @@ def parse_timestamp(text: str) -> int:
     return (local - _EPOCH) // _ONE_US - offset * MINUTE
 
 
+@lru_cache(maxsize=65536)  # explanations format the same few instants over and over
 def format_timestamp(us: int) -> str:
     """UTC, `Z`, fractions only when there are some: the form every output uses."""
     moment = _EPOCH + _dt.timedelta(microseconds=us)

@@ -24,6 +24,7 @@ from .devstack import ROOT, dev_stack, until
 
 WALKTHROUGH = (
     "## Commands",
+    "## Plans as code: tests, coverage, diff and what-if",
     "## The evidence store and the audit log",
     "## Workflows on Temporal",
     "## Running it: `exitgate dev`, the API, the coordinator and approver commands",
