@@ -1,4 +1,4 @@
-"""Request and response bodies of the HTTP API (views of gates live in api.ports)."""
+"""Request and response bodies of the HTTP API (the views it answers with live in service.views)."""
 
 from __future__ import annotations
 
@@ -68,7 +68,8 @@ class IngestResult(BaseModel):
 
 
 class Refusal(BaseModel):
-    detail: str
+    type: str = Field(description="the refusal type (CONTRACT section 4, or the service's own; docs/api.md)")
+    detail: str = Field(description="why, in plain words")
 
 
 def record_schema() -> dict[str, Any]:
