@@ -7,7 +7,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from api.keys import KeyRegistry
+from service.keys import KeyRegistry
 from cli.main import app
 
 
