@@ -17,19 +17,17 @@ from typing import Any
 
 import httpx
 import pytest_asyncio
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from api.keys import KeyRegistry
-from api.production import Deployment
+from api.app import create_app
 from api.settings import ApiSettings
 from schemas.timefmt import format_timestamp
+from service import Service
+from service.keys import KeyRegistry
 from store import Store, now_us
-from tests.workflows.conftest import _binary
 from worker import build_worker
-from workflows.common import GATE_STATES_KEY, MISSION_KEY, PHASE_KEY
 
-from .conftest import MISSION
+from .conftest import MISSION, forget_workflows
 from .conftest import PLAN as BASE_PLAN
 
 PLAN = copy.deepcopy(BASE_PLAN)
@@ -41,7 +39,7 @@ class Live:
     client: httpx.AsyncClient
     keys: dict[str, str]
     store: Store
-    dep: Deployment
+    dep: Service
 
     def auth(self, who: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.keys[who]}"}
@@ -72,14 +70,12 @@ def rec(rid: str, indicator: str = "security.incidents", value: Any = 3, days_ag
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def live(tmp_path_factory: Any) -> AsyncIterator[Live]:
+async def live(temporal: WorkflowEnvironment, tmp_path_factory: Any) -> AsyncIterator[Live]:
     tmp: Path = tmp_path_factory.mktemp("live")
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=_binary("temporal"), data_converter=pydantic_data_converter,
-        search_attributes=[MISSION_KEY, PHASE_KEY, GATE_STATES_KEY])
+    env = temporal
     queue = f"exitgate-api-{uuid.uuid4()}"
     store = Store.from_url(f"sqlite:///{tmp / 'store.sqlite'}")
-    dep = Deployment.over(store, env.client, queue)
+    dep = Service(store, env.client, queue)
     reg = KeyRegistry(tmp / "keys.json")
     keys = {
         "cora": reg.create_person("cora", ["coordinator"])[0],
@@ -90,14 +86,16 @@ async def live(tmp_path_factory: Any) -> AsyncIterator[Live]:
         "rogue": reg.create_system("rogue", [MISSION], ["rogue"])[0],
         "elsewhere": reg.create_system("elsewhere", ["other-mission"], ["jmac"])[0],
     }
-    app = dep.app(ApiSettings(max_body_bytes=64 * 1024, data_dir=tmp), reg)
+    app = create_app(ApiSettings(max_body_bytes=64 * 1024, data_dir=tmp), dep, reg)
     try:
         async with build_worker(env.client, store, queue), httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
-            yield Live(client, keys, store, dep)
+            try:
+                yield Live(client, keys, store, dep)
+            finally:
+                await forget_workflows(env.client, PLAN)
     finally:
         store.close()
-        await env.shutdown()
 
 
 def audit_kinds(live: Live) -> list[str]:
