@@ -40,6 +40,7 @@ PLAN = ROOT / "samples" / "valdoria" / "plan.json"
 
 def store_port(url: str) -> Any:
     from api.production import StoreEvidencePort
+
     from rules.plan import load_plan_file
     from store import Store
 
@@ -71,9 +72,10 @@ def drop_database(url: str) -> None:
 def bench_app() -> Any:
     """uvicorn factory for the child process: in-process ports, or the store's when
     EXITGATE_BENCH_STORE names a database; keys from EXITGATE_API_KEYS_FILE."""
-    from api.app import create_app
     from api.inprocess import InMemoryAudit, InProcessEvidence, InProcessGates
     from api.keys import KeyRegistry
+
+    from api.app import create_app
     from api.settings import ApiSettings
     from rules.plan import load_plan_file
 
@@ -106,6 +108,7 @@ def records(n: int, prefix: str) -> list[dict[str, Any]]:
 def baseline(recs: list[dict[str, Any]], batch: int, singles: list[dict[str, Any]],
              store_url: str | None) -> tuple[float, list[float]]:
     from api.inprocess import InMemoryAudit, InProcessEvidence
+
     from rules.plan import load_plan_file
 
     evidence: Any

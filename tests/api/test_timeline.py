@@ -12,9 +12,8 @@ from typing import Any
 
 import httpx
 import pytest
-from typer.testing import CliRunner
-
 from temporalio.testing import WorkflowEnvironment
+from typer.testing import CliRunner
 
 from api.timeline_routes import MAX_STEPS, default_range
 from cli.main import app as cli_app
@@ -24,7 +23,6 @@ from rules.series import EvidenceIndex
 from rules.timeline import timeline
 from rules.timeline_summary import summarize
 from schemas.timefmt import DAY, WEEK, parse_timestamp
-
 from store import Store
 
 from .conftest import MISSION, Env, stack

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from api.keys import KeyCreationError, StoreKeyRegistry
+from service.keys import KeyCreationError, StoreKeyRegistry
 from store import Store
 
 
