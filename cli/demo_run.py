@@ -41,7 +41,7 @@ APPROVERS = {  # one demo person per role
 @dataclass
 class Story:
     plan: LoadedPlan
-    dep: Service
+    svc: Service
     events: list[str] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
     month: str = ""
@@ -110,9 +110,9 @@ def view(story: Story) -> Group:
 
 
 async def refresh(story: Story, live: Live) -> None:
-    story.status = await story.dep.status(story.plan.mission_id)
+    story.status = await story.svc.status(story.plan.mission_id)
     now = now_us()
-    result = await asyncio.to_thread(evaluate_from_store, story.plan.mission_id, [now], story.dep.store)
+    result = await asyncio.to_thread(evaluate_from_store, story.plan.mission_id, [now], story.svc.store)
     story.now_rules = {g["gate"]: g["status"] for g in result[0]["gates"]}
     live.update(view(story))
 
@@ -136,14 +136,14 @@ async def approve_gate(story: Story, live: Live, gate: GateView, refusals_left: 
         refusals_left.remove("separation")
         person, role = COORDINATOR
         try:
-            await story.dep.approve(mission, gate.gate, Caller(person, roles=frozenset({role})), role, digest)
+            await story.svc.approve(mission, gate.gate, Caller(person, roles=frozenset({role})), role, digest)
         except Refused as exc:  # the service audits it
             story.counts["refused"] += 1
             story.say(f"[red]refused[/red] {person} ({role}) approving {gate.gate}: {exc.message}", keep=True)
     roles = [r for r in gate.roles if r in APPROVERS]
     for role in roles[:gate.quorum]:
         person = APPROVERS[role]
-        view_ = await story.dep.approve(mission, gate.gate, Caller(person, roles=frozenset({role})), role, digest,
+        view_ = await story.svc.approve(mission, gate.gate, Caller(person, roles=frozenset({role})), role, digest,
                                         "reviewed in the demo")
         story.counts["approvals"] += 1
         story.say(f"[green]approved[/green] {gate.gate} by {person} ({role}) on digest {digest[:12]}"
@@ -152,14 +152,14 @@ async def approve_gate(story: Story, live: Live, gate: GateView, refusals_left: 
         await asyncio.sleep(0.2)
 
 
-async def run(sample: Path, dep: Service, pace_s: float) -> Story:
+async def run(sample: Path, svc: Service, pace_s: float) -> Story:
     plan = load_plan_file(sample / "plan.json")
-    story = Story(plan, dep)
+    story = Story(plan, svc)
     mission = plan.mission_id
-    loaded = await dep.load_plan(plan, Caller(COORDINATOR[0]))
+    loaded = await svc.load_plan(plan, Caller(COORDINATOR[0]))
     out.print(f"plan {loaded.plan} loaded, sha256 {loaded.sha256[:16]}…")
     person, _role = COORDINATOR
-    await dep.start_mission(mission, Caller(person, roles=frozenset({"coordinator"})), "coordinator")
+    await svc.start_mission(mission, Caller(person, roles=frozenset({"coordinator"})), "coordinator")
     out.print(f"mission {mission} started by {person} (coordinator); phase p1 is running")
     feed = shifted_evidence(sample / "evidence.jsonl", now_us() - 3600 * 1_000_000)
     months: dict[str, list[Any]] = {}
@@ -171,7 +171,7 @@ async def run(sample: Path, dep: Service, pace_s: float) -> Story:
         story.live = live
         for n, (month, raws) in enumerate(months.items(), 1):
             story.month = f"{n}/{len(months)} (reported {month})"
-            outcomes = await dep.ingest(mission, [r if isinstance(r, dict) else _unparsed(r) for r in raws],
+            outcomes = await svc.ingest(mission, [r if isinstance(r, dict) else _unparsed(r) for r in raws],
                                                  actor="system:demo-feed")
             for o in outcomes:
                 story.counts[o.status] += 1
