@@ -79,6 +79,7 @@ async def live(temporal: WorkflowEnvironment, tmp_path_factory: Any) -> AsyncIte
     reg = KeyRegistry(tmp / "keys.json")
     keys = {
         "cora": reg.create_person("cora", ["coordinator"])[0],
+        "rhea": reg.create_person("rhea", ["coordinator", "mission_head"])[0],
         "alice": reg.create_person("alice", ["mission_head"])[0],
         "bob": reg.create_person("bob", ["host_nation"])[0],
         "carol": reg.create_person("carol", ["deputy", "mission_head"])[0],
@@ -198,15 +199,27 @@ async def test_a_mission_through_the_api(live: Live) -> None:
 
     # Reopen p1: only a coordinator, with a reason; p2 pauses until p1 completes again.
     r = await live.post(f"{base}/phases/p1/reopen", {"role": "mission_head", "reason": "recount"}, "alice")
-    assert r.status_code == 403
+    assert (r.status_code, r.json()["type"]) == (403, "RoleNotAllowed")
     r = await live.post(f"{base}/phases/p2/reopen", {"role": "coordinator", "reason": "recount"}, "cora")
-    assert r.status_code == 409 and "only a complete or failed phase" in r.json()["detail"]
-    r = await live.post(f"{base}/phases/p1/reopen", {"role": "coordinator", "reason": "recount"}, "cora")
+    assert (r.status_code, r.json()["type"]) == (409, "PhaseNotComplete")
+    assert "only a complete or failed phase" in r.json()["detail"]
+    # rhea (a coordinator who also holds mission_head) reopens p1.
+    r = await live.post(f"{base}/phases/p1/reopen", {"role": "coordinator", "reason": "recount"}, "rhea")
     assert r.status_code == 200, r.text
     status = await live.until(f"{base}/status", lambda s: s["phases"][1]["state"] == "paused"
                               and s["phases"][0]["state"] == "running")
     reopened = await live.until(f"{base}/gates/g1", lambda v: v["state"] == "awaiting_approval")
-    assert reopened["approvals"] == []
+    assert reopened["approvals"] == []  # void, in the audit log (approvals_void), not listed
+    # Who reopened a phase decides none of its gates until it completes again...
+    r = await live.post(f"{base}/gates/g1/approve", {"digest": reopened["evaluation"]["digest"],
+                                                     "role": "mission_head"}, "rhea")
+    assert (r.status_code, r.json()["type"]) == (403, "SeparationOfDuties") and "reopened" in r.json()["detail"]
+    # ... and the paused dependant takes no votes (its gate collects: paused comes first).
+    g2 = (await live.get(f"{base}/gates/g2")).json()
+    assert g2["state"] == "paused", g2
+    r = await live.post(f"{base}/gates/g2/approve", {"digest": g2["evaluation"]["digest"], "role": "mission_head"},
+                        "alice")
+    assert (r.status_code, r.json()["type"]) == (409, "PhasePaused"), r.text
 
     # A new version of the plan: stored, not registered (the exit runs on v1) until migrated.
     v2 = copy.deepcopy(PLAN)
