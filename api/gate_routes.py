@@ -15,7 +15,7 @@ from service.keys import Identity
 
 from .bodies import StrictJsonRoute
 from .deps import IdentityDep, PartsDep, PersonDep
-from .models import ApproveBody, Refusal, RejectBody, WaiveBody
+from .models import ApproveBody, Refusal, RejectBody, WaiveBody, WithdrawBody
 
 router = APIRouter(tags=["gates"], route_class=StrictJsonRoute)
 
@@ -82,3 +82,11 @@ async def waive(mission: MissionPath, gate: GatePath, body: WaiveBody, p: PartsD
                 ident: IdentityDep) -> GateView:
     return await p.service.waive(mission, gate, ident.caller, body.role, body.benchmark, body.justification,
                                  body.until)
+
+
+@router.post("/v1/missions/{mission}/gates/{gate}/withdraw", response_model=GateView, responses=_REFUSALS)
+async def withdraw(mission: MissionPath, gate: GatePath, body: WithdrawBody, p: PartsDep,
+                   ident: IdentityDep) -> GateView:
+    """Take back your counted approval or rejection while the gate awaits approval; it stops
+    counting at once (NoCountedVote when there is none)."""
+    return await p.service.withdraw(mission, gate, ident.caller, body.reason)

@@ -135,6 +135,14 @@ def register(app: typer.Typer) -> None:
             print_gate(await svc.reject(mission, gate, _caller(person), role, digest, reason))
         run(act)
 
+    @app.command("withdraw")
+    def withdraw(mission: Mission, gate: Gate, person: As,
+                 reason: Annotated[str, typer.Option("--reason", help="Why (required).")]) -> None:
+        """Take back your counted approval or rejection while the gate awaits approval."""
+        async def act(svc: Service) -> None:
+            print_gate(await svc.withdraw(mission, gate, _caller(person), reason))
+        run(act)
+
     @app.command("waive")
     def waive(mission: Mission, gate: Gate, benchmark: Annotated[str, typer.Argument(help="Benchmark id.")],
               person: As, role: Role,

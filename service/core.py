@@ -11,6 +11,7 @@ from. Every refused act is audited here, once (`<act>.refused`); reads write not
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
@@ -18,13 +19,14 @@ from typing import Any, TypeVar
 from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from lifecycle import InvalidInput, Refusal
 from lifecycle import gate as lc
 from rules.evidence import Outcome
 from rules.plan import LoadedPlan
 from rules.series import EvidenceIndex
-from runtime import TemporalSettings, connect, signal_evidence_changed
+from runtime import TemporalSettings, connect, relay_once, signal_evidence_changed
 from schemas import messages as m
 from schemas.ids import mission_workflow_id, phase_workflow_id
 from schemas.timefmt import format_timestamp
@@ -41,6 +43,10 @@ T = TypeVar("T")
 
 # How long an answer to a waiver or its revocation waits for the workflow's re-evaluation.
 REEVALUATION_WAIT_S = 10.0
+# How long an ingest keeps trying to tell the phases before leaving it to the workers' relay.
+RELAY_PATIENCE_S = 5.0
+
+log = logging.getLogger("exitgate.service")
 
 
 class Service:
@@ -93,12 +99,15 @@ class Service:
 
     async def ingest(self, mission: str, raws: Sequence[Any], *, actor: str, backfill: bool = False) -> list[Outcome]:
         """Accept records in order (CONTRACT section 2; received now unless a backfill), one
-        Outcome per raw, and tell the running phases whose indicators received records."""
+        Outcome per raw. The store's outbox holds what changed; the relay tells the running
+        phases at once (and, should Temporal be unreachable now, every worker's relay later)."""
         plan = await self._plan(mission)
         outcomes = await asyncio.to_thread(self.store.ingest, plan, list(raws), backfill=backfill, actor=actor)
-        stored = {o.id for o in outcomes if o.status == "stored"}
-        indicators = {raw["indicator"] for raw in raws if isinstance(raw, dict) and raw.get("id") in stored}
-        await self.tell_phases(plan, indicators)
+        if self.client is not None and any(o.status == "stored" for o in outcomes):
+            try:
+                await relay_once(self.store, self.client, mission, patience_s=RELAY_PATIENCE_S)
+            except (RPCError, RuntimeError, OSError) as exc:
+                log.warning("evidence for %s stored; the workers' relay will tell its phases (%s)", mission, exc)
         return outcomes
 
     async def evidence_index(self, mission: str) -> EvidenceIndex:
@@ -108,9 +117,8 @@ class Service:
 
     async def tell_phases(self, plan: LoadedPlan, indicators: set[str]) -> list[str]:
         """Signal the phases that use these indicators; returns the phases that were told. A
-        phase not started (or complete) has no workflow to tell and needs none."""
-        from temporalio.service import RPCError, RPCStatusCode
-
+        phase not started (or complete) has no workflow to tell and needs none. (For `evidence
+        import`, which says whom it told; the outbox's relay delivers to them as well.)"""
         told: list[str] = []
         if self.client is None or not indicators:  # a store-only service (tests of the store) tells nobody
             return told
@@ -274,16 +282,33 @@ class Service:
 
     async def approve(self, mission: str, gate: str, caller: Caller, role: str, digest: str,
                       comment: str | None = None) -> GateView:
+        """A vote names the digest it signs and carries the store's position now: the workflow
+        refuses it (StaleDigest) while evidence already stored is not in that evaluation."""
+        pos = await self._position(mission, gate)
         return await self._gate_act("approval", mission, gate, caller, role, {"digest": digest}, "approve",
                                     m.ApproveInput(person=caller.name, role=role, held_roles=_held(caller), gate=gate,
-                                                   digest=digest, comment=comment),
+                                                   digest=digest, comment=comment, evidence_position=pos),
                                     lambda ctx: lc.check_vote(ctx, caller.act(role), digest, approving=True))
 
     async def reject(self, mission: str, gate: str, caller: Caller, role: str, digest: str, reason: str) -> GateView:
+        pos = await self._position(mission, gate)
         return await self._gate_act("rejection", mission, gate, caller, role, {"digest": digest}, "reject",
                                     m.RejectInput(person=caller.name, role=role, held_roles=_held(caller), gate=gate,
-                                                  digest=digest, reason=reason),
+                                                  digest=digest, reason=reason, evidence_position=pos),
                                     lambda ctx: lc.check_vote(ctx, caller.act(role), digest, approving=False))
+
+    async def withdraw(self, mission: str, gate: str, caller: Caller, reason: str) -> GateView:
+        """Take back one's counted approval or rejection (under the vote's own role)."""
+        return await self._gate_act("withdrawal", mission, gate, caller, None, {}, "withdraw",
+                                    m.WithdrawInput(person=caller.name, gate=gate, reason=reason,
+                                                    held_roles=_held(caller)),
+                                    lambda ctx: lc.check_withdraw(ctx, caller.name, caller.roles))
+
+    async def _position(self, mission: str, gate: str) -> int | None:
+        plan = await self.plan_for_mission(mission)
+        if plan is None or gate not in plan.gates:
+            return None  # refused as unknown by the act itself
+        return await asyncio.to_thread(self.store.evidence_position, mission, plan.gate_indicators(gate))
 
     async def waive(self, mission: str, gate: str, caller: Caller, role: str, benchmark: str, justification: str,
                     until: str | None = None) -> GateView:
@@ -300,7 +325,8 @@ class Service:
                                                         gate=gate, benchmark=benchmark, reason=reason),
                                     lambda ctx: lc.check_revoke(ctx, caller.act(role), benchmark))
 
-    async def _gate_act(self, kind: str, mission: str, gate: str, caller: Caller, role: str, details: dict[str, Any],
+    async def _gate_act(self, kind: str, mission: str, gate: str, caller: Caller, role: str | None,
+                        details: dict[str, Any],
                         name: str, arg: Any, check: Callable[[lc.GateContext], None]) -> GateView:
         async def op() -> GateView:
             plan = await self._plan(mission)
@@ -352,11 +378,11 @@ class Service:
                               rec.reopened_by if rec else None)
 
 
-def _person(caller: Caller, role: str) -> None:
+def _person(caller: Caller, role: str | None) -> None:
     """Systems hold no roles: they send evidence and read, never act on a mission or gate."""
     if caller.kind != "person":
-        raise Refused("RoleNotHeld", f"system {caller.name!r} holds no role (not {role!r}); acts on missions and "
-                                     "gates are made by people, with a person's key")
+        raise Refused("RoleNotHeld", f"system {caller.name!r} holds no role" + (f" (not {role!r})" if role else "")
+                      + "; acts on missions and gates are made by people, with a person's key")
 
 
 def _held(caller: Caller) -> list[str] | None:

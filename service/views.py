@@ -24,11 +24,14 @@ __all__ = ["ApprovalView", "AwaitingGate", "EvidenceBrief", "GateView", "Mission
 
 
 class ApprovalView(BaseModel):
+    """A counted vote: an approval, or a rejection below the threshold (its reason in comment)."""
+
     person: str
     role: str
     digest: str
     comment: str | None = None
     at: str
+    expires: str | None = Field(None, description="under approval_valid_for: when the approval stops counting")
 
 
 class WaiverView(BaseModel):
@@ -63,8 +66,11 @@ class GateView(BaseModel):
     approvals: list[ApprovalView] = Field([], description="the counted approvals; approvals made void (by a "
                                                           "regression, a rejection, a reopen or a migration) are "
                                                           "in the audit log as approvals_void")
+    rejections: list[ApprovalView] = Field([], description="counted rejections below reject_threshold")
     waivers: list[WaiverView] = []
     rejected_digest: str | None = None
+    evaluation_error: str | None = Field(None, description="why the latest evaluation failed for good, until one "
+                                                           "succeeds")
     evidence: dict[str, EvidenceBrief] = Field(
         {}, description="the records the explanation names, by id: value, observed_at, source")
 
@@ -122,11 +128,15 @@ def gate_view(store: Store, plan: LoadedPlan, gate: str, st: m.GateState | None,
     return GateView(
         state="paused" if paused and st.state != "approved" else st.state, evaluation=evaluation,
         evaluation_pending=pending, rejected_digest=st.rejected_digest, evidence=evidence,
-        approvals=[ApprovalView(person=a.person, role=a.role, digest=a.digest, comment=a.comment, at=a.at)
-                   for a in st.approvals],
+        approvals=[_vote(a) for a in st.approvals], rejections=[_vote(r) for r in st.rejections],
+        evaluation_error=st.evaluation_error,
         waivers=[WaiverView(benchmark=w.benchmark, by=w.by, justification=w.justification, until=w.until)
                  for w in st.waivers],
         **base)
+
+
+def _vote(v: m.ApprovalRecord) -> ApprovalView:
+    return ApprovalView(person=v.person, role=v.role, digest=v.digest, comment=v.comment, at=v.at, expires=v.expires)
 
 
 def _explanation(store: Store, plan: LoadedPlan, st: m.GateState,

@@ -27,8 +27,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from api.settings import ApiSettings
-from lifecycle.ids import mission_workflow_id, phase_workflow_id
 from rules.plan import load_plan
+from schemas.ids import mission_workflow_id, phase_workflow_id
 from service import Caller, Service
 from service.keys import KeyRegistry
 from store import AuditEntry, Store

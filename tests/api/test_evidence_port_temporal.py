@@ -8,8 +8,8 @@ from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
 
-from lifecycle.ids import phase_workflow_id
 from rules.plan import load_plan
+from schemas.ids import phase_workflow_id
 from schemas.messages import PhaseInput
 from schemas.timefmt import DAY, format_timestamp
 from service import Service

@@ -204,3 +204,19 @@ async def test_awaiting_lists_gates_the_person_may_approve_now(env: Env) -> None
     # carol holds deputy and mission_head; with host_nation counted she may still approve under either.
     r = await env.client.get("/v1/gates/awaiting", headers=env.auth("carol"))
     assert [(g["gate"], g["roles"]) for g in r.json()] == [("g1", ["mission_head", "deputy"])]
+
+
+async def test_withdrawing_a_vote_and_nothing_to_withdraw(env: Env) -> None:
+    digest = await open_gate(env)
+    assert (await approve(env, "alice", digest, "mission_head")).status_code == 200
+    r = await env.client.post(f"{G1}/withdraw", json={"reason": "misread the coverage"}, headers=env.auth("alice"))
+    assert r.status_code == 200 and r.json()["approvals"] == [], r.text
+    r = await env.client.post(f"{G1}/withdraw", json={"reason": "again"}, headers=env.auth("alice"))
+    assert (r.status_code, r.json()["type"]) == (409, "NoCountedVote")
+    # A gate of a phase not started: the same check, from the service.
+    r = await env.client.post(f"/v1/missions/{MISSION}/gates/g2/withdraw", json={"reason": "x"},
+                              headers=env.auth("alice"))
+    assert (r.status_code, r.json()["type"]) == (409, "NoCountedVote")
+    assert [e.payload["type"] for e in env.audit("withdrawal.refused")] == ["NoCountedVote", "NoCountedVote"]
+    r = await env.client.post(f"{G1}/withdraw", json={"reason": ""}, headers=env.auth("alice"))
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "reason"]
