@@ -151,14 +151,17 @@ async def forget_workflows(client: Client, plan: dict[str, Any]) -> None:
     mission = plan["mission"]["id"]
     ids = [mission_workflow_id(mission)] + [phase_workflow_id(mission, p["id"]) for p in plan["phases"]]
     for wid in ids:
-        for _ in range(400):
+        deadline = asyncio.get_running_loop().time() + 30
+        while True:
             try:
                 await client.workflow_service.delete_workflow_execution(DeleteWorkflowExecutionRequest(
                     namespace=client.namespace, workflow_execution=WorkflowExecution(workflow_id=wid)))
             except RPCError as exc:
                 if exc.status != RPCStatusCode.NOT_FOUND:
                     raise
-                break
+                break  # gone, every run of it
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"workflow {wid} still there 30 s after deleting it")
             await asyncio.sleep(0.025)
 
 
