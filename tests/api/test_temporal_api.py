@@ -91,10 +91,11 @@ async def live(temporal: WorkflowEnvironment, tmp_path_factory: Any) -> AsyncIte
     try:
         async with build_worker(env.client, store, queue), httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+            assert await forget_workflows(env.client, PLAN), "an earlier test's workflows are still there"
             try:
                 yield Live(client, keys, store, dep)
             finally:
-                await forget_workflows(env.client, PLAN)
+                await forget_workflows(env.client, PLAN, timeout_s=30)
     finally:
         store.close()
 
