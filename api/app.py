@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -14,38 +15,63 @@ from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from service import Refused, Service
+from service.keys import Keys
+
 from . import evidence_routes, gate_routes, mission_routes, timeline_routes, ui
 from .bodies import validation_error_response
 from .deps import Parts
-from .keys import Keys
+from .errors import refused_response
 from .middleware import BodyLimit, Metrics, RequestMetrics
-from .ports import AuditPort, EvidencePort, GatesPort
 from .settings import ApiSettings
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "from_environment"]
 
-
-def create_app(settings: ApiSettings, evidence_port: EvidencePort, gates_port: GatesPort,
-               keys: Keys, audit: AuditPort) -> FastAPI:
+def create_app(settings: ApiSettings, service: Service, keys: Keys) -> FastAPI:
+    """The app over a service that is already connected (closed with the app)."""
     metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
-        # Ports that hold connections (a store engine, a Temporal client) close with the app.
-        for port in {id(x): x for x in (evidence_port, gates_port, audit)}.values():
-            close = getattr(port, "aclose", None)
-            if close is not None:
-                await close()
+        await service.aclose()
 
+    app = _build(settings, metrics, lifespan)
+    # Set here rather than in the lifespan so ASGI test transports that skip it still work.
+    app.state.parts = Parts(settings, service, keys, metrics)
+    return app
+
+
+def from_environment() -> FastAPI:
+    """`exitgate api`'s app (a uvicorn factory): settings, Temporal and the store from the
+    environment, connected when the server starts."""
+    settings = ApiSettings()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            service = await asyncio.wait_for(Service.connect(), timeout=30)
+        except (OSError, RuntimeError, TimeoutError) as exc:
+            raise RuntimeError(f"cannot reach Temporal ({exc}); check EXITGATE_TEMPORAL_ADDRESS") from None
+        app.state.parts = Parts(settings, service, settings.key_registry(service.store), metrics)
+        try:
+            yield
+        finally:
+            await service.aclose()
+
+    return _build(settings, metrics, lifespan)
+
+
+def _build(settings: ApiSettings, metrics: Metrics,
+           lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]]) -> FastAPI:
     app = FastAPIOffline(
         title="exitgate",
         version="0.1.0",
         summary="Exit-readiness gates for peacekeeping missions: evidence in, evaluations and approvals out.",
         lifespan=lifespan,
     )
-    # Set here rather than in the lifespan so ASGI test transports that skip it still work.
-    app.state.parts = Parts(settings, evidence_port, gates_port, audit, keys, metrics)
+    app.add_exception_handler(Refused, refused_response)
     app.include_router(evidence_routes.router)
     app.include_router(gate_routes.router)
     app.include_router(mission_routes.router)

@@ -8,9 +8,10 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from .keys import Identity, Keys
+from service import Service
+from service.keys import Identity, Keys
+
 from .middleware import Metrics
-from .ports import AuditPort, EvidencePort, GatesPort
 from .settings import ApiSettings
 
 __all__ = ["IdentityDep", "Parts", "PartsDep", "PersonDep", "parts"]
@@ -19,9 +20,7 @@ __all__ = ["IdentityDep", "Parts", "PartsDep", "PersonDep", "parts"]
 @dataclass
 class Parts:
     settings: ApiSettings
-    evidence: EvidencePort
-    gates: GatesPort
-    audit: AuditPort
+    service: Service
     keys: Keys
     metrics: Metrics
 
@@ -57,8 +56,10 @@ IdentityDep = Annotated[Identity, Depends(identity)]
 
 
 def person(ident: IdentityDep) -> Identity:
+    """For what only people read (the gates awaiting them). Acts take any identity: the service
+    refuses a system's, and audits the refusal."""
     if ident.kind != "person":
-        raise HTTPException(403, f"the key of system {ident.name!r} may not act on gates; use a person's key")
+        raise HTTPException(403, f"the key of system {ident.name!r} is not a person's key")
     return ident
 
 

@@ -11,11 +11,10 @@ from fastapi.exceptions import RequestValidationError
 from rules.evidence import FieldError, Outcome, is_evidence_id, parse_line
 from schemas.jsonfmt import JsonFormatError, loads_strict, printable, shown
 from schemas.models import ID_PATTERN
+from service.keys import Identity
 
 from .deps import IdentityDep, Parts, PartsDep
-from .keys import Identity
 from .models import FieldProblem, IngestResult, RecordResult
-from .ports import NotFoundError
 
 router = APIRouter(tags=["evidence"])
 
@@ -86,12 +85,12 @@ async def _authorise(p: Parts, ident: Identity, mission: str, backfill: bool) ->
         if backfill:
             raise HTTPException(403, "only a coordinator may backfill evidence")
         if mission not in ident.missions:
-            await p.audit.append("evidence.refused", {"mission": mission, "reason": "mission not allowed"},
+            await p.service.audit("evidence.refused", {"mission": mission, "reason": "mission not allowed"},
                                  ident.actor)
             raise HTTPException(403, f"the API key of system {ident.name!r} may not submit evidence "
                                      f"for mission {mission!r}")
         return
-    plan = await p.evidence.plan_for_mission(mission)
+    plan = await p.service.plan_for_mission(mission)
     coordinators = set(plan.model.coordinator_roles or ["coordinator"]) if plan else {"coordinator"}
     if not ident.roles & coordinators:
         raise HTTPException(403, f"{ident.name} holds none of the coordinator roles "
@@ -111,7 +110,7 @@ async def submit_evidence(mission: MissionPath, request: Request, p: PartsDep, i
     """Submit evidence. Every record gets a result: stored, duplicate, or rejected with the field
     and the reason; a bad record never stops the good ones (CONTRACT section 2)."""
     await _authorise(p, ident, mission, backfill)
-    if await p.evidence.plan_for_mission(mission) is None:
+    if await p.service.plan_for_mission(mission) is None:
         raise HTTPException(404, f"unknown mission {mission!r}")
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     parsed = _parse(await request.body(), content_type)
@@ -132,12 +131,9 @@ async def submit_evidence(mission: MissionPath, request: Request, p: PartsDep, i
             results.append(None)
             to_ingest.append(raw)
     if refused:
-        await p.audit.append("evidence.unauthorised", {"mission": mission, "records": refused}, ident.actor)
-    try:
-        outcomes = iter(await p.evidence.ingest(mission, to_ingest, actor=ident.actor, backfill=backfill)
-                        if to_ingest else [])
-    except NotFoundError as exc:
-        raise HTTPException(404, exc.reason) from None
+        await p.service.audit("evidence.unauthorised", {"mission": mission, "records": refused}, ident.actor)
+    outcomes = iter(await p.service.ingest(mission, to_ingest, actor=ident.actor, backfill=backfill)
+                    if to_ingest else [])
 
     out: list[RecordResult] = []
     counts = {"stored": 0, "duplicate": 0, "rejected": 0}

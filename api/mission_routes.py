@@ -2,32 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.exceptions import RequestValidationError
 
 from rules.plan import PlanError, load_plan
 from schemas.jsonfmt import JsonFormatError, loads_strict
 from schemas.models import ID_PATTERN
+from service import GateView, MissionView, PlanLoaded
 
 from .bodies import StrictJsonRoute
-from .deps import Parts, PartsDep, PersonDep
-from .gate_routes import _REFUSALS, GatePath, MissionPath, act
-from .keys import Identity
+from .deps import IdentityDep, PartsDep
+from .gate_routes import _REFUSALS, GatePath, MissionPath
 from .models import MigrateBody, ReopenBody, RevokeBody, StartBody
-from .ports import (
-    GateView,
-    MigrateInput,
-    MissionStatus,
-    NotFoundError,
-    PlanLoaded,
-    RefusedError,
-    ReopenInput,
-    RevokeInput,
-    StartInput,
-)
 
 router = APIRouter(tags=["missions"], route_class=StrictJsonRoute)
 
@@ -45,9 +33,10 @@ _PLAN_DOC: dict[str, Any] = {
 
 @router.post("/v1/plans", response_model=PlanLoaded, responses={**_REFUSALS, 422: {
              "description": "the plan is rejected: every problem with its JSON path"}}, openapi_extra=_PLAN_DOC)
-async def load(request: Request, p: PartsDep, ident: PersonDep) -> PlanLoaded:
-    """Store an exit plan. It becomes its mission's plan unless the mission's exit already runs on
-    another version (then `registered` is false: migrate the mission to it)."""
+async def load(request: Request, p: PartsDep, ident: IdentityDep) -> PlanLoaded:
+    """Store an exit plan (a person holding one of its coordinator roles). It becomes its
+    mission's plan unless the mission's exit already runs on another version (then
+    `registered` is false: migrate the mission to it)."""
     try:
         doc = loads_strict((await request.body()).decode("utf-8"))
     except (UnicodeDecodeError, JsonFormatError) as exc:
@@ -58,58 +47,34 @@ async def load(request: Request, p: PartsDep, ident: PersonDep) -> PlanLoaded:
     except PlanError as exc:
         raise RequestValidationError([{"type": "plan_invalid", "loc": ("body", pr.path), "msg": pr.message,
                                        "input": None} for pr in exc.problems]) from None
-    if not ident.roles & set(plan.model.coordinators):
-        raise HTTPException(403, f"{ident.name} holds none of the plan's coordinator roles "
-                                 f"({', '.join(plan.model.coordinators)})")
-    return await p.gates.load_plan(plan, ident.actor)
+    return await p.service.load_plan(plan, ident.caller)
 
 
-async def _coordinate(p: Parts, ident: Identity, action: str, mission: str, call: Awaitable[MissionStatus],
-                      details: dict[str, Any]) -> MissionStatus:
-    try:
-        return await call
-    except NotFoundError as exc:
-        raise HTTPException(404, exc.reason) from None
-    except RefusedError as exc:
-        await p.audit.append(f"{action}.refused", {"mission": mission, "reason": exc.reason, **details}, ident.actor)
-        raise HTTPException(403 if exc.forbidden else 409, exc.reason) from None
-
-
-@router.post("/v1/missions/{mission}/start", response_model=MissionStatus, responses=_REFUSALS)
-async def start(mission: MissionPath, body: StartBody, p: PartsDep, ident: PersonDep) -> MissionStatus:
+@router.post("/v1/missions/{mission}/start", response_model=MissionView, responses=_REFUSALS)
+async def start(mission: MissionPath, body: StartBody, p: PartsDep, ident: IdentityDep) -> MissionView:
     """Start the mission's exit on its loaded plan: phases without dependencies start at once.
     Whoever starts it may not decide its gates (separation of duties)."""
-    inp = StartInput(person=ident.name, held_roles=tuple(sorted(ident.roles)), role=body.role)
-    return await _coordinate(p, ident, "mission_start", mission, p.gates.start_mission(mission, inp),
-                             {"role": body.role})
+    return await p.service.start_mission(mission, ident.caller, body.role)
 
 
-@router.post("/v1/missions/{mission}/phases/{phase}/reopen", response_model=MissionStatus, responses=_REFUSALS)
+@router.post("/v1/missions/{mission}/phases/{phase}/reopen", response_model=MissionView, responses=_REFUSALS)
 async def reopen(mission: MissionPath, phase: PhasePath, body: ReopenBody, p: PartsDep,
-                 ident: PersonDep) -> MissionStatus:
-    """Reopen a complete phase: its gates collect again with approvals void; dependants that are
-    not complete pause until it completes again."""
-    inp = ReopenInput(person=ident.name, held_roles=tuple(sorted(ident.roles)), role=body.role, reason=body.reason)
-    return await _coordinate(p, ident, "reopen", mission, p.gates.reopen(mission, phase, inp),
-                             {"phase": phase, "role": body.role})
+                 ident: IdentityDep) -> MissionView:
+    """Reopen a complete (or failed) phase: its gates collect again with approvals void;
+    dependants that are not complete pause until it completes again."""
+    return await p.service.reopen(mission, phase, ident.caller, body.role, body.reason)
 
 
-@router.post("/v1/missions/{mission}/migrate", response_model=MissionStatus, responses=_REFUSALS)
-async def migrate(mission: MissionPath, body: MigrateBody, p: PartsDep, ident: PersonDep) -> MissionStatus:
+@router.post("/v1/missions/{mission}/migrate", response_model=MissionView, responses=_REFUSALS)
+async def migrate(mission: MissionPath, body: MigrateBody, p: PartsDep, ident: IdentityDep) -> MissionView:
     """Move the running exit to another loaded plan of the mission: every gate is re-evaluated
     and pending approvals are void."""
-    inp = MigrateInput(person=ident.name, held_roles=tuple(sorted(ident.roles)), role=body.role,
-                       plan_sha256=body.plan_sha256)
-    return await _coordinate(p, ident, "migrate", mission, p.gates.migrate(mission, inp),
-                             {"role": body.role, "plan_sha256": body.plan_sha256})
+    return await p.service.migrate(mission, ident.caller, body.role, body.plan_sha256)
 
 
 @router.post("/v1/missions/{mission}/gates/{gate}/waivers/{benchmark}/revoke", response_model=GateView,
              responses=_REFUSALS)
 async def revoke(mission: MissionPath, gate: GatePath, benchmark: BenchmarkPath, body: RevokeBody,
-                 p: PartsDep, ident: PersonDep) -> GateView:
-    """End a waiver now; the gate is re-evaluated at once."""
-    inp = RevokeInput(person=ident.name, held_roles=tuple(sorted(ident.roles)), role=body.role,
-                      benchmark=benchmark, reason=body.reason)
-    return await act(p, ident, "waiver_revoke", mission, gate, p.gates.revoke_waiver(mission, gate, inp),
-                     {"role": body.role, "benchmark": benchmark})
+                 p: PartsDep, ident: IdentityDep) -> GateView:
+    """End a waiver now; the answer shows the gate re-evaluated (or `evaluation_pending`)."""
+    return await p.service.revoke_waiver(mission, gate, ident.caller, body.role, benchmark, body.reason)

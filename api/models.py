@@ -1,4 +1,4 @@
-"""Request and response bodies of the HTTP API (views of gates live in api.ports)."""
+"""Request and response bodies of the HTTP API (the views it answers with live in service.views)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from schemas.models import ID_PATTERN
 from schemas.timefmt import TIMESTAMP_PATTERN, parse_timestamp
 
-__all__ = ["ApproveBody", "IngestResult", "MigrateBody", "RecordResult", "RejectBody", "ReopenBody", "RevokeBody", "StartBody", "WaiveBody"]
+__all__ = ["ApproveBody", "IngestResult", "MigrateBody", "RecordResult", "RejectBody", "ReopenBody", "RevokeBody", "StartBody", "WaiveBody", "WithdrawBody"]
 
 Id = Annotated[str, Field(pattern=ID_PATTERN, max_length=64)]
 Digest = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$", description="the evaluation digest being approved")]
@@ -36,6 +36,10 @@ class ApproveBody(_Body):
 class RejectBody(_Body):
     digest: Digest
     role: Id
+    reason: Annotated[str, Field(min_length=1, max_length=4000)]
+
+
+class WithdrawBody(_Body):
     reason: Annotated[str, Field(min_length=1, max_length=4000)]
 
 
@@ -68,7 +72,8 @@ class IngestResult(BaseModel):
 
 
 class Refusal(BaseModel):
-    detail: str
+    type: str = Field(description="the refusal type (CONTRACT section 4, or the service's own; docs/api.md)")
+    detail: str = Field(description="why, in plain words")
 
 
 def record_schema() -> dict[str, Any]:

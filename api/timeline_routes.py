@@ -19,10 +19,10 @@ from fastapi.responses import Response
 from rules.plan import LoadedPlan
 from rules.series import EvidenceIndex
 from schemas.timefmt import format_timestamp, parse_duration, parse_timestamp
+from service import Service
 
 from .deps import IdentityDep, PartsDep
 from .gate_routes import _REFUSALS, GatePath, MissionPath, _may_read
-from .ports import EvidencePort, NotFoundError
 
 __all__ = ["MAX_STEPS", "Range", "default_range", "gate_chart_svg", "parse_range", "router", "timeline_json"]
 
@@ -71,15 +71,11 @@ def parse_range(start: str, end: str, step: str) -> Range:
     return r
 
 
-async def mission_data(evidence: EvidencePort, mission: str) -> tuple[LoadedPlan, EvidenceIndex]:
-    plan = await evidence.plan_for_mission(mission)
+async def mission_data(service: Service, mission: str) -> tuple[LoadedPlan, EvidenceIndex]:
+    plan = await service.plan_for_mission(mission)
     if plan is None:
         raise HTTPException(404, f"unknown mission {mission!r}")
-    try:
-        index = await evidence.evidence_index(mission)
-    except NotFoundError as exc:
-        raise HTTPException(404, exc.reason) from None
-    return plan, index
+    return plan, await service.evidence_index(mission)
 
 
 def timeline_json(plan: LoadedPlan, index: EvidenceIndex, r: Range, gates: list[str] | None) -> dict[str, Any]:
@@ -109,7 +105,7 @@ async def mission_timeline(
     `evaluate` would have said with what was known then, and a summary per gate."""
     _may_read(ident, mission)
     r = parse_range(start, end, step)
-    plan, index = await mission_data(p.evidence, mission)
+    plan, index = await mission_data(p.service, mission)
     for g in gate or []:
         if g not in plan.gates:
             raise _invalid("gate", g, f"gate: unknown gate {g!r} (the plan has {', '.join(plan.gates)})")
@@ -159,7 +155,7 @@ async def gate_chart(request: Request, mission: MissionPath, gate: GatePath,
     p = parts(request)
     if _session(request, p) is None:
         return Response("sign in at /ui/login", status_code=401, media_type="text/plain")
-    plan, index = await mission_data(p.evidence, mission)
+    plan, index = await mission_data(p.service, mission)
     if gate not in plan.gates:
         raise HTTPException(404, f"unknown gate {gate!r} in mission {mission!r}")
     if start is None and end is None and step is None:

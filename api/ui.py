@@ -14,17 +14,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from itsdangerous import BadData, URLSafeTimedSerializer
 from pydantic import ValidationError
 
+from service import GateView, Refused
+from service.keys import Identity
+
 from .deps import Parts, parts
-from .gate_routes import act
-from .keys import Identity
+from .errors import refusal_status
 from .models import ApproveBody, RejectBody, WaiveBody
-from .ports import ApproveInput, GateView, NotFoundError, RejectInput, WaiveInput
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -140,22 +141,25 @@ async def home(request: Request) -> Response:
     if session is None:
         return _to_login()
     ident, csrf = session
-    awaiting = await p.gates.gates_awaiting(ident.name, ident.roles)
+    awaiting = await p.service.gates_awaiting(ident.caller)
     return templates.TemplateResponse(request, "index.html", {"me": ident, "csrf": csrf, "awaiting": awaiting})
 
 
 async def _gate_page(request: Request, p: Parts, ident: Identity, csrf: str, mission: str, gate: str,
-                     *, error: str | None = None, done: str | None = None, status: int = 200) -> Response:
-    try:
-        view = await p.gates.gate(mission, gate)
-    except NotFoundError as exc:
-        return templates.TemplateResponse(request, "index.html", {
-            "me": ident, "csrf": csrf, "awaiting": await p.gates.gates_awaiting(ident.name, ident.roles),
-            "error": exc.reason}, status_code=404)
+                     *, error: str | None = None, done: str | None = None, status: int = 200,
+                     view: GateView | None = None) -> Response:
+    """The gate's page; `view` when the caller already has it (the answer of an act)."""
+    if view is None:
+        try:
+            view = await p.service.gate(mission, gate)
+        except Refused as exc:
+            return templates.TemplateResponse(request, "index.html", {
+                "me": ident, "csrf": csrf, "awaiting": await p.service.gates_awaiting(ident.caller),
+                "error": exc.message}, status_code=refusal_status(exc))
     return templates.TemplateResponse(request, "gate.html", {
         "me": ident, "csrf": csrf, "view": view, "error": error, "done": done,
         "approve_roles": sorted(ident.roles & set(view.roles)),
-        "approved_by_me": any(a.person == ident.name and not a.void for a in view.approvals),
+        "approved_by_me": any(a.person == ident.name for a in view.approvals),
         "waive_roles": sorted(ident.roles & set(view.waiver_roles)),
         "waivable": _waivable(view),
     }, status_code=status)
@@ -220,18 +224,16 @@ async def gate_action(request: Request, mission: str, gate: str, action: str) ->
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors())
         return await _gate_page(request, p, ident, csrf, mission, gate, status=422, error=problems)
-    held = tuple(sorted(ident.roles))
+    caller, svc = ident.caller, p.service
     try:
         if isinstance(body, ApproveBody):
-            await act(p, ident, "approval", mission, gate, p.gates.approve(mission, gate, ApproveInput(
-                person=ident.name, held_roles=held, **body.model_dump())), {"role": body.role, "digest": body.digest})
+            view = await svc.approve(mission, gate, caller, body.role, body.digest, body.comment)
         elif isinstance(body, RejectBody):
-            await act(p, ident, "rejection", mission, gate, p.gates.reject(mission, gate, RejectInput(
-                person=ident.name, held_roles=held, **body.model_dump())), {"role": body.role, "digest": body.digest})
+            view = await svc.reject(mission, gate, caller, body.role, body.digest, body.reason)
         else:
-            await act(p, ident, "waiver", mission, gate, p.gates.waive(mission, gate, WaiveInput(
-                person=ident.name, held_roles=held, **body.model_dump())), {"role": body.role, "benchmark": body.benchmark})
-    except HTTPException as exc:
-        return await _gate_page(request, p, ident, csrf, mission, gate, status=exc.status_code,
-                                error=f"Refused: {exc.detail}")
-    return RedirectResponse(f"/ui/missions/{mission}/gates/{gate}?done={action}", status_code=303)
+            view = await svc.waive(mission, gate, caller, body.role, body.benchmark, body.justification, body.until)
+    except Refused as exc:
+        return await _gate_page(request, p, ident, csrf, mission, gate, status=refusal_status(exc),
+                                error=f"Refused: {exc.message}")
+    # The page answers with the gate as the act left it: no second read, no second evaluation.
+    return await _gate_page(request, p, ident, csrf, mission, gate, done=action, view=view)

@@ -1,18 +1,18 @@
-"""Evidence throughput and latency through the HTTP API, against in-process ingestion.
+"""Evidence throughput and latency through the HTTP API, against the service called in process.
 
-Starts uvicorn on loopback in a child process serving the real app over the in-process ports
-(the sample Valdoria plan), then measures:
+Starts uvicorn on loopback in a child process serving the real app over the service (the
+sample Valdoria plan) on a fresh database (`--store sqlite`: a SQLite file; `postgresql`: a new
+database in the PostgreSQL on 127.0.0.1:5432), as `exitgate api` serves it, then measures:
 
 - records/s posted as JSON arrays of `--batch` records (goal: >= 5,000/s in batches of 1,000);
 - single-record POST latency, p50 and p99;
-- the baseline: the same records through the same EvidencePort called in process, no HTTP.
+- the baseline: the same records through `Service.ingest` called in process, no HTTP.
 
-With `--store sqlite` or `--store postgresql` both sides use the production port instead
-(`api.production.StoreEvidencePort` over a fresh database: SQLite file, or a new database in
-the PostgreSQL on 127.0.0.1:5432), as `exitgate api` serves it.
+No Temporal: there is no running phase to tell, so both sides measure acceptance alone (the
+in-memory mode went with api/inprocess.py).
 
     python benchmarks/api_bench.py [--records 20000] [--batch 1000] [--singles 300]
-                                   [--store memory|sqlite|postgresql] [--json]
+                                   [--store sqlite|postgresql] [--json]
 """
 
 from __future__ import annotations
@@ -38,14 +38,14 @@ sys.path.insert(0, str(ROOT))
 PLAN = ROOT / "samples" / "valdoria" / "plan.json"
 
 
-def store_port(url: str) -> Any:
-    from api.production import StoreEvidencePort
+def store_service(url: str) -> Any:
     from rules.plan import load_plan_file
+    from service import Service
     from store import Store
 
     store = Store.from_url(url)
     store.register_mission(load_plan_file(PLAN), "bench")
-    return StoreEvidencePort(store, None)  # no Temporal: no workflow to tell in a benchmark
+    return Service(store, None)  # type: ignore[arg-type]  # no Temporal: no workflow to tell in a benchmark
 
 
 def fresh_database(kind: str, tmp: str, name: str) -> str:
@@ -69,31 +69,15 @@ def drop_database(url: str) -> None:
 
 
 def bench_app() -> Any:
-    """uvicorn factory for the child process: in-process ports, or the store's when
-    EXITGATE_BENCH_STORE names a database; keys from EXITGATE_API_KEYS_FILE."""
+    """uvicorn factory for the child process: the service over the database EXITGATE_BENCH_STORE
+    names; keys from EXITGATE_API_KEYS_FILE."""
     from api.app import create_app
-    from api.inprocess import InMemoryAudit, InProcessEvidence, InProcessGates
-    from api.keys import KeyRegistry
     from api.settings import ApiSettings
-    from rules.plan import load_plan_file
+    from service.keys import KeyRegistry
 
     settings = ApiSettings(max_body_bytes=64 * 1024 * 1024)
-    audit = InMemoryAudit()
-    evidence = InProcessEvidence(audit)
-    store_url = os.environ.get("EXITGATE_BENCH_STORE")
-    if store_url:
-        from api.production import StoreAuditPort
-
-        port = store_port(store_url)
-        return create_app(settings, port, InProcessGates(evidence, audit), KeyRegistry(settings.api_keys_file),
-                          StoreAuditPort(port.store))
-    evidence.add_plan(load_plan_file(PLAN))
-    gates = InProcessGates(evidence, audit)
-    # Re-evaluating gates on new evidence is the workflows' job in production, out of the
-    # request path; the in-process stand-in would do it inside every request, so it is off
-    # here as in the baseline, and both measure acceptance alone.
-    evidence.listeners.clear()
-    return create_app(settings, evidence, gates, KeyRegistry(settings.api_keys_file), audit)
+    return create_app(settings, store_service(os.environ["EXITGATE_BENCH_STORE"]),
+                      KeyRegistry(settings.api_keys_file))
 
 
 def records(n: int, prefix: str) -> list[dict[str, Any]]:
@@ -104,16 +88,8 @@ def records(n: int, prefix: str) -> list[dict[str, Any]]:
 
 
 def baseline(recs: list[dict[str, Any]], batch: int, singles: list[dict[str, Any]],
-             store_url: str | None) -> tuple[float, list[float]]:
-    from api.inprocess import InMemoryAudit, InProcessEvidence
-    from rules.plan import load_plan_file
-
-    evidence: Any
-    if store_url:
-        evidence = store_port(store_url)
-    else:
-        evidence = InProcessEvidence(InMemoryAudit())
-        evidence.add_plan(load_plan_file(PLAN))
+             store_url: str) -> tuple[float, list[float]]:
+    evidence = store_service(store_url)
 
     async def run() -> None:
         for i in range(0, len(recs), batch):
@@ -146,21 +122,19 @@ def main() -> int:
     ap.add_argument("--records", type=int, default=20_000)
     ap.add_argument("--batch", type=int, default=1_000)
     ap.add_argument("--singles", type=int, default=300)
-    ap.add_argument("--store", choices=["memory", "sqlite", "postgresql"], default="memory")
+    ap.add_argument("--store", choices=["sqlite", "postgresql"], default="sqlite")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
-    from api.keys import KeyRegistry
+    from service.keys import KeyRegistry
 
     with tempfile.TemporaryDirectory() as tmp:
         keys_file = Path(tmp) / "keys.json"
         key, _ = KeyRegistry(keys_file).create_system("sage", ["valdoria"], ["sage"])
         port = free_port()
         env = {**os.environ, "EXITGATE_API_KEYS_FILE": str(keys_file), "PYTHONPATH": str(ROOT)}
-        http_db = base_db = None
-        if args.store != "memory":
-            http_db, base_db = fresh_database(args.store, tmp, "http"), fresh_database(args.store, tmp, "base")
-            env["EXITGATE_BENCH_STORE"] = http_db
+        http_db, base_db = fresh_database(args.store, tmp, "http"), fresh_database(args.store, tmp, "base")
+        env["EXITGATE_BENCH_STORE"] = http_db
         server = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "benchmarks.api_bench:bench_app", "--factory",
              "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"],
@@ -168,7 +142,7 @@ def main() -> int:
         try:
             url = f"http://127.0.0.1:{port}"
             with httpx.Client(base_url=url, headers={"X-API-Key": key}, timeout=60) as client:
-                for _ in range(200):
+                for _ in range(1200):  # the child migrates its database first
                     try:
                         client.get("/healthz")
                         break

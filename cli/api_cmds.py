@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from api.keys import Keys
+    from service.keys import Keys
 
 
 KeysFile = Annotated[Path | None, typer.Option("--keys-file", help="A JSON key registry file (default: "
@@ -22,13 +22,13 @@ def _split(text: str | None) -> list[str]:
 
 def _registry(path: Path | None) -> Keys:
     """--keys-file, else EXITGATE_API_KEYS_FILE, else the store (what `exitgate api` checks)."""
-    from api.keys import KeyRegistry
-    from api.settings import ApiSettings
+    from service.keys import KeyRegistry
+    from service.settings import ServiceSettings
     from store import Store
 
     if path is not None:
         return KeyRegistry(path)
-    return ApiSettings().key_registry(Store.from_url())
+    return ServiceSettings().key_registry(Store.from_url())
 
 
 def register(app: typer.Typer) -> None:
@@ -47,7 +47,7 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Print the key and identity as JSON.")] = False,
     ) -> None:
         """Create a key and print it once: only its sha256 is kept."""
-        from api.keys import KeyCreationError
+        from service.keys import KeyCreationError
 
         if (person is None) == (system is None):
             typer.echo("error: give exactly one of --person or --system", err=True)

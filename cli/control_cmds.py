@@ -1,8 +1,9 @@
 """Coordinator and approver commands: plan load, mission start, phase reopen, status, explain,
 approve, reject, waive, revoke-waiver, evidence submit.
 
-They run against Temporal and the store directly (cli/deployment.py), so they are for operators
-who hold those credentials; `--as` names the person for the workflows' checks and the audit log.
+They run against Temporal and the store directly (cli/deployment.py, over the service), so they
+are for operators who hold those credentials; `--as` names the person for the workflows' checks
+and the audit log, and the operator vouches that they hold `--role`.
 People without that access use the HTTP API, where their API key proves who they are.
 """
 
@@ -20,13 +21,20 @@ from .render import out, print_gate, print_status
 from .sources import fail
 
 if TYPE_CHECKING:
-    from api.production import Deployment
+    from service import Caller, Service
 
 As = Annotated[str, typer.Option("--as", help="The person acting (checked by the workflows, written to the audit log).")]
 Role = Annotated[str, typer.Option("--role", help="The role the person acts under.")]
 Mission = Annotated[str, typer.Argument(help="Mission id.")]
 Gate = Annotated[str, typer.Argument(help="Gate id.")]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def _caller(person: str) -> Caller:
+    """The operator acting as `--as` (the service is imported only when a command runs)."""
+    from service import Caller
+
+    return Caller(person)
 
 
 def _print_json(model: Any) -> None:
@@ -55,8 +63,8 @@ def register(app: typer.Typer) -> None:
             typer.echo(str(exc), err=True)
             raise typer.Exit(2) from None
 
-        async def act(dep: Deployment) -> None:
-            res = await dep.gates.load_plan(plan, person)
+        async def act(svc: Service) -> None:
+            res = await svc.load_plan(plan, _caller(person))
             if res.registered:
                 out.print(f"loaded {res.plan} sha256={res.sha256}: mission {res.mission} runs on it")
             else:
@@ -67,52 +75,43 @@ def register(app: typer.Typer) -> None:
     @mission_app.command("start")
     def start(mission: Mission, person: As, role: Role) -> None:
         """Start the exit on the mission's loaded plan (the starter may not decide its gates)."""
-        from api.ports import StartInput
 
-        inp = StartInput(person=person, held_roles=(role,), role=role)
-
-        async def act(dep: Deployment) -> None:
-            status = await dep.gates.start_mission(mission, inp)
+        async def act(svc: Service) -> None:
+            status = await svc.start_mission(mission, _caller(person), role)
             print_status(status)
-        run(act, refusal_audit=("mission_start", {"mission": mission, "role": role}, person))
+        run(act)
 
     @mission_app.command("migrate")
     def migrate(mission: Mission, person: As, role: Role,
                 plan_sha256: Annotated[str, typer.Option("--plan-sha256", help="A plan loaded with `plan load`.")]) -> None:
         """Move the running exit to another loaded plan: gates re-evaluate, pending approvals are void."""
-        from api.ports import MigrateInput
 
-        inp = MigrateInput(person=person, held_roles=(role,), role=role, plan_sha256=plan_sha256)
-
-        async def act(dep: Deployment) -> None:
-            print_status(await dep.gates.migrate(mission, inp))
-        run(act, refusal_audit=("migrate", {"mission": mission, "role": role, "plan_sha256": plan_sha256}, person))
+        async def act(svc: Service) -> None:
+            print_status(await svc.migrate(mission, _caller(person), role, plan_sha256))
+        run(act)
 
     @phase_app.command("reopen")
     def reopen(mission: Mission, phase: Annotated[str, typer.Argument(help="Phase id.")], person: As, role: Role,
                reason: Annotated[str, typer.Option("--reason", help="Why (written to the audit log).")]) -> None:
         """Reopen a complete phase: its gates collect again; dependants pause until it completes."""
-        from api.ports import ReopenInput
 
-        inp = ReopenInput(person=person, held_roles=(role,), role=role, reason=reason)
-
-        async def act(dep: Deployment) -> None:
-            print_status(await dep.gates.reopen(mission, phase, inp))
-        run(act, refusal_audit=("reopen", {"mission": mission, "phase": phase, "role": role}, person))
+        async def act(svc: Service) -> None:
+            print_status(await svc.reopen(mission, phase, _caller(person), role, reason))
+        run(act)
 
     @app.command("status")
     def status(mission: Mission, as_json: Json = False) -> None:
         """Every phase and gate of a mission, with traffic lights."""
-        async def act(dep: Deployment) -> None:
-            st = await dep.gates.status(mission)
+        async def act(svc: Service) -> None:
+            st = await svc.status(mission)
             _print_json(st) if as_json else print_status(st)
         run(act)
 
     @app.command("explain")
     def explain(mission: Mission, gate: Gate, as_json: Json = False) -> None:
         """A gate's current evaluation: the explanation tree, its digest, approvals and waivers."""
-        async def act(dep: Deployment) -> None:
-            view = await dep.gates.gate(mission, gate)
+        async def act(svc: Service) -> None:
+            view = await svc.gate(mission, gate)
             _print_json(view) if as_json else print_gate(view)
         run(act)
 
@@ -121,26 +120,28 @@ def register(app: typer.Typer) -> None:
                 digest: Annotated[str, typer.Option("--digest", help="The evaluation digest you reviewed (see `explain`).")],
                 comment: Annotated[str | None, typer.Option("--comment")] = None) -> None:
         """Approve the evaluation with this digest."""
-        from api.ports import ApproveInput
 
-        inp = ApproveInput(person=person, held_roles=(role,), role=role, digest=digest, comment=comment)
-
-        async def act(dep: Deployment) -> None:
-            print_gate(await dep.gates.approve(mission, gate, inp))
-        run(act, refusal_audit=("approval", {"mission": mission, "gate": gate, "role": role, "digest": digest}, person))
+        async def act(svc: Service) -> None:
+            print_gate(await svc.approve(mission, gate, _caller(person), role, digest, comment))
+        run(act)
 
     @app.command("reject")
     def reject(mission: Mission, gate: Gate, person: As, role: Role,
                digest: Annotated[str, typer.Option("--digest", help="The evaluation digest you reviewed.")],
                reason: Annotated[str, typer.Option("--reason", help="Why (required).")]) -> None:
         """Reject the evaluation with this digest: the gate collects until the evaluation changes."""
-        from api.ports import RejectInput
 
-        inp = RejectInput(person=person, held_roles=(role,), role=role, digest=digest, reason=reason)
+        async def act(svc: Service) -> None:
+            print_gate(await svc.reject(mission, gate, _caller(person), role, digest, reason))
+        run(act)
 
-        async def act(dep: Deployment) -> None:
-            print_gate(await dep.gates.reject(mission, gate, inp))
-        run(act, refusal_audit=("rejection", {"mission": mission, "gate": gate, "role": role, "digest": digest}, person))
+    @app.command("withdraw")
+    def withdraw(mission: Mission, gate: Gate, person: As,
+                 reason: Annotated[str, typer.Option("--reason", help="Why (required).")]) -> None:
+        """Take back your counted approval or rejection while the gate awaits approval."""
+        async def act(svc: Service) -> None:
+            print_gate(await svc.withdraw(mission, gate, _caller(person), reason))
+        run(act)
 
     @app.command("waive")
     def waive(mission: Mission, gate: Gate, benchmark: Annotated[str, typer.Argument(help="Benchmark id.")],
@@ -148,7 +149,6 @@ def register(app: typer.Typer) -> None:
               justification: Annotated[str, typer.Option("--justification", help="Why (required).")],
               until: Annotated[str | None, typer.Option("--until", help="RFC 3339 instant the waiver ends.")] = None) -> None:
         """Waive one benchmark of a gate (a waiver role), until a time or until revoked."""
-        from api.ports import WaiveInput
         from schemas.timefmt import parse_timestamp
 
         if until is not None:
@@ -156,25 +156,18 @@ def register(app: typer.Typer) -> None:
                 parse_timestamp(until)
             except ValueError as exc:
                 raise fail(f"--until: {exc}") from None
-        inp = WaiveInput(person=person, held_roles=(role,), role=role, benchmark=benchmark,
-                         justification=justification, until=until)
-
-        async def act(dep: Deployment) -> None:
-            print_gate(await dep.gates.waive(mission, gate, inp))
-        run(act, refusal_audit=("waiver", {"mission": mission, "gate": gate, "role": role, "benchmark": benchmark}, person))
+        async def act(svc: Service) -> None:
+            print_gate(await svc.waive(mission, gate, _caller(person), role, benchmark, justification, until))
+        run(act)
 
     @app.command("revoke-waiver")
     def revoke(mission: Mission, gate: Gate, benchmark: Annotated[str, typer.Argument(help="Benchmark id.")],
                person: As, role: Role, reason: Annotated[str | None, typer.Option("--reason")] = None) -> None:
         """End a waiver now; the gate is re-evaluated at once."""
-        from api.ports import RevokeInput
 
-        inp = RevokeInput(person=person, held_roles=(role,), role=role, benchmark=benchmark, reason=reason)
-
-        async def act(dep: Deployment) -> None:
-            print_gate(await dep.gates.revoke_waiver(mission, gate, inp))
-        run(act, refusal_audit=("waiver_revoke", {"mission": mission, "gate": gate, "role": role,
-                                                  "benchmark": benchmark}, person))
+        async def act(svc: Service) -> None:
+            print_gate(await svc.revoke_waiver(mission, gate, _caller(person), role, benchmark, reason))
+        run(act)
 
 
 def _register_evidence(evidence_app: typer.Typer) -> None:
@@ -198,8 +191,8 @@ def _register_evidence(evidence_app: typer.Typer) -> None:
                     except JsonFormatError as exc:
                         raise fail(f"{file}: line {n}: {exc}") from None
 
-        async def act(dep: Deployment) -> None:
-            outcomes = await dep.evidence.ingest(mission, raws, actor=f"system:{actor}")
+        async def act(svc: Service) -> None:
+            outcomes = await svc.ingest(mission, raws, actor=f"system:{actor}")
             counts = {s: sum(1 for o in outcomes if o.status == s) for s in ("stored", "duplicate", "rejected")}
             for o in outcomes:
                 if o.status == "rejected":

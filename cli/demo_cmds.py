@@ -61,8 +61,8 @@ async def _play(data_dir: Path, address: str, pace: float, started: float) -> bo
     from temporalio.worker import Worker
 
     from activities import ExitgateActivities
-    from api.production import Deployment
     from runtime import TemporalSettings, connect, workflow_runner
+    from service import Service
     from store import Store
     from workflows.registry import WORKFLOWS
 
@@ -71,11 +71,11 @@ async def _play(data_dir: Path, address: str, pace: float, started: float) -> bo
 
     client = await connect(TemporalSettings(temporal_address=address))
     store = Store.from_url(f"sqlite:///{data_dir / 'exitgate.sqlite'}")
-    dep = Deployment.over(store, client, TASK_QUEUE)
+    svc = Service(store, client, TASK_QUEUE)
     try:
         async with Worker(client, task_queue=TASK_QUEUE, workflows=WORKFLOWS,
                           activities=ExitgateActivities(store).all(), workflow_runner=workflow_runner()):
-            story = await demo_run.run(SAMPLE, dep, pace)
+            story = await demo_run.run(SAMPLE, svc, pace)
         ok = demo_run.summary(story, store, started)
         out.print(f"Explore further: `exitgate dev` runs the stack with the API and the approver page; "
                   f"this demo's files are in {data_dir}")

@@ -24,10 +24,9 @@ from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
 
-from api.ports import ApproveInput, GateView, MissionStatus, RefusedError, StartInput
-from api.production import Deployment
 from rules.plan import LoadedPlan, load_plan_file
 from schemas.timefmt import DAY, format_timestamp, parse_timestamp
+from service import Caller, GateView, MissionView, Refused, Service
 from store import Store, now_us
 from store.queries import evaluate_from_store
 
@@ -42,12 +41,12 @@ APPROVERS = {  # one demo person per role
 @dataclass
 class Story:
     plan: LoadedPlan
-    dep: Deployment
+    svc: Service
     events: list[str] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
     month: str = ""
     now_rules: dict[str, str] = field(default_factory=dict)
-    status: MissionStatus | None = None
+    status: MissionView | None = None
     live: Live | None = None
 
     def say(self, text: str, keep: bool = False) -> None:
@@ -111,9 +110,9 @@ def view(story: Story) -> Group:
 
 
 async def refresh(story: Story, live: Live) -> None:
-    story.status = await story.dep.gates.status(story.plan.mission_id)
+    story.status = await story.svc.status(story.plan.mission_id)
     now = now_us()
-    result = await asyncio.to_thread(evaluate_from_store, story.plan.mission_id, [now], story.dep.store)
+    result = await asyncio.to_thread(evaluate_from_store, story.plan.mission_id, [now], story.svc.store)
     story.now_rules = {g["gate"]: g["status"] for g in result[0]["gates"]}
     live.update(view(story))
 
@@ -137,18 +136,15 @@ async def approve_gate(story: Story, live: Live, gate: GateView, refusals_left: 
         refusals_left.remove("separation")
         person, role = COORDINATOR
         try:
-            await story.dep.gates.approve(mission, gate.gate, ApproveInput(
-                person=person, held_roles=(role,), role=role, digest=digest))
-        except RefusedError as exc:
+            await story.svc.approve(mission, gate.gate, Caller(person, roles=frozenset({role})), role, digest)
+        except Refused as exc:  # the service audits it
             story.counts["refused"] += 1
-            story.say(f"[red]refused[/red] {person} ({role}) approving {gate.gate}: {exc.reason}", keep=True)
-            await story.dep.audit.append("approval.refused", {"mission": mission, "gate": gate.gate,
-                                                              "role": role, "reason": exc.reason}, person)
+            story.say(f"[red]refused[/red] {person} ({role}) approving {gate.gate}: {exc.message}", keep=True)
     roles = [r for r in gate.roles if r in APPROVERS]
     for role in roles[:gate.quorum]:
         person = APPROVERS[role]
-        view_ = await story.dep.gates.approve(mission, gate.gate, ApproveInput(
-            person=person, held_roles=(role,), role=role, digest=digest, comment="reviewed in the demo"))
+        view_ = await story.svc.approve(mission, gate.gate, Caller(person, roles=frozenset({role})), role, digest,
+                                        "reviewed in the demo")
         story.counts["approvals"] += 1
         story.say(f"[green]approved[/green] {gate.gate} by {person} ({role}) on digest {digest[:12]}"
                   + (" [bold green]-> gate approved[/bold green]" if view_.state == "approved" else ""))
@@ -156,14 +152,14 @@ async def approve_gate(story: Story, live: Live, gate: GateView, refusals_left: 
         await asyncio.sleep(0.2)
 
 
-async def run(sample: Path, dep: Deployment, pace_s: float) -> Story:
+async def run(sample: Path, svc: Service, pace_s: float) -> Story:
     plan = load_plan_file(sample / "plan.json")
-    story = Story(plan, dep)
+    story = Story(plan, svc)
     mission = plan.mission_id
-    loaded = await dep.gates.load_plan(plan, f"{COORDINATOR[0]}")
+    loaded = await svc.load_plan(plan, Caller(COORDINATOR[0]))
     out.print(f"plan {loaded.plan} loaded, sha256 {loaded.sha256[:16]}…")
     person, _role = COORDINATOR
-    await dep.gates.start_mission(mission, StartInput(person=person, held_roles=("coordinator",), role="coordinator"))
+    await svc.start_mission(mission, Caller(person, roles=frozenset({"coordinator"})), "coordinator")
     out.print(f"mission {mission} started by {person} (coordinator); phase p1 is running")
     feed = shifted_evidence(sample / "evidence.jsonl", now_us() - 3600 * 1_000_000)
     months: dict[str, list[Any]] = {}
@@ -175,7 +171,7 @@ async def run(sample: Path, dep: Deployment, pace_s: float) -> Story:
         story.live = live
         for n, (month, raws) in enumerate(months.items(), 1):
             story.month = f"{n}/{len(months)} (reported {month})"
-            outcomes = await dep.evidence.ingest(mission, [r if isinstance(r, dict) else _unparsed(r) for r in raws],
+            outcomes = await svc.ingest(mission, [r if isinstance(r, dict) else _unparsed(r) for r in raws],
                                                  actor="system:demo-feed")
             for o in outcomes:
                 story.counts[o.status] += 1
@@ -207,12 +203,12 @@ def _unparsed(line: str) -> Any:
         return line  # the store rejects it, naming why
 
 
-def _phase(st: MissionStatus | None, pid: str) -> Any:
+def _phase(st: MissionView | None, pid: str) -> Any:
     assert st is not None
     return next(p for p in st.phases if p.phase == pid)
 
 
-def _gate(st: MissionStatus | None, gid: str) -> GateView:
+def _gate(st: MissionView | None, gid: str) -> GateView:
     assert st is not None
     return next(g for p in st.phases for g in p.gates if g.gate == gid)
 

@@ -72,7 +72,7 @@ def state_label(state: str) -> str:
 
 
 def status_table(status: Any) -> Table:
-    """A MissionStatus (api.ports) as one row per gate."""
+    """A MissionView (service.views) as one row per gate."""
     table = Table(title=f"{status.mission} on {status.plan} ({status.plan_sha256[:12]}) as of {status.as_of}",
                   title_justify="left")
     for col in ("phase", "gate", "state", "rule", "approvals", "digest", "evaluated"):
@@ -96,7 +96,7 @@ def print_status(status: Any) -> None:
 
 
 def print_gate(view: Any) -> None:
-    """A GateView (api.ports): state, digest, the explanation tree, approvals and waivers."""
+    """A GateView (service.views): state, digest, the explanation tree, approvals and waivers."""
     out.print(f"[bold]{view.mission} / {view.phase} / {view.gate}[/bold] {view.name}: {state_label(view.state)}")
     ev = view.evaluation
     if ev is None:

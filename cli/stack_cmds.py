@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from api.settings import ApiSettings
+    from service.settings import ServiceSettings
 
 
 def register(app: typer.Typer) -> None:
@@ -27,9 +27,9 @@ def register(app: typer.Typer) -> None:
     def api(host: Annotated[str | None, typer.Option("--host", help="Default: EXITGATE_API_HOST (127.0.0.1).")] = None,
             port: Annotated[int | None, typer.Option("--port", help="Default: EXITGATE_API_PORT (8000).")] = None) -> None:
         """Serve the HTTP API and the approver page (Temporal and the store from settings)."""
-        from api.settings import ApiSettings
+        from service.settings import ServiceSettings
 
-        settings = ApiSettings()
+        settings = ServiceSettings()
         asyncio.run(_serve(settings, host or settings.api_host, port or settings.api_port))
 
     @app.command("dev")
@@ -91,19 +91,10 @@ def register(app: typer.Typer) -> None:
         raise typer.Exit(code)
 
 
-async def _serve(settings: ApiSettings, host: str, port: int) -> None:
+async def _serve(settings: ServiceSettings, host: str, port: int) -> None:
     import uvicorn
 
-    from api.production import Deployment
-
-    from .sources import fail
-
-    try:
-        dep = await asyncio.wait_for(Deployment.connect(), timeout=30)
-    except (OSError, RuntimeError, TimeoutError) as exc:
-        raise fail(f"cannot reach Temporal ({exc}); check EXITGATE_TEMPORAL_ADDRESS") from None
-    try:
-        app = dep.app(settings, settings.key_registry(dep.store))
-        await uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info")).serve()
-    finally:
-        await dep.aclose()
+    # By name: the API's app is built (and connects to Temporal and the store) in its own
+    # package; the command line only serves it.
+    await uvicorn.Server(uvicorn.Config("api.app:from_environment", factory=True, host=host, port=port,
+                                        log_level="info")).serve()

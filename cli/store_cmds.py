@@ -85,8 +85,8 @@ def _tell_running_phases(store: Store, plan: LoadedPlan, stored: set[str | None]
     import asyncio
     import json
 
-    from api.production import StoreEvidencePort
     from runtime import TemporalSettings, connect
+    from service import Service
 
     indicators = set()
     for line in lines:
@@ -99,7 +99,7 @@ def _tell_running_phases(store: Store, plan: LoadedPlan, stored: set[str | None]
 
     async def tell() -> list[str]:
         client = await asyncio.wait_for(connect(TemporalSettings()), timeout=5)
-        return await StoreEvidencePort(store, client).tell_phases(plan, indicators)
+        return await Service(store, client).tell_phases(plan, indicators)
     try:
         told = asyncio.run(tell())
     except (OSError, RuntimeError, TimeoutError) as exc:

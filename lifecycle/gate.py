@@ -30,6 +30,7 @@ __all__ = [
     "PhaseState",
     "apply_evaluation",
     "approve",
+    "check_coordinator",
     "check_revoke",
     "check_vote",
     "check_waive",
@@ -82,6 +83,15 @@ def _authority(gid: str, act: Act, allowed: list[str], what: str) -> None:
     if act.role not in allowed:
         raise Refusal("RoleNotAllowed", f"gate {gid!r}: role {act.role!r} may not {what}; allowed roles: "
                       + ", ".join(allowed))
+    if act.held is not None and act.role not in act.held:
+        raise Refusal("RoleNotHeld", f"{act.person} does not hold role {act.role!r}")
+
+
+def check_coordinator(coordinator_roles: list[str], act: Act) -> None:
+    """Who may start, reopen or migrate a mission's exit: a person holding a coordinator role."""
+    if act.role not in coordinator_roles:
+        raise Refusal("RoleNotAllowed", f"role {act.role!r} is not a coordinator role ("
+                      + ", ".join(coordinator_roles) + ")")
     if act.held is not None and act.role not in act.held:
         raise Refusal("RoleNotHeld", f"{act.person} does not hold role {act.role!r}")
 

@@ -91,11 +91,14 @@ def _precompile_workflows() -> None:
     workflow_bench. py_compile writes whatever that setting says; a read-only install is fine
     (the import then compiles as before)."""
     import compileall
+    import importlib.util
 
-    import workflows
-
+    # Found, not imported: runtime stands below the workflows (the service imports runtime).
+    spec = importlib.util.find_spec("workflows")
+    if spec is None or spec.origin is None:
+        return
     with contextlib.suppress(OSError):
-        compileall.compile_dir(str(Path(workflows.__file__).parent), quiet=2, force=False)
+        compileall.compile_dir(str(Path(spec.origin).parent), quiet=2, force=False)
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:

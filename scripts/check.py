@@ -71,6 +71,8 @@ def main(argv: list[str]) -> int:
         [sys.executable, "-m", "ruff", "check", "."],
         [sys.executable, "-m", "mypy"],
         [sys.executable, "-m", "schemas.generate", "--check"],
+        # The layers of DESIGN.md (contracts in pyproject.toml, [tool.importlinter]).
+        [os.path.join(os.path.dirname(sys.executable), "lint-imports")],
     ):
         if _run(cmd) != 0:
             return 1
@@ -79,12 +81,15 @@ def main(argv: list[str]) -> int:
     # The workflow tests own a session-wide Temporal test server and event loop; in their own
     # process they are isolated from the hundreds of other async tests (sharing one session
     # loop made a continue-as-new burst test hang now and then).
-    first = _run([sys.executable, "-m", "pytest", "tests", "--ignore=tests/workflows"])
+    first = _run([sys.executable, "-m", "pytest", "tests", "--ignore=tests/workflows", "--ignore=tests/api"])
+    # The API tests own a session-wide Temporal dev server and a worker per test: their own
+    # process too.
+    api = _run([sys.executable, "-m", "pytest", "tests/api"])
     # No hypothesis plugin there (those tests do not use it): on this CPython its report hook
     # crashed pytest (INTERNALERROR, SystemError from the AST) on a failing workflow test,
     # hiding which assertion failed.
     second = _run([sys.executable, "-m", "pytest", "tests/workflows", "-p", "no:hypothesispytest"])
-    return first or second
+    return first or api or second
 
 
 if __name__ == "__main__":

@@ -53,11 +53,6 @@ def test_quick_pass_keeps_invariant(quick_pass: dict[str, Any], invariant: str) 
     _clean(quick_pass, invariant)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "invariant (d): the API does not pass the store's evidence_position with approvals yet "
-    "(api/production.py, to be wired by the lead through the service layer), so bob's vote on "
-    "a digest read just before new evidence was stored is counted and approves g-steady on an "
-    "evaluation behind the store; remove this marker when the wiring lands"))
 def test_quick_pass_approves_no_gate_behind_the_store(quick_pass: dict[str, Any]) -> None:
     _clean(quick_pass, "d_no_bad_approval")
     assert quick_pass["exit_code"] == 0

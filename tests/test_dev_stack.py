@@ -36,7 +36,8 @@ def test_dev_stack_serves_cli_and_api_and_stops_on_ctrl_c(tmp_path: Path) -> Non
         out = cli("plan", "load", str(PLAN), "--as", "amara").stdout
         assert "mission valdoria runs on it" in out
         refused = cli("mission", "start", "valdoria", "--as", "amara", "--role", "srsg", ok=False)
-        assert refused.returncode == 3 and "may not start the exit" in refused.stderr
+        assert refused.returncode == 3 and "refused (RoleNotAllowed)" in refused.stderr
+        assert "is not a coordinator role" in refused.stderr
         cli("mission", "start", "valdoria", "--as", "amara", "--role", "coordinator")
 
         # Evidence, live: the last months of the sample, moved to end now.
@@ -60,7 +61,7 @@ def test_dev_stack_serves_cli_and_api_and_stops_on_ctrl_c(tmp_path: Path) -> Non
 
         # Approver: the starter is refused (separation of duties, audited); two others approve.
         no = cli("approve", "valdoria", "g1", "--as", "amara", "--role", "srsg", "--digest", digest[1], ok=False)
-        assert no.returncode == 3 and "may not decide" in no.stderr
+        assert no.returncode == 3 and "refused (SeparationOfDuties)" in no.stderr and "may not decide" in no.stderr
         stale = cli("approve", "valdoria", "g1", "--as", "bruno", "--role", "dsrsg_rc", "--digest", "0" * 64, ok=False)
         assert stale.returncode == 3 and "not the current evaluation" in stale.stderr
         cli("approve", "valdoria", "g1", "--as", "bruno", "--role", "dsrsg_rc", "--digest", digest[1])
@@ -101,6 +102,9 @@ def test_dev_stack_serves_cli_and_api_and_stops_on_ctrl_c(tmp_path: Path) -> Non
         exported = (tmp_path / "audit.jsonl").read_text()
         for kind in ("mission_start.refused", "approval.refused", "approval", "plan_loaded", "phase_completed"):
             assert f'"kind":"{kind}"' in exported.replace(" ", ""), kind
+        # One actor format for a person, in the workflows' entries and the service's refusals.
+        actors = {json.loads(line)["actor"] for line in exported.splitlines() if line.strip()}
+        assert "amara" in actors and not any(a.startswith("person:") for a in actors), actors
     assert st.returncode == 0, st.output
     assert "stopped" in st.output
     for port in (st.api_port, st.temporal_port):

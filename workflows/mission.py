@@ -22,9 +22,11 @@ from .common import (
     failure_reason,
     phase_workflow_id,
     refuse,
+    refused,
 )
 
 with workflow.unsafe.imports_passed_through():
+    from lifecycle import gate as lc
     from schemas.messages import (
         DescribePlanInput,
         MigrateInput,
@@ -219,11 +221,9 @@ class MissionWorkflow:
     def _check_coordinator(self, inp: ReopenInput | MigrateInput) -> None:
         if self.spec is None:
             refuse("MissionNotStarted", "the mission's exit is still starting; try again")
-        if inp.role not in self.spec.coordinator_roles:
-            refuse("RoleNotAllowed", f"role {inp.role!r} is not a coordinator role ("
-                   + ", ".join(self.spec.coordinator_roles) + ")")
-        if inp.held_roles is not None and inp.role not in inp.held_roles:
-            refuse("RoleNotHeld", f"{inp.person} does not hold role {inp.role!r}")
+        with refused():
+            lc.check_coordinator(self.spec.coordinator_roles, lc.Act(
+                inp.person, inp.role, None if inp.held_roles is None else frozenset(inp.held_roles)))
         if self.migrating:
             refuse("MigrationInProgress", "a plan migration is in progress; try again")
 

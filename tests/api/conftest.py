@@ -1,19 +1,40 @@
-"""The real app over the in-process ports, with a small plan and one key per kind of user."""
+"""The real app over the real parts: the store (SQLite in a tmp dir), the mission and phase
+workflows on a Temporal dev server (one per test process) with a real worker, each test on its
+own task queue with its own store; a small plan, started by dave, and one key per kind of user.
+
+Evaluation is asynchronous (the phase workflow hears of evidence by a signal): tests wait on a
+condition (`Env.until`), never on time.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
+import pytest_asyncio
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError, RPCStatusCode
+from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from api.inprocess import InMemoryAudit, InProcessEvidence, InProcessGates
-from api.keys import KeyRegistry
 from api.settings import ApiSettings
 from rules.plan import load_plan
+from schemas.ids import mission_workflow_id, phase_workflow_id
+from service import Caller, Service
+from service.keys import KeyRegistry
+from store import AuditEntry, Store
+from tests.workflows.conftest import _binary
+from worker import build_worker
+from workflows.common import GATE_STATES_KEY, MISSION_KEY, PHASE_KEY
 
 MISSION = "lakeland"
 
@@ -55,14 +76,24 @@ def record(rid: str, indicator: str = "security.incidents", value: Any = 3, sour
             "observed_at": observed_at, "source": src, **extra}
 
 
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def temporal() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=_binary("temporal"), data_converter=pydantic_data_converter,
+        search_attributes=[MISSION_KEY, PHASE_KEY, GATE_STATES_KEY])
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
 @dataclass
 class Env:
     client: httpx.AsyncClient
     app: Any
     keys: dict[str, str]
-    audit: InMemoryAudit
-    evidence: InProcessEvidence
-    gates: InProcessGates
+    store: Store
+    service: Service
     registry: KeyRegistry
 
     def auth(self, who: str) -> dict[str, str]:
@@ -71,40 +102,110 @@ class Env:
     async def submit(self, records: Any, who: str = "jmac") -> httpx.Response:
         return await self.client.post(f"/v1/missions/{MISSION}/evidence", json=records, headers=self.auth(who))
 
+    def audit(self, kind: str) -> list[AuditEntry]:
+        return [e for e in self.store.audit_entries() if e.kind == kind]
 
-def build(settings: ApiSettings | None = None) -> tuple[Any, dict[str, str], InMemoryAudit, InProcessEvidence,
-                                                       InProcessGates, KeyRegistry]:
-    audit = InMemoryAudit()
-    evidence = InProcessEvidence(audit)
-    evidence.add_plan(load_plan(PLAN))
-    gates = InProcessGates(evidence, audit)
-    gates.start_mission_as(MISSION, "dave")
+    async def audited(self, kind: str, n: int = 1, timeout_s: float = 30.0) -> list[AuditEntry]:
+        """The entries of `kind` once there are `n` (workflows write theirs in group commits)."""
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while len(found := self.audit(kind)) < n:
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"{n} audit entries {kind!r} not written in {timeout_s} s: {found}")
+            await asyncio.sleep(0.05)
+        return found
+
+    def record_ids(self) -> list[str]:
+        return sorted(i for s in self.store.evidence_index(MISSION).series.values() for i in s.ids)
+
+    async def until(self, path: str, pred: Callable[[Any], bool], who: str = "alice",
+                    timeout_s: float = 30.0) -> Any:
+        """GET `path` until `pred` holds of its JSON (the workflows evaluate asynchronously)."""
+        body: Any = None
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while asyncio.get_running_loop().time() < deadline:
+            r = await self.client.get(path, headers=self.auth(who))
+            if r.status_code == 200:
+                body = r.json()
+                if pred(body):
+                    return body
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"{path}: condition not met in {timeout_s} s; last: {body}")
+
+    async def gate(self, gate: str, pred: Callable[[Any], bool], who: str = "alice") -> Any:
+        return await self.until(f"/v1/missions/{MISSION}/gates/{gate}", pred, who)
+
+    async def evaluated(self, gate: str = "g1", who: str = "alice") -> Any:
+        """The gate once the workflow has evaluated everything it was told of."""
+        return await self.gate(gate, lambda v: v["evaluation"] is not None and not v["evaluation_pending"], who)
+
+
+KEYS = {"alice": ["mission_head"], "bob": ["host_nation"], "carol": ["deputy", "mission_head"],
+        "dave": ["coordinator", "deputy"]}
+SYSTEMS = {"jmac": ([MISSION], ["jmac", "unpol"]), "rogue": ([MISSION], ["rogue"]),
+           "elsewhere": (["other-mission"], ["jmac"])}
+
+
+async def forget_workflows(client: Client, plan: dict[str, Any], timeout_s: float = 60.0) -> bool:
+    """Delete the mission's and phases' workflows (running ones are terminated first), every
+    run, so a test on this server starts the same ids afresh. False if one is still there
+    after `timeout_s` (the server deletes in the background; under load it can lag)."""
+    mission = plan["mission"]["id"]
+    ids = [mission_workflow_id(mission)] + [phase_workflow_id(mission, p["id"]) for p in plan["phases"]]
+    for wid in ids:
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while True:
+            try:
+                await client.workflow_service.delete_workflow_execution(DeleteWorkflowExecutionRequest(
+                    namespace=client.namespace, workflow_execution=WorkflowExecution(workflow_id=wid)))
+            except RPCError as exc:
+                if exc.status != RPCStatusCode.NOT_FOUND:
+                    raise
+                break  # gone, every run of it
+            if asyncio.get_running_loop().time() > deadline:
+                return False
+            await asyncio.sleep(0.025)
+    return True
+
+
+@asynccontextmanager
+async def stack(temporal: WorkflowEnvironment, tmp: Path, plan: dict[str, Any] | None = None,
+                settings: ApiSettings | None = None, start: bool = True) -> AsyncIterator[Env]:
+    """The whole app on its own task queue and store; the plan loaded and (by dave) started."""
+    plan = plan or PLAN
+    queue = f"exitgate-api-{uuid.uuid4()}"
+    store = Store.from_url(f"sqlite:///{tmp / f'store-{uuid.uuid4().hex[:8]}.sqlite'}")
+    service = Service(store, temporal.client, queue)
     reg = KeyRegistry()
-    keys = {
-        "alice": reg.create_person("alice", ["mission_head"])[0],
-        "bob": reg.create_person("bob", ["host_nation"])[0],
-        "carol": reg.create_person("carol", ["deputy", "mission_head"])[0],
-        "dave": reg.create_person("dave", ["coordinator", "deputy"])[0],
-        "jmac": reg.create_system("jmac", [MISSION], ["jmac", "unpol"])[0],
-        "rogue": reg.create_system("rogue", [MISSION], ["rogue"])[0],
-        "elsewhere": reg.create_system("elsewhere", ["other-mission"], ["jmac"])[0],
-    }
-    app = create_app(settings or ApiSettings(max_body_bytes=64 * 1024), evidence, gates, reg, audit)
-    return app, keys, audit, evidence, gates, reg
+    keys = {p: reg.create_person(p, roles)[0] for p, roles in KEYS.items()}
+    keys |= {s: reg.create_system(s, ms, srcs)[0] for s, (ms, srcs) in SYSTEMS.items()}
+    app = create_app(settings or ApiSettings(max_body_bytes=64 * 1024, data_dir=tmp), service, reg)
+    try:
+        async with build_worker(temporal.client, store, queue), httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+            # What an earlier test left (its teardown gave up waiting) goes first.
+            assert await forget_workflows(temporal.client, plan), "an earlier test's workflows are still there"
+            await service.load_plan(load_plan(plan), Caller("dave"))
+            if start:
+                await service.start_mission(plan["mission"]["id"], Caller("dave", roles=frozenset(KEYS["dave"])),
+                                            "coordinator")
+            try:
+                yield Env(client, app, keys, store, service, reg)
+            finally:
+                await forget_workflows(temporal.client, plan, timeout_s=30)
+    finally:
+        store.close()
 
 
-@pytest.fixture
-async def env() -> AsyncIterator[Env]:
-    app, keys, audit, evidence, gates, reg = build()
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
-        yield Env(client, app, keys, audit, evidence, gates, reg)
+@pytest_asyncio.fixture
+async def env(temporal: WorkflowEnvironment, tmp_path: Path) -> AsyncIterator[Env]:
+    async with stack(temporal, tmp_path) as e:
+        yield e
 
 
 async def open_gate(env: Env) -> str:
-    """Evidence that makes g1 pass; returns its digest."""
+    """Evidence that makes g1 pass; returns its digest once the workflow awaits approval."""
     r = await env.submit([record("inc-1", value=3), record("cov-1", "police.coverage", 60.0)])
     assert r.json()["stored"] == 2, r.json()
-    view = (await env.client.get(f"/v1/missions/{MISSION}/gates/g1", headers=env.auth("alice"))).json()
-    assert view["state"] == "awaiting_approval", view
+    view = await env.gate("g1", lambda v: v["state"] == "awaiting_approval")
     digest: str = view["evaluation"]["digest"]
     return digest

@@ -23,7 +23,7 @@ def free_port() -> int:
 def serving(app: Any, **config: Any) -> Iterator[str]:
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           ws="none", lifespan="on", **config))
+                                           ws="none", **{"lifespan": "on", **config}))
     thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

@@ -7,14 +7,20 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+import pytest_asyncio
 from playwright.async_api import Browser, Page, async_playwright
+from temporalio.testing import WorkflowEnvironment
 
-from .conftest import MISSION, build, record
+from api.app import create_app
+from api.settings import ApiSettings
+
+from .conftest import MISSION, record, stack
 from .serve import serving
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,11 +40,13 @@ def chromium_path() -> str:
     return path
 
 
-@pytest.fixture(scope="module")
-def stack() -> Iterator[tuple[str, dict[str, str]]]:
-    app, keys, *_ = build()
-    with serving(app) as url:
-        yield url, keys
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def served(temporal: WorkflowEnvironment, tmp_path_factory: Any) -> AsyncIterator[tuple[str, dict[str, str]]]:
+    """The real app over the real parts, served over HTTP (the worker runs on the test's loop)."""
+    async with stack(temporal, tmp_path_factory.mktemp("browser")) as env:
+        app = create_app(ApiSettings(max_body_bytes=64 * 1024), env.service, env.registry)
+        with serving(app, lifespan="off") as url:
+            yield url, env.keys
 
 
 @pytest.fixture
@@ -62,13 +70,14 @@ async def signed_in(browser: Browser, url: str, key: str) -> Page:
     return page
 
 
-async def test_approve_then_stale_approval_refused(stack: tuple[str, dict[str, str]], browser: Browser) -> None:
-    url, keys = stack
+async def test_approve_then_stale_approval_refused(served: tuple[str, dict[str, str]], browser: Browser) -> None:
+    url, keys = served
     ARTIFACTS.mkdir(exist_ok=True)
-    with httpx.Client(base_url=url, headers={"X-API-Key": keys["jmac"]}) as api:
-        r = api.post(f"/v1/missions/{MISSION}/evidence",
+    async with httpx.AsyncClient(base_url=url, headers={"X-API-Key": keys["jmac"]}, timeout=30) as api:
+        r = await api.post(f"/v1/missions/{MISSION}/evidence",
                      json=[record("inc-1", value=3), record("cov-1", "police.coverage", 62.5)])
         assert r.json()["stored"] == 2
+        await until_state(api, "awaiting_approval")
 
         alice = await signed_in(browser, url, keys["alice"])
         await alice.click("text=Security handed over (g1)")
@@ -88,14 +97,28 @@ async def test_approve_then_stale_approval_refused(stack: tuple[str, dict[str, s
         await bob.goto(f"/ui/missions/{MISSION}/gates/g1")
         seen = await bob.text_content("#digest")
         # New evidence changes the evaluation while Bob is reading the old one.
-        r = api.post(f"/v1/missions/{MISSION}/evidence",
+        r = await api.post(f"/v1/missions/{MISSION}/evidence",
                      json=record("inc-2", value=1, observed_at="2025-04-30T00:00:00Z"))
         assert r.json()["stored"] == 1
+        await until_state(api, "awaiting_approval", not_digest=seen)
         await bob.click("#approve")
         alert = await bob.inner_text("[role=alert]")
         assert alert.startswith("Refused:") and "is not the current evaluation" in alert
         assert await bob.text_content("#digest") != seen
         await bob.screenshot(path=str(ARTIFACTS / "approver-refused.png"), full_page=True)
 
-        status = api.get(f"/v1/missions/{MISSION}/gates/g1").json()
+        status = (await api.get(f"/v1/missions/{MISSION}/gates/g1")).json()
         assert [(a["person"], a["comment"]) for a in status["approvals"]] == [("alice", "Security handover verified")]
+
+
+async def until_state(api: httpx.AsyncClient, state: str, not_digest: str | None = None) -> None:
+    """Wait for the workflow's evaluation (it hears of evidence by a signal)."""
+    import asyncio
+
+    for _ in range(600):
+        view = (await api.get(f"/v1/missions/{MISSION}/gates/g1")).json()
+        ev = view.get("evaluation") or {}
+        if view.get("state") == state and (not_digest is None or ev.get("digest") != not_digest):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"g1 did not reach {state}: {view}")

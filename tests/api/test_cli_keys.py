@@ -7,8 +7,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from api.keys import KeyRegistry
 from cli.main import app
+from service.keys import KeyRegistry
 
 
 def test_create_person_and_system_keys(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""Evidence sent through the API's store-backed port reaches the store and the running phase
+"""Evidence sent through the service reaches the store and the running phase
 workflow, whose worker evaluates from that same store: the gate opens for approval."""
 
 from __future__ import annotations
@@ -6,20 +6,17 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from activities import plan_spec
-from api.production import StoreAuditPort, StoreEvidencePort
 from rules.plan import load_plan
+from schemas.ids import phase_workflow_id
 from schemas.messages import PhaseInput
 from schemas.timefmt import DAY, format_timestamp
+from service import Service
 from store import Store
-from tests.workflows.conftest import _binary
+from store.spec import plan_spec
 from tests.workflows.helpers import T0, gate, phase, plan_doc, wait_phase
 from worker import build_worker
-from workflows import phase_workflow_id
-from workflows.common import GATE_STATES_KEY, MISSION_KEY, PHASE_KEY
 
 
 def record(mission: str, rid: str, value: float, day: int) -> dict[str, object]:
@@ -28,16 +25,10 @@ def record(mission: str, rid: str, value: float, day: int) -> dict[str, object]:
             "reported_at": at, "source": "test"}
 
 
-async def test_ingest_through_the_port_opens_the_gate(tmp_path: Path) -> None:
-    # A real dev server of its own: this is integration, and it must not share (and hold up)
+async def test_ingest_through_the_service_opens_the_gate(temporal: WorkflowEnvironment, tmp_path: Path) -> None:
+    # The API tests' dev server: this is integration, and it must not share (and hold up)
     # the time-skipping server the timer tests rely on.
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=_binary("temporal"), data_converter=pydantic_data_converter,
-        search_attributes=[MISSION_KEY, PHASE_KEY, GATE_STATES_KEY])
-    try:
-        await _ingest_opens_gate(env, tmp_path)
-    finally:
-        await env.shutdown()
+    await _ingest_opens_gate(temporal, tmp_path)
 
 
 async def _ingest_opens_gate(env: WorkflowEnvironment, tmp_path: Path) -> None:
@@ -46,7 +37,7 @@ async def _ingest_opens_gate(env: WorkflowEnvironment, tmp_path: Path) -> None:
     queue = f"exitgate-api-{uuid.uuid4()}"
     with Store.from_url(f"sqlite:///{tmp_path / 'store.sqlite'}") as store:
         store.register_mission(plan, "cora")
-        port = StoreEvidencePort(store, env.client)
+        port = Service(store, env.client, queue)
         async with build_worker(env.client, store, queue):
             spec = next(p for p in plan_spec(plan).phases if p.id == "p1")
             h = await env.client.start_workflow(
@@ -63,6 +54,6 @@ async def _ingest_opens_gate(env: WorkflowEnvironment, tmp_path: Path) -> None:
                 assert await port.tell_phases(plan, {"ind.a"}) == ["p1"]
             finally:
                 await h.terminate("test over")
-        await StoreAuditPort(store).append("approval.refused", {"gate": "g1", "reason": "stale digest"}, "bob")
+        await port.audit("approval.refused", {"gate": "g1", "reason": "stale digest"}, "bob")
         kinds = [e.kind for e in store.audit_entries()]
         assert "evidence.backfill" in kinds and "approval.refused" in kinds and store.audit_verify().ok

@@ -17,19 +17,17 @@ from typing import Any
 
 import httpx
 import pytest_asyncio
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from api.keys import KeyRegistry
-from api.production import Deployment
+from api.app import create_app
 from api.settings import ApiSettings
 from schemas.timefmt import format_timestamp
+from service import Service
+from service.keys import KeyRegistry
 from store import Store, now_us
-from tests.workflows.conftest import _binary
 from worker import build_worker
-from workflows.common import GATE_STATES_KEY, MISSION_KEY, PHASE_KEY
 
-from .conftest import MISSION
+from .conftest import MISSION, forget_workflows
 from .conftest import PLAN as BASE_PLAN
 
 PLAN = copy.deepcopy(BASE_PLAN)
@@ -41,7 +39,7 @@ class Live:
     client: httpx.AsyncClient
     keys: dict[str, str]
     store: Store
-    dep: Deployment
+    dep: Service
 
     def auth(self, who: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.keys[who]}"}
@@ -72,17 +70,16 @@ def rec(rid: str, indicator: str = "security.incidents", value: Any = 3, days_ag
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def live(tmp_path_factory: Any) -> AsyncIterator[Live]:
+async def live(temporal: WorkflowEnvironment, tmp_path_factory: Any) -> AsyncIterator[Live]:
     tmp: Path = tmp_path_factory.mktemp("live")
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=_binary("temporal"), data_converter=pydantic_data_converter,
-        search_attributes=[MISSION_KEY, PHASE_KEY, GATE_STATES_KEY])
+    env = temporal
     queue = f"exitgate-api-{uuid.uuid4()}"
     store = Store.from_url(f"sqlite:///{tmp / 'store.sqlite'}")
-    dep = Deployment.over(store, env.client, queue)
+    dep = Service(store, env.client, queue)
     reg = KeyRegistry(tmp / "keys.json")
     keys = {
         "cora": reg.create_person("cora", ["coordinator"])[0],
+        "rhea": reg.create_person("rhea", ["coordinator", "mission_head"])[0],
         "alice": reg.create_person("alice", ["mission_head"])[0],
         "bob": reg.create_person("bob", ["host_nation"])[0],
         "carol": reg.create_person("carol", ["deputy", "mission_head"])[0],
@@ -90,14 +87,17 @@ async def live(tmp_path_factory: Any) -> AsyncIterator[Live]:
         "rogue": reg.create_system("rogue", [MISSION], ["rogue"])[0],
         "elsewhere": reg.create_system("elsewhere", ["other-mission"], ["jmac"])[0],
     }
-    app = dep.app(ApiSettings(max_body_bytes=64 * 1024, data_dir=tmp), reg)
+    app = create_app(ApiSettings(max_body_bytes=64 * 1024, data_dir=tmp), dep, reg)
     try:
         async with build_worker(env.client, store, queue), httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
-            yield Live(client, keys, store, dep)
+            assert await forget_workflows(env.client, PLAN), "an earlier test's workflows are still there"
+            try:
+                yield Live(client, keys, store, dep)
+            finally:
+                await forget_workflows(env.client, PLAN, timeout_s=30)
     finally:
         store.close()
-        await env.shutdown()
 
 
 def audit_kinds(live: Live) -> list[str]:
@@ -200,15 +200,27 @@ async def test_a_mission_through_the_api(live: Live) -> None:
 
     # Reopen p1: only a coordinator, with a reason; p2 pauses until p1 completes again.
     r = await live.post(f"{base}/phases/p1/reopen", {"role": "mission_head", "reason": "recount"}, "alice")
-    assert r.status_code == 403
+    assert (r.status_code, r.json()["type"]) == (403, "RoleNotAllowed")
     r = await live.post(f"{base}/phases/p2/reopen", {"role": "coordinator", "reason": "recount"}, "cora")
-    assert r.status_code == 409 and "only a complete or failed phase" in r.json()["detail"]
-    r = await live.post(f"{base}/phases/p1/reopen", {"role": "coordinator", "reason": "recount"}, "cora")
+    assert (r.status_code, r.json()["type"]) == (409, "PhaseNotComplete")
+    assert "only a complete or failed phase" in r.json()["detail"]
+    # rhea (a coordinator who also holds mission_head) reopens p1.
+    r = await live.post(f"{base}/phases/p1/reopen", {"role": "coordinator", "reason": "recount"}, "rhea")
     assert r.status_code == 200, r.text
     status = await live.until(f"{base}/status", lambda s: s["phases"][1]["state"] == "paused"
                               and s["phases"][0]["state"] == "running")
     reopened = await live.until(f"{base}/gates/g1", lambda v: v["state"] == "awaiting_approval")
-    assert reopened["approvals"] == []
+    assert reopened["approvals"] == []  # void, in the audit log (approvals_void), not listed
+    # Who reopened a phase decides none of its gates until it completes again...
+    r = await live.post(f"{base}/gates/g1/approve", {"digest": reopened["evaluation"]["digest"],
+                                                     "role": "mission_head"}, "rhea")
+    assert (r.status_code, r.json()["type"]) == (403, "SeparationOfDuties") and "reopened" in r.json()["detail"]
+    # ... and the paused dependant takes no votes (its gate collects: paused comes first).
+    g2 = (await live.get(f"{base}/gates/g2")).json()
+    assert g2["state"] == "paused", g2
+    r = await live.post(f"{base}/gates/g2/approve", {"digest": g2["evaluation"]["digest"], "role": "mission_head"},
+                        "alice")
+    assert (r.status_code, r.json()["type"]) == (409, "PhasePaused"), r.text
 
     # A new version of the plan: stored, not registered (the exit runs on v1) until migrated.
     v2 = copy.deepcopy(PLAN)

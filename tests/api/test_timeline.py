@@ -1,4 +1,4 @@
-"""GET /v1/missions/{m}/timeline and the approver page's chart, over the in-process ports:
+"""GET /v1/missions/{m}/timeline and the approver page's chart, on the real app and store:
 the JSON equals the CLI's on the sample mission, every bad parameter is a 422 naming its
 field, keys read only their missions, and the SVG's lane has the statuses' colours."""
 
@@ -12,12 +12,9 @@ from typing import Any
 
 import httpx
 import pytest
+from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner
 
-from api.app import create_app
-from api.inprocess import InMemoryAudit, InProcessEvidence, InProcessGates
-from api.keys import KeyRegistry
-from api.settings import ApiSettings
 from api.timeline_routes import MAX_STEPS, default_range
 from cli.main import app as cli_app
 from reports.timeline_chart import COLOURS, _num, render
@@ -26,16 +23,17 @@ from rules.series import EvidenceIndex
 from rules.timeline import timeline
 from rules.timeline_summary import summarize
 from schemas.timefmt import DAY, WEEK, parse_timestamp
+from store import Store
 
-from .conftest import MISSION, Env
+from .conftest import MISSION, Env, stack
 from .test_ui import sign_in
 
 START, END = "2023-01-01T00:00:00Z", "2025-08-01T00:00:00Z"
 
 
 class Valdoria:
-    def __init__(self, client: httpx.AsyncClient, keys: dict[str, str], mission: str, evidence: InProcessEvidence):
-        self.client, self.keys, self.mission, self.evidence = client, keys, mission, evidence
+    def __init__(self, client: httpx.AsyncClient, keys: dict[str, str], mission: str, store: Store):
+        self.client, self.keys, self.mission, self.store = client, keys, mission, store
 
     def auth(self, who: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.keys[who]}"}
@@ -45,26 +43,22 @@ class Valdoria:
 
 
 @pytest.fixture
-async def valdoria_api(sample_dir: Path) -> AsyncIterator[Valdoria]:
+async def valdoria_api(sample_dir: Path, temporal: WorkflowEnvironment, tmp_path: Path) -> AsyncIterator[Valdoria]:
+    doc = json.loads((sample_dir / "plan.json").read_text())
     plan = load_plan_file(sample_dir / "plan.json")
-    audit = InMemoryAudit()
-    evidence = InProcessEvidence(audit)
-    evidence.add_plan(plan)
     raws = []
     for line in (sample_dir / "evidence.jsonl").read_text().splitlines():
         try:
             raws.append(json.loads(line))
         except ValueError:
-            raws.append(line)  # refused by the ledger like the CLI refuses it
-    # A backfill: each record known from its reported_at, as in file mode.
-    await evidence.ingest(plan.mission_id, raws, actor="system:test", backfill=True)
-    reg = KeyRegistry()
-    keys = {"head": reg.create_person("hana", ["mission_head"])[0],
-            "sys": reg.create_system("sensors", [plan.mission_id], ["jmac"])[0],
-            "other": reg.create_system("elsewhere", ["another-mission"], ["jmac"])[0]}
-    app = create_app(ApiSettings(), evidence, InProcessGates(evidence, audit), reg, audit)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
-        yield Valdoria(client, keys, plan.mission_id, evidence)
+            raws.append(line)  # refused by the store like the CLI refuses it
+    async with stack(temporal, tmp_path, plan=doc, start=False) as env:
+        # A backfill: each record known from its reported_at, as in file mode.
+        await env.service.ingest(plan.mission_id, raws, actor="system:test", backfill=True)
+        keys = {"head": env.registry.create_person("hana", ["mission_head"])[0],
+                "sys": env.registry.create_system("sensors", [plan.mission_id], ["jmac"])[0],
+                "other": env.registry.create_system("elsewhere", ["another-mission"], ["jmac"])[0]}
+        yield Valdoria(env.client, keys, plan.mission_id, env.store)
 
 
 async def test_json_equals_the_cli_on_the_sample(valdoria_api: Valdoria, sample_dir: Path) -> None:
@@ -150,7 +144,7 @@ async def test_gate_page_chart_colours_match_statuses(valdoria_api: Valdoria) ->
     assert svg.lstrip().startswith("<?xml") and "<!-- g1 -->" in svg and "<!-- g2.1 -->" not in svg
 
     # The same chart drawn here gives the geometry: SVG user units are points (72 per inch).
-    plan, index = load_plan_file(Path("samples/valdoria/plan.json")), valdoria_api.evidence.index(mission)
+    plan, index = load_plan_file(Path("samples/valdoria/plan.json")), valdoria_api.store.evidence_index(mission)
     tl = timeline(plan, index, parse_timestamp(START), parse_timestamp(END), DAY, gates=["g1"])
     chart = render(tl, summarize(tl), "g1", DAY)
     height_pt = chart.figure.get_size_inches()[1] * 72

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from api.keys import KeyCreationError, StoreKeyRegistry
+from service.keys import KeyCreationError, StoreKeyRegistry
 from store import Store
 
 
@@ -45,7 +45,7 @@ def test_bad_key_requests_name_the_field(store: Store) -> None:
 
 @pytest.mark.parametrize("kind", ["store", "file"])
 def test_approver_page_sessions_end_on_the_server(kind: str, store: Store, tmp_path: Path) -> None:
-    from api.keys import KeyRegistry, Keys
+    from service.keys import KeyRegistry, Keys
 
     regs: tuple[Keys, Keys] = ((StoreKeyRegistry(store), StoreKeyRegistry(store)) if kind == "store" else
                                (KeyRegistry(tmp_path / "keys.json"), KeyRegistry(tmp_path / "keys.json")))

@@ -9,19 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from api.ports import NotFoundError
-from api.production import StoreEvidencePort
 from api.timeline_routes import parse_range, timeline_json
 from rules.evidence import read_jsonl
 from rules.plan import LoadedPlan
 from rules.series import EvidenceIndex
+from service import Refused, Service
 from store import Store
 
 
 def test_store_port_timeline_equals_file_mode(store: Store, sample_plan: LoadedPlan, sample_lines: list[str],
                                              sample_dir: Path) -> None:
     store.register_mission(sample_plan, "test")
-    port = StoreEvidencePort(store, None)
+    port = Service(store, None)  # type: ignore[arg-type]  # store only: no Temporal to tell
     raws = []
     for line in sample_lines:
         try:
@@ -31,7 +30,7 @@ def test_store_port_timeline_equals_file_mode(store: Store, sample_plan: LoadedP
 
     async def run() -> EvidenceIndex:
         await port.ingest(sample_plan.mission_id, raws, actor="system:test", backfill=True)
-        with pytest.raises(NotFoundError):
+        with pytest.raises(Refused):
             await port.evidence_index("atlantis")
         return await port.evidence_index(sample_plan.mission_id)
 

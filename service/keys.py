@@ -32,6 +32,8 @@ from schemas.models import ID_PATTERN
 if TYPE_CHECKING:
     from store import Store
 
+    from .errors import Caller
+
 __all__ = ["Identity", "KeyCreationError", "KeyRegistry", "Keys", "StoreKeyRegistry", "hash_key"]
 
 _KEY = re.compile(r"^eg_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
@@ -58,7 +60,15 @@ class Identity:
 
     @property
     def actor(self) -> str:
-        return f"{self.kind}:{self.name}"
+        """Who this is in the audit log: a person by name (as the workflows write them), a
+        system as `system:<name>`."""
+        return self.name if self.kind == "person" else f"system:{self.name}"
+
+    @property
+    def caller(self) -> Caller:
+        from .errors import Caller
+
+        return Caller(self.name, self.kind, self.roles if self.kind == "person" else frozenset())
 
     def to_json(self) -> dict[str, Any]:
         return {"key_id": self.key_id, "kind": self.kind, "name": self.name,

@@ -1,0 +1,71 @@
+"""Who calls the service, and how it refuses.
+
+Every operation is made by a `Caller`: a person (with the roles their key holds, or `None`
+when an operator with direct access vouches for the role, as the CLI's `--as` does) or a
+system. Everything the service refuses on purpose is a `Refused`; any other exception is a
+server error. Its `type` is one of CONTRACT section 4's refusal types, or one of the service's
+own for what the contract leaves open:
+
+    Refused(type, message)
+     ├── FORBIDDEN types (RoleNotAllowed, RoleNotHeld, SeparationOfDuties)  who acts   -> HTTP 403
+     ├── NOT_FOUND types (UnknownGate/Phase/Benchmark) + UnknownMission, UnknownPlan -> HTTP 404
+     ├── InvalidInput (with `field`): malformed input, not a refusal                 -> HTTP 422
+     └── every other type: the mission's, phase's or gate's state                   -> HTTP 409
+         (and the service's own MissionAlreadyStarted, WrongMission)
+
+Refusals of acts are written to the audit log by the service (`<act>.refused`); reads are not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from lifecycle import FORBIDDEN, NOT_FOUND, InvalidInput, Refusal
+from lifecycle.gate import Act
+
+__all__ = ["UNKNOWN", "Caller", "Refused", "refused_from"]
+
+# Not found, beyond the contract's gates, phases and benchmarks.
+UNKNOWN: frozenset[str] = NOT_FOUND | {"UnknownMission", "UnknownPlan"}
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who calls: `roles` None means an operator vouches for the role (nothing to check)."""
+
+    name: str
+    kind: Literal["person", "system"] = "person"
+    roles: frozenset[str] | None = None
+
+    @property
+    def actor(self) -> str:
+        """The audit log's name for them: a person's bare name, `system:<name>` for a system."""
+        return self.name if self.kind == "person" else f"system:{self.name}"
+
+    def act(self, role: str) -> Act:
+        return Act(self.name, role, self.roles)
+
+
+class Refused(Exception):
+    def __init__(self, type: str, message: str, field: str | None = None):
+        super().__init__(message)
+        self.type = type
+        self.message = message
+        self.field = field
+
+    @property
+    def category(self) -> Literal["forbidden", "not_found", "invalid", "conflict"]:
+        if self.type in FORBIDDEN:
+            return "forbidden"
+        if self.type in UNKNOWN:
+            return "not_found"
+        if self.type == "InvalidInput":
+            return "invalid"
+        return "conflict"
+
+
+def refused_from(exc: Refusal | InvalidInput) -> Refused:
+    if isinstance(exc, InvalidInput):
+        return Refused("InvalidInput", exc.message, exc.field)
+    return Refused(exc.type, exc.message)

@@ -1,0 +1,96 @@
+"""Asking the workflows: their status queries, their updates, and their refusals as `Refused`."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowUpdateFailedError,
+)
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from schemas import messages as m
+from schemas.ids import mission_workflow_id, phase_workflow_id
+
+from .errors import Refused
+
+__all__ = ["Gone", "PhaseRead", "mission_status", "phase_read", "update"]
+
+T = TypeVar("T")
+
+
+class Gone(Exception):
+    """The workflow asked has no running run (never started, or closed since)."""
+
+
+class PhaseRead:
+    """A phase as its workflow reports it: live (running) or its result (complete)."""
+
+    def __init__(self, status: m.PhaseStatus, running: bool):
+        self.status = status
+        self.running = running
+
+
+def _refusal(exc: BaseException) -> Refused | None:
+    cause: BaseException | None = exc.cause if isinstance(exc, (WorkflowUpdateFailedError,
+                                                                WorkflowFailureError)) else exc
+    while cause is not None and not isinstance(cause, ApplicationError):
+        cause = cause.__cause__
+    if not isinstance(cause, ApplicationError) or cause.type is None:
+        return None
+    if cause.type == "InvalidInput":  # "<field>: <reason>" (lifecycle.InvalidInput)
+        return Refused("InvalidInput", cause.message, cause.message.split(":", 1)[0])
+    return Refused(cause.type, cause.message)
+
+
+async def update(client: Client, workflow_id: str, name: str, arg: Any, result_type: type[T]) -> T:
+    """Run an update; a validator's refusal is raised as `Refused`, a closed workflow as `Gone`."""
+    try:
+        result: T = await client.get_workflow_handle(workflow_id).execute_update(name, arg, result_type=result_type)
+        return result
+    except WorkflowUpdateFailedError as exc:
+        refusal = _refusal(exc)
+        if refusal is None:
+            raise
+        raise refusal from None
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise Gone(workflow_id) from None
+        raise
+
+
+async def mission_status(client: Client, mission: str) -> m.MissionStatus | None:
+    try:
+        status: m.MissionStatus = await client.get_workflow_handle(mission_workflow_id(mission)).query(
+            "status", result_type=m.MissionStatus)
+        return status
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+
+
+async def phase_read(client: Client, mission: str, phase: str) -> PhaseRead | None:
+    """The phase's current run: its live state, or its result once complete; None when it has
+    no run or its run ended without completing (the mission records why)."""
+    handle = client.get_workflow_handle(phase_workflow_id(mission, phase), result_type=m.PhaseResult)
+    try:
+        desc = await handle.describe()
+        if desc.status == WorkflowExecutionStatus.COMPLETED:
+            res: m.PhaseResult = await handle.result()
+            return PhaseRead(m.PhaseStatus(
+                mission=mission, phase=phase, plan_sha256=res.plan_sha256, generation=res.generation,
+                paused=False, complete=True, started_by="", reopened_by=None, gates=res.gates,
+                signals_total=0, updates_total=0, evaluations_total=0, runs=0), running=False)
+        if desc.status != WorkflowExecutionStatus.RUNNING:
+            return None
+        st: m.PhaseStatus = await handle.query("status", result_type=m.PhaseStatus)
+        return PhaseRead(st, running=True)
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
