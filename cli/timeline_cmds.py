@@ -18,7 +18,7 @@ from reports.timeline_json import to_csv, to_json
 from rules.timeline import Timeline
 from rules.timeline_summary import GateSummary
 
-from .sources import fail, from_files, use_store
+from .sources import fail, from_files, time_range, use_store
 
 __all__ = ["commands", "to_csv", "to_json"]
 
@@ -84,22 +84,9 @@ def timeline_cmd(
     """Backtest a plan: each gate's and benchmark's status at every step, as `evaluate` would say."""
     from rules.timeline import timeline
     from rules.timeline_summary import summarize
-    from schemas.timefmt import format_timestamp, parse_duration, parse_timestamp
+    from schemas.timefmt import format_timestamp
 
-    times: dict[str, int] = {}
-    for name, text in (("--from", start), ("--to", end)):
-        try:
-            times[name] = parse_timestamp(text)
-        except ValueError as exc:
-            raise fail(f"{name}: {exc}") from None
-    try:
-        step_us = parse_duration(step)
-    except ValueError as exc:
-        raise fail(f"--step: {exc}") from None
-    if times["--to"] < times["--from"]:
-        raise fail("--to: must not be before --from")
-    if chart is not None and chart.suffix.lower() not in (".png", ".svg"):
-        raise fail(f"--chart: {chart.name!r} must end in .png or .svg")
+    start_us, end_us, step_us = time_range(start, end, step, chart)
     if use_store(plan, evidence, mission):
         assert mission is not None
         loaded, index, counts = _from_store(mission)
@@ -115,10 +102,10 @@ def timeline_cmd(
     for g in gate or []:
         if g not in loaded.gates:
             raise fail(f"--gate: unknown gate {g!r} (the plan has {', '.join(loaded.gates)})")
-    tl = timeline(loaded, index, times["--from"], times["--to"], step_us, gates=gate or None)
+    tl = timeline(loaded, index, start_us, end_us, step_us, gates=gate or None)
     summary = summarize(tl)
     head = {"plan": loaded.id, "plan_sha256": loaded.sha256, "mission": loaded.mission_id,
-            "from": format_timestamp(times["--from"]), "to": format_timestamp(times["--to"]), "step": step,
+            "from": format_timestamp(start_us), "to": format_timestamp(end_us), "step": step,
             "evidence": counts}
     if fmt is Format.json:
         typer.echo(json.dumps(to_json(tl, summary, head)))
