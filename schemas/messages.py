@@ -104,7 +104,9 @@ class GateEvaluation(_Model):
     evidence_position: int | None = None
 
 
-class AuditEntry(_Model):
+class QueuedAuditEntry(_Model):
+    """An entry a workflow queued for the audit log (store.audit.AuditEntry is one in the log)."""
+
     key: str  # workflow id and sequence number: lets a store drop a retried append
     kind: str
     actor: str
@@ -112,7 +114,7 @@ class AuditEntry(_Model):
 
 
 class AuditBatch(_Model):
-    entries: list[AuditEntry]
+    entries: list[QueuedAuditEntry]
 
 
 class NotifyInput(_Model):
@@ -267,7 +269,7 @@ class Limits(_Model):
 class PhaseCarry(_Model):
     gates: list[GateState]
     dirty: list[str]
-    audit_pending: list[AuditEntry]
+    audit_pending: list[QueuedAuditEntry]
     audit_seq: int
     signals_total: int
     updates_total: int
@@ -328,7 +330,7 @@ class MissionCarry(_Model):
     spec: PlanSpec
     started_by: str
     phases: list[PhaseRecord]
-    audit_pending: list[AuditEntry]
+    audit_pending: list[QueuedAuditEntry]
     audit_seq: int
     runs: int
 

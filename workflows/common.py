@@ -20,7 +20,7 @@ with workflow.unsafe.imports_passed_through():
     from lifecycle import InvalidInput, Refusal, RefusalType
     from schemas.ids import mission_workflow_id as mission_workflow_id
     from schemas.ids import phase_workflow_id as phase_workflow_id
-    from schemas.messages import SA_GATE_STATES, SA_MISSION, SA_PHASE, AuditBatch, AuditEntry
+    from schemas.messages import SA_GATE_STATES, SA_MISSION, SA_PHASE, AuditBatch, QueuedAuditEntry
     from schemas.timefmt import format_timestamp
 
 ACTIVITY_TIMEOUT = timedelta(minutes=2)
@@ -33,12 +33,13 @@ PHASE_KEY = SearchAttributeKey.for_keyword(SA_PHASE)
 GATE_STATES_KEY = SearchAttributeKey.for_keyword_list(SA_GATE_STATES)
 
 
-def now_us() -> int:
+def workflow_now_us() -> int:
+    """The workflow's clock, in microseconds (store.now_us is the wall clock)."""
     return workflow.time_ns() // 1000
 
 
 def now_text() -> str:
-    return format_timestamp(now_us())
+    return format_timestamp(workflow_now_us())
 
 
 def refuse(kind: RefusalType, message: str) -> NoReturn:
@@ -98,7 +99,7 @@ class AuditQueue:
     (evaluations are reproducible).
     """
 
-    def __init__(self, pending: list[AuditEntry], seq: int, lag_us: int = 0):
+    def __init__(self, pending: list[QueuedAuditEntry], seq: int, lag_us: int = 0):
         self.pending = pending
         self.seq = seq
         self.lag_us = lag_us  # 0: written after every step
@@ -109,7 +110,7 @@ class AuditQueue:
         info = workflow.info()
         key = f"{info.workflow_id}/{info.first_execution_run_id}/{self.seq}"
         payload.setdefault("at", now_text())
-        self.pending.append(AuditEntry(key=key, kind=kind, actor=actor, payload=payload))
+        self.pending.append(QueuedAuditEntry(key=key, kind=kind, actor=actor, payload=payload))
 
     async def flush(self) -> None:
         while self.pending:

@@ -27,8 +27,8 @@ from .common import (
     AuditQueue,
     failure_reason,
     now_text,
-    now_us,
     refused,
+    workflow_now_us,
 )
 
 with workflow.unsafe.imports_passed_through():
@@ -112,14 +112,14 @@ class PhaseWorkflow:
                         reopened=inp.reopened_by is not None, reason=inp.reopen_reason,
                         paused=self.paused)
         while not self._all_approved():
-            now = now_us()
+            now = workflow_now_us()
             self._expire_waivers(now)
             self._mark_expired_evaluations(now)
             await self._fire_timers(now)
             if self.dirty:
                 await self._evaluate_dirty()
             self._upsert_search_attributes()
-            await self.audit.flush_when_due(now_us())
+            await self.audit.flush_when_due(workflow_now_us())
             if self._all_approved():
                 break
             if self._should_continue_as_new():
@@ -143,7 +143,7 @@ class PhaseWorkflow:
 
     async def _wait_for_work(self) -> None:
         deadline = self._next_deadline()
-        timeout = None if deadline is None else timedelta(microseconds=max(deadline - now_us(), 1000))
+        timeout = None if deadline is None else timedelta(microseconds=max(deadline - workflow_now_us(), 1000))
         with contextlib.suppress(TimeoutError):
             await workflow.wait_condition(
                 lambda: bool(self.dirty) or self.audit.unscheduled() or self.wake
@@ -214,7 +214,7 @@ class PhaseWorkflow:
             return  # decided while the evaluation ran
         self.evaluations_total += 1
         st.evaluation_error = None
-        self._record(lc.apply_evaluation(st, ev.status, ev.digest, ev.valid_until, as_of, now_us(),
+        self._record(lc.apply_evaluation(st, ev.status, ev.digest, ev.valid_until, as_of, workflow_now_us(),
                                         ev.evidence_position))
 
     def _all_approved(self) -> bool:
@@ -283,7 +283,7 @@ class PhaseWorkflow:
         for gid, st in self.gates.items():
             if st.state == "approved":
                 continue
-            self._record(lc.migrate(st, self.specs[gid], inp.plan_sha256, inp.by, now_us()))
+            self._record(lc.migrate(st, self.specs[gid], inp.plan_sha256, inp.by, workflow_now_us()))
             self.dirty.add(gid)
         self.dirty.intersection_update(self.specs)
         self._audit("phase_plan_migrated", inp.by,
@@ -295,7 +295,7 @@ class PhaseWorkflow:
     def approve(self, inp: ApproveInput) -> GateState:
         self._count_update()
         st = self.gates[inp.gate]
-        self._record(lc.approve(st, self.specs[inp.gate], _act(inp), inp.digest, inp.comment, now_us()))
+        self._record(lc.approve(st, self.specs[inp.gate], _act(inp), inp.digest, inp.comment, workflow_now_us()))
         return st
 
     @approve.validator
@@ -308,7 +308,7 @@ class PhaseWorkflow:
     def reject(self, inp: RejectInput) -> GateState:
         self._count_update()
         st = self.gates[inp.gate]
-        self._record(lc.reject(st, self.specs[inp.gate], _act(inp), inp.digest, inp.reason, now_us()))
+        self._record(lc.reject(st, self.specs[inp.gate], _act(inp), inp.digest, inp.reason, workflow_now_us()))
         return st
 
     @reject.validator
@@ -341,7 +341,7 @@ class PhaseWorkflow:
     @waive.validator
     def _validate_waive(self, inp: WaiveInput) -> None:
         with refused():
-            lc.check_waive(self._context(inp.gate), _act(inp), inp.benchmark, inp.until, now_us())
+            lc.check_waive(self._context(inp.gate), _act(inp), inp.benchmark, inp.until, workflow_now_us())
 
     @workflow.update(name="revoke_waiver")
     def revoke_waiver(self, inp: RevokeWaiverInput) -> GateState:

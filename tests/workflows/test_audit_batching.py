@@ -3,8 +3,9 @@ Limits.audit_lag_ms after they were queued, and at completion; each exactly once
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
+
+from temporalio.api.enums.v1 import EventType
 
 from schemas.messages import Limits
 
@@ -27,7 +28,14 @@ async def test_entries_wait_at_most_the_lag_and_none_is_lost(rig: Rig) -> None:
     rig.evidence("m1", "ind.a", 3, day=1)
     h = await rig.start_phase(plan, "p1", limits=Limits(audit_lag_ms=5000))
     g = await awaiting(h, "g1")
-    await asyncio.sleep(0.3)  # real time: the flush is planned on the server's clock, 5 s ahead
+    # The workflow task that made it await approval planned the flush on a timer 5 s ahead
+    # (server clock) and wrote nothing: read from its history, not by waiting to see nothing.
+    events = (await h.fetch_history()).events
+    scheduled = [e.activity_task_scheduled_event_attributes.activity_type.name for e in events
+                 if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED]
+    timers = [e.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta() for e in events
+              if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED]
+    assert "audit_append" not in scheduled and timedelta(seconds=4) < max(timers) <= timedelta(seconds=5), timers
     assert rig.backend.audit == []  # phase_started, evaluation, transition: all still queued
     await audited(rig, "gate_transition")  # past the lag: written, in one batch
     assert rig.backend.audit_kinds() == ["phase_started", "evaluation", "gate_transition"]
