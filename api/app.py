@@ -15,13 +15,13 @@ from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from service import Refused, Service
+from service import Refused, Service, Unavailable
 from service.keys import Keys
 
 from . import evidence_routes, gate_routes, mission_routes, timeline_routes, ui
 from .bodies import validation_error_response
 from .deps import Parts
-from .errors import refused_response
+from .errors import refused_response, unavailable_response
 from .middleware import BodyLimit, Metrics, RequestMetrics
 from .settings import ApiSettings
 
@@ -72,6 +72,7 @@ def _build(settings: ApiSettings, metrics: Metrics,
         lifespan=lifespan,
     )
     app.add_exception_handler(Refused, refused_response)
+    app.add_exception_handler(Unavailable, unavailable_response)
     app.include_router(evidence_routes.router)
     app.include_router(gate_routes.router)
     app.include_router(mission_routes.router)

@@ -7,9 +7,9 @@ from __future__ import annotations
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
-from service import Refused
+from service import Refused, Unavailable
 
-__all__ = ["refusal_status", "refused_response"]
+__all__ = ["refusal_status", "refused_response", "unavailable_response"]
 
 _STATUS = {"forbidden": 403, "not_found": 404, "invalid": 422, "conflict": 409}
 
@@ -25,3 +25,10 @@ async def refused_response(request: Request, exc: Exception) -> Response:
         return JSONResponse({"detail": [{"loc": ["body", exc.field or "body"], "msg": exc.message,
                                          "type": exc.type}]}, status_code=422)
     return JSONResponse({"type": exc.type, "detail": exc.message}, status_code=status)
+
+
+async def unavailable_response(request: Request, exc: Exception) -> Response:
+    """503 naming what did not answer (a stopped worker, an unreachable Temporal)."""
+    assert isinstance(exc, Unavailable)
+    return JSONResponse({"type": "Unavailable", "detail": exc.message}, status_code=503,
+                        headers={"Retry-After": "5"})

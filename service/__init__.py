@@ -6,7 +6,7 @@ settings); never the workflows, activities, api or cli (the import-linter contra
 pyproject.toml keeps it so)."""
 
 from .core import Service
-from .errors import Caller, Refused
+from .errors import Caller, Refused, Unavailable
 from .views import (
            ApprovalView,
            AwaitingGate,
@@ -19,4 +19,4 @@ from .views import (
 )
 
 __all__ = ["ApprovalView", "AwaitingGate", "Caller", "EvidenceBrief", "GateView", "MissionView", "PhaseView",
-           "PlanLoaded", "Refused", "Service", "WaiverView"]
+           "PlanLoaded", "Refused", "Service", "Unavailable", "WaiverView"]

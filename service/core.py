@@ -34,7 +34,7 @@ from store import Store, now_us
 from store.spec import plan_spec
 
 from .errors import Caller, Refused, refused_from
-from .temporal import Gone, PhaseRead, mission_status, phase_read, update
+from .temporal import Gone, PhaseRead, mission_status, phase_read, query_status, update
 from .views import AwaitingGate, GateView, MissionView, PhaseView, PlanLoaded, gate_view
 
 __all__ = ["Service"]
@@ -260,8 +260,7 @@ class Service:
                  f"AND {m.SA_GATE_STATES} = 'awaiting_approval'")
         out = []
         async for wf in self.client.list_workflows(query):
-            st: m.PhaseStatus = await self.client.get_workflow_handle(wf.id, run_id=wf.run_id).query(
-                "status", result_type=m.PhaseStatus)
+            st = await query_status(self.client.get_workflow_handle(wf.id, run_id=wf.run_id), m.PhaseStatus)
             plan = await self.plan_for_mission(st.mission)
             if plan is None:
                 continue

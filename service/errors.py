@@ -24,7 +24,7 @@ from typing import Literal
 from lifecycle import FORBIDDEN, NOT_FOUND, InvalidInput, Refusal
 from lifecycle.gate import Act
 
-__all__ = ["UNKNOWN", "Caller", "Refused", "refused_from"]
+__all__ = ["UNKNOWN", "Caller", "Refused", "Unavailable", "refused_from"]
 
 # Not found, beyond the contract's gates, phases and benchmarks.
 UNKNOWN: frozenset[str] = NOT_FOUND | {"UnknownMission", "UnknownPlan"}
@@ -69,3 +69,12 @@ def refused_from(exc: Refusal | InvalidInput) -> Refused:
     if isinstance(exc, InvalidInput):
         return Refused("InvalidInput", exc.message, exc.field)
     return Refused(exc.type, exc.message)
+
+
+class Unavailable(Exception):
+    """Something the service needs did not answer in time (Temporal, or the workers that answer
+    a workflow's queries): HTTP 503 naming it, at once rather than after a long timeout."""
+
+    def __init__(self, what: str):
+        super().__init__(what)
+        self.message = what

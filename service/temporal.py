@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from temporalio.client import (
@@ -16,9 +17,12 @@ from temporalio.service import RPCError, RPCStatusCode
 from schemas import messages as m
 from schemas.ids import mission_workflow_id, phase_workflow_id
 
-from .errors import Refused
+from .errors import Refused, Unavailable
 
-__all__ = ["Gone", "PhaseRead", "mission_status", "phase_read", "update"]
+__all__ = ["QUERY_TIMEOUT", "Gone", "PhaseRead", "mission_status", "phase_read", "query_status", "update"]
+
+# A status query is answered by a worker in milliseconds; longer means none is answering.
+QUERY_TIMEOUT = timedelta(seconds=5)
 
 T = TypeVar("T")
 
@@ -63,11 +67,23 @@ async def update(client: Client, workflow_id: str, name: str, arg: Any, result_t
         raise
 
 
+async def query_status(handle: Any, result_type: type[T]) -> T:
+    """A workflow's `status` query, or Unavailable naming what did not answer."""
+    try:
+        result: T = await handle.query("status", result_type=result_type, rpc_timeout=QUERY_TIMEOUT)
+        return result
+    except RPCError as exc:
+        if exc.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
+            raise Unavailable(f"workflow {handle.id} did not answer its status query within "
+                              f"{QUERY_TIMEOUT.total_seconds():.0f} s: is an exitgate worker running?") from None
+        if exc.status == RPCStatusCode.UNAVAILABLE:
+            raise Unavailable(f"Temporal is unreachable: {exc.message}") from None
+        raise
+
+
 async def mission_status(client: Client, mission: str) -> m.MissionStatus | None:
     try:
-        status: m.MissionStatus = await client.get_workflow_handle(mission_workflow_id(mission)).query(
-            "status", result_type=m.MissionStatus)
-        return status
+        return await query_status(client.get_workflow_handle(mission_workflow_id(mission)), m.MissionStatus)
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
             return None
@@ -88,7 +104,7 @@ async def phase_read(client: Client, mission: str, phase: str) -> PhaseRead | No
                 signals_total=0, updates_total=0, evaluations_total=0, runs=0), running=False)
         if desc.status != WorkflowExecutionStatus.RUNNING:
             return None
-        st: m.PhaseStatus = await handle.query("status", result_type=m.PhaseStatus)
+        st = await query_status(handle, m.PhaseStatus)
         return PhaseRead(st, running=True)
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
