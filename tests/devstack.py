@@ -58,8 +58,16 @@ def dev_stack(data_dir: Path) -> Iterator[DevStack]:
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                            env={**os.environ, "COLUMNS": "200"})
     try:
-        wait_for_port(api_port, 120, None)
-        until(lambda: httpx.get(f"{stack.base}/healthz").status_code == 200, "the API")
+        try:
+            wait_for_port(api_port, 120, dev)  # type: ignore[arg-type]
+            until(lambda: httpx.get(f"{stack.base}/healthz").status_code == 200, "the API")
+        except (RuntimeError, TimeoutError, AssertionError) as exc:
+            # Say why: `dev` prints what stopped it (a port taken, a process that exited).
+            dev.kill()
+            said = dev.communicate(timeout=30)[0]
+            logs = "".join(f"\n--- {p.name} ---\n" + p.read_text(errors="replace")[-3000:]
+                           for p in sorted((data_dir / "logs").glob("*.log"))) if (data_dir / "logs").is_dir() else ""
+            raise AssertionError(f"exitgate dev did not come up: {exc}\n--- exitgate dev ---\n{said}{logs}") from None
         yield stack
     finally:
         dev.send_signal(signal.SIGINT)
