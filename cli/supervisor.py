@@ -15,6 +15,7 @@ import ctypes
 import ctypes.util
 import errno
 import os
+import random
 import shutil
 import signal
 import socket
@@ -43,10 +44,34 @@ def temporal_binary() -> str:
 
 
 def free_port() -> int:
+    """A free port, from below the kernel's ephemeral range where there is one.
+
+    A port from bind(0) lies in that range, and between picking it and our process binding it
+    any other bind(0) or outgoing connection may take it: the Temporal dev server alone opens a
+    dozen random ports as it starts, before the API binds its own. Below the range, only a
+    program asking for that very port can."""
+    low = _ephemeral_low()
+    if low is not None and low > 11_000:
+        rng = random.SystemRandom()
+        for _ in range(200):
+            port = rng.randrange(10_000, low)
+            try:
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+        found: int = s.getsockname()[1]
+        return found
+
+
+def _ephemeral_low() -> int | None:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def port_in_use(port: int) -> bool:
