@@ -111,6 +111,17 @@ def _started(gid: str, ctx: GateContext) -> GateState:
     return ctx.state
 
 
+def _open_for_votes(gid: str, ctx: GateContext) -> GateState:
+    """Votes and withdrawals alike: a started, running phase, the gate awaiting approval."""
+    st = _started(gid, ctx)
+    if ctx.phase == "paused":
+        raise Refusal("PhasePaused", f"gate {gid!r}: the phase is paused until the phase it depends on "
+                      "completes again")
+    if st.state != "awaiting_approval":
+        raise Refusal("NotAwaitingApproval", f"gate {gid!r} is {st.state}, not awaiting approval")
+    return st
+
+
 def check_vote(ctx: GateContext, act: Act, digest: str, *, approving: bool,
                evidence_position: int | None = None) -> None:
     """What an approval (approving=True) or a rejection must pass. `evidence_position`: how far
@@ -119,16 +130,11 @@ def check_vote(ctx: GateContext, act: Act, digest: str, *, approving: bool,
     gid = ctx.spec.id
     _authority(gid, act, ctx.spec.approval.roles, "decide")
     _separation(gid, ctx, act.person)
-    st = _started(gid, ctx)
-    if ctx.phase == "paused":
-        raise Refusal("PhasePaused", f"gate {gid!r}: the phase is paused until the phase it depends on "
-                      "completes again")
-    if st.state != "awaiting_approval":
-        raise Refusal("NotAwaitingApproval", f"gate {gid!r} is {st.state}, not awaiting approval")
-    if any(a.person == act.person for a in st.approvals):
-        raise Refusal("AlreadyVoted", f"gate {gid!r}: {act.person} has already approved it; withdraw first")
-    if any(r.person == act.person for r in st.rejections):
-        raise Refusal("AlreadyVoted", f"gate {gid!r}: {act.person} has already rejected it; withdraw first")
+    st = _open_for_votes(gid, ctx)
+    voted = counted_vote(st, act.person)
+    if voted is not None:
+        did = "approved" if voted[0] == "approval" else "rejected"
+        raise Refusal("AlreadyVoted", f"gate {gid!r}: {act.person} has already {did} it; withdraw first")
     if approving and ctx.spec.approval.distinct_roles and any(a.role == act.role for a in st.approvals):
         raise Refusal("RoleAlreadyCounted", f"gate {gid!r}: an approval under role {act.role!r} is already "
                       "counted and this gate needs distinct roles")
@@ -158,12 +164,7 @@ def check_withdraw(ctx: GateContext, person: str, held: frozenset[str] | None) -
     role = vote[1].role
     if held is not None and role not in held:
         raise Refusal("RoleNotHeld", f"{person} does not hold role {role!r}, under which the vote was given")
-    st = _started(gid, ctx)
-    if ctx.phase == "paused":
-        raise Refusal("PhasePaused", f"gate {gid!r}: the phase is paused until the phase it depends on "
-                      "completes again")
-    if st.state != "awaiting_approval":
-        raise Refusal("NotAwaitingApproval", f"gate {gid!r} is {st.state}, not awaiting approval")
+    _open_for_votes(gid, ctx)
 
 
 def _waiver_target(ctx: GateContext, act: Act, benchmark: str) -> GateState:
