@@ -236,11 +236,15 @@ def delegate(reg: Register, plan_gates: Iterable[str], *, by: str, role: str, to
 
 
 def end_delegation(reg: Register, coordinator_roles: Iterable[str], *, by: str, by_role: str | None, seq: int,
-                   reason: str = "", now: int) -> RegisterChange:
-    """The delegator, a coordinator or an operator ends a delegation early."""
+                   reason: str = "", now: int, operator: bool = False) -> RegisterChange:
+    """The delegator, a coordinator (`by_role`) or an operator (`operator`, no role) ends a
+    delegation early."""
     d = next((d for d in reg.delegations if d.seq == seq), None)
     if d is None:
         raise InvalidInput("delegation", f"mission {reg.mission!r} has no delegation {seq}")
+    if by != d.delegator and by_role is None and not operator:
+        raise Refusal("RoleNotHeld", f"{by} is not the delegator ({d.delegator}): a coordinator role is needed to "
+                                     f"end delegation {seq}")
     act = None if by == d.delegator else _authorise(reg, coordinator_roles, by, by_role, now)
     if d.until_us <= now:
         raise Refusal("NoActiveAssignment", f"delegation {seq} ({d.delegator} to {d.delegate}, role {d.role!r}) "

@@ -108,7 +108,7 @@ class Roles:
         return await self._change("end_delegation", mission, caller, by_role, {"delegation": seq},
                                   lambda plan, reg, now: au.end_delegation(
                                       reg, plan.model.coordinators, by=caller.name, by_role=by_role, seq=seq,
-                                      reason=reason, now=now))
+                                      reason=reason, now=now, operator=caller.operator))
 
     async def import_assignments(self, mission: str, caller: Caller, by_role: str | None, items: Any) -> Register:
         """All or nothing: a bad item refuses the whole import, every problem named by index

@@ -246,6 +246,8 @@ def test_end_delegation_by_the_delegator_or_a_coordinator() -> None:
     assert au.end_delegation(r, COORD, by="bruno", by_role=None, seq=3, now=NOW).end_delegation == 3
     assert au.end_delegation(r, COORD, by="cora", by_role="coordinator", seq=3, now=NOW).end_delegation == 3
     assert refusal(au.end_delegation, r, COORD, by="dana", by_role="deputy", seq=3, now=NOW) == "RoleNotAllowed"
+    assert refusal(au.end_delegation, r, COORD, by="dana", by_role=None, seq=3, now=NOW) == "RoleNotHeld"
+    assert au.end_delegation(r, COORD, by="root", by_role=None, seq=3, now=NOW, operator=True).end_delegation == 3
     assert refusal(au.end_delegation, r, COORD, by="bruno", by_role=None, seq=4, now=NOW) == "NoActiveAssignment"
     with pytest.raises(InvalidInput):
         au.end_delegation(r, COORD, by="bruno", by_role=None, seq=99, now=NOW)
