@@ -6,7 +6,7 @@ issuer, whose document must name that same issuer. While the browser is away at 
 a short-lived signed cookie (api/ui.py) holds the pending sign-in: state, nonce and the PKCE
 verifier. The callback is refused unless its state is that cookie's; the code is exchanged with
 the verifier, and the ID token must be signed by a key of the provider's JWKS (fetched again
-once for a key id it does not know: providers rotate keys), issued by the issuer, for this
+once when the keys kept do not verify it: providers rotate keys), issued by the issuer, for this
 client, unexpired (a minute's leeway for clocks), and carry our nonce.
 
 The person is the configured claim (EXITGATE_OIDC_PERSON_CLAIM), which must be a person id.
@@ -42,7 +42,7 @@ from schemas.models import ID_PATTERN
 
 from .settings import ApiSettings
 
-__all__ = ["LEEWAY_S", "Expected", "Metadata", "Pending", "Provider", "SignInRefused", "SignedIn",
+__all__ = ["LEEWAY_S", "BadSignature", "Expected", "Metadata", "Pending", "Provider", "SignInRefused", "SignedIn",
            "person_from_claims", "verify_id_token"]
 
 LEEWAY_S = 60
@@ -58,6 +58,10 @@ class SignInRefused(Exception):
         super().__init__(message)
         self.message = message
         self.status = status
+
+
+class BadSignature(SignInRefused):
+    """The signature does not verify with the keys at hand (which may be out of date)."""
 
 
 @dataclass(frozen=True)
@@ -112,8 +116,8 @@ class Expected:
 def verify_id_token(id_token: str, jwks: Mapping[str, Any], expected: Expected, *,
                     now: int | None = None, leeway: int = LEEWAY_S) -> dict[str, Any]:
     """The ID token's claims once its signature and claims are checked; `SignInRefused` naming
-    what is wrong otherwise. `InvalidKeyIdError` passes through: the caller fetches the JWKS
-    again and retries once."""
+    what is wrong otherwise. `InvalidKeyIdError` passes through, and `BadSignature` is its own
+    kind: the keys may be out of date, so the caller fetches the JWKS again and retries once."""
     issuer, client_id = expected.issuer, expected.client_id
     try:
         token = jwt.decode(id_token, KeySet.import_key_set(dict(jwks)),  # type: ignore[arg-type]
@@ -121,7 +125,7 @@ def verify_id_token(id_token: str, jwks: Mapping[str, Any], expected: Expected, 
     except InvalidKeyIdError:
         raise
     except BadSignatureError:
-        raise SignInRefused("The identity provider's ID token failed its signature check.") from None
+        raise BadSignature("The identity provider's ID token failed its signature check.") from None
     except JoseError as exc:
         raise SignInRefused(f"The identity provider's ID token could not be read ({exc.error}).") from None
     claims: dict[str, Any] = dict(token.claims)
@@ -288,13 +292,16 @@ class Provider:
         return SignedIn(person_from_claims(claims, claim), id_token)
 
     async def _verified(self, id_token: str, expected: Expected) -> dict[str, Any]:
+        # Providers rotate keys, and a token without a key id names none we could miss: a
+        # signature that fails under kept keys is tried once more under freshly fetched ones.
         try:
             return verify_id_token(id_token, await self._keys(), expected)
+        except (InvalidKeyIdError, BadSignature):
+            pass
+        try:
+            return verify_id_token(id_token, await self._keys(refresh=True), expected)
         except InvalidKeyIdError:
-            try:
-                return verify_id_token(id_token, await self._keys(refresh=True), expected)
-            except InvalidKeyIdError:
-                raise SignInRefused("The ID token is signed with a key the identity provider does not publish.") from None
+            raise SignInRefused("The ID token is signed with a key the identity provider does not publish.") from None
 
     async def _with_userinfo(self, claims: dict[str, Any], url: str, access_token: Any) -> dict[str, Any]:
         if not isinstance(access_token, str):

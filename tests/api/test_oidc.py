@@ -180,3 +180,16 @@ async def test_a_person_with_no_role_sees_nothing_to_act_on(env: Env) -> None:
     r = await env.client.post(f"{gate}/approve", data={"csrf": csrf(page.text), "role": "mission_head",
                                                        "digest": digest})
     assert r.status_code == 403 and "Refused:" in r.text, r.text
+
+
+async def test_a_rotated_signing_key_is_fetched_from_the_provider(env: Env) -> None:
+    """Providers rotate signing keys: an ID token the kept JWKS does not verify makes the API
+    fetch the JWKS again before deciding (this provider's tokens name no key id)."""
+    from joserfc.jwk import KeySet, RSAKey
+
+    assert (await sign_in(env, "dana")).status_code == 303
+    provider = env.app.state.oidc
+    provider._jwks = KeySet([RSAKey.generate_key(2048, parameters={"kid": "retired"})]).as_dict(private=False)
+    env.client.cookies.clear()
+    assert (await sign_in(env, "dana")).status_code == 303
+    assert [k["kid"] for k in provider._jwks["keys"]] != ["retired"]
