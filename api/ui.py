@@ -23,6 +23,8 @@ from fastapi.templating import Jinja2Templates
 from itsdangerous import BadData, URLSafeTimedSerializer
 from pydantic import ValidationError
 
+from lifecycle import authority
+from schemas.register import Register
 from service import GateView, Refused
 from service.keys import Identity, UiSession
 
@@ -70,7 +72,8 @@ def _cookie_session(request: Request, p: Parts) -> tuple[str, str] | None:
 
 def _signed_in(name: str) -> Identity:
     """A person signed in through the provider: the sign-in names them and gives no roles; what
-    they may do comes from the role register (CONTRACT section 5)."""
+    they may do comes from the mission's role register (CONTRACT section 5), which the service
+    and the workflows consult for every act, as for a person's key."""
     return Identity(key_id="", kind="person", name=name)
 
 
@@ -241,13 +244,40 @@ async def _gate_page(request: Request, p: Parts, ident: Identity, csrf: str, mis
             return templates.TemplateResponse(request, "index.html", {
                 "me": ident, "csrf": csrf, "awaiting": await p.service.gates_awaiting(ident.caller),
                 "error": exc.message}, status_code=refusal_status(exc))
+    reg = await p.service.roles.in_force(view.mission)
+    votes = _acting(reg, ident, view.roles, "vote", view.gate)
     return templates.TemplateResponse(request, "gate.html", {
         "me": ident, "csrf": csrf, "view": view, "error": error, "done": done,
-        "approve_roles": sorted(ident.roles & set(view.roles)),
-        "approved_by_me": any(a.person == ident.name for a in view.approvals),
-        "waive_roles": sorted(ident.roles & set(view.waiver_roles)),
+        "approve_roles": votes,
+        # Done when every principal the person may vote for (themself included) has approved.
+        "approved_by_me": bool(votes) and {_principal(v, ident.name) for v in votes} <= {
+            a.principal or a.person for a in view.approvals},
+        "waive_roles": _acting(reg, ident, view.waiver_roles, "waive", view.gate),
         "waivable": _waivable(view),
     }, status_code=status)
+
+
+FOR = " for "  # "deputy for bruno": ids have no spaces, so the choice reads back unambiguously
+
+
+def _acting(reg: Register | None, ident: Identity, roles: list[str], kind: authority.ActKind,
+            gate: str) -> list[str]:
+    """The page's "as" choices on this gate now: each of `roles` the person holds ("deputy"),
+    then each they may use for a principal by delegation ("deputy for bruno"). With the
+    mission's role register, it alone decides; a mission without one, the roles a key carries
+    (a sign-in carries none)."""
+    if reg is None:
+        return sorted(ident.roles & set(roles))
+    now, out = _now_us(), []
+    for r in roles:
+        if authority.holds(reg, ident.name, r, now):
+            out.append(r)
+        out += [f"{r}{FOR}{d.delegator}" for d in authority.delegations_of(reg, ident.name, r, now, kind, gate)]
+    return list(dict.fromkeys(out))
+
+
+def _principal(choice: str, person: str) -> str:
+    return choice.partition(FOR)[2] or person
 
 
 def _waivable(view: GateView) -> list[str]:
@@ -304,6 +334,8 @@ async def gate_action(request: Request, mission: str, gate: str, action: str) ->
     if model is None:
         return await _gate_page(request, p, ident, csrf, mission, gate, status=404, error=f"no action {action!r}")
     fields = {k: v for k, v in form.items() if k != "csrf" and isinstance(v, str) and v.strip() != ""}
+    if FOR in fields.get("role", ""):
+        fields["role"], _, fields["on_behalf_of"] = fields["role"].partition(FOR)
     try:
         body: Any = model.model_validate(fields)
     except ValidationError as exc:
@@ -312,11 +344,12 @@ async def gate_action(request: Request, mission: str, gate: str, action: str) ->
     caller, svc = ident.caller, p.service
     try:
         if isinstance(body, ApproveBody):
-            view = await svc.approve(mission, gate, caller, body.role, body.digest, body.comment)
+            view = await svc.approve(mission, gate, caller, body.role, body.digest, body.comment, body.on_behalf_of)
         elif isinstance(body, RejectBody):
-            view = await svc.reject(mission, gate, caller, body.role, body.digest, body.reason)
+            view = await svc.reject(mission, gate, caller, body.role, body.digest, body.reason, body.on_behalf_of)
         else:
-            view = await svc.waive(mission, gate, caller, body.role, body.benchmark, body.justification, body.until)
+            view = await svc.waive(mission, gate, caller, body.role, body.benchmark, body.justification, body.until,
+                                   body.on_behalf_of)
     except Refused as exc:
         return await _gate_page(request, p, ident, csrf, mission, gate, status=refusal_status(exc),
                                 error=f"Refused: {exc.message}")

@@ -15,6 +15,7 @@ import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
 from api.settings import ApiSettings
+from service import Caller
 
 from .conftest import MISSION, Env, open_gate, stack
 from .oidc_provider import authorize, oidc_provider, set_claims
@@ -169,17 +170,28 @@ async def test_a_provider_that_does_not_answer_is_said_so(temporal: WorkflowEnvi
         assert r.status_code == 503 and "did not answer (discovery" in r.text, r.text
 
 
-async def test_a_person_with_no_role_sees_nothing_to_act_on(env: Env) -> None:
+async def test_what_a_signed_in_person_may_do_comes_from_the_role_register(env: Env) -> None:
+    await env.service.roles.grant(MISSION, Caller("ops", operator=True), None, "alice", "mission_head")
     digest = await open_gate(env)
-    assert (await sign_in(env, "dana")).status_code == 303
-    home = await env.client.get("/ui/")
-    assert "Nothing awaits you" in home.text
     gate = f"/ui/missions/{MISSION}/gates/g1"
+    # dana holds no role in the mission: nothing awaits her, nothing to act on, and acting is refused.
+    assert (await sign_in(env, "dana")).status_code == 303
+    assert "Nothing awaits you" in (await env.client.get("/ui/")).text
     page = await env.client.get(gate)
-    assert page.status_code == 200 and 'id="approve"' not in page.text and "/waive" not in page.text
+    assert page.status_code == 200 and 'id="approve"' not in page.text and "/reject" not in page.text
     r = await env.client.post(f"{gate}/approve", data={"csrf": csrf(page.text), "role": "mission_head",
                                                        "digest": digest})
-    assert r.status_code == 403 and "Refused:" in r.text, r.text
+    assert r.status_code == 403 and "Refused:" in r.text and "dana does not hold role" in r.text, r.text
+    await env.client.post("/ui/logout", data={"csrf": csrf(page.text)})
+    # alice's sign-in carries no roles either; the register gives her mission_head.
+    assert (await sign_in(env, "alice")).status_code == 303
+    assert f'href="{gate}"' in (await env.client.get("/ui/")).text
+    page = await env.client.get(gate)
+    assert '<option>mission_head</option>' in page.text and "host_nation" not in page.text.split("Decide")[1]
+    r = await env.client.post(f"{gate}/approve", data={"csrf": csrf(page.text), "role": "mission_head",
+                                                       "digest": digest})
+    assert r.status_code == 200 and "Your approval was recorded" in r.text, r.text
+    assert [(a.person, a.role) for a in (await env.service.gate(MISSION, "g1")).approvals] == [("alice", "mission_head")]
 
 
 async def test_a_rotated_signing_key_is_fetched_from_the_provider(env: Env) -> None:
