@@ -159,6 +159,16 @@ async def test_with_a_provider_the_page_offers_it_and_takes_no_keys(env: Env, is
     r = await env.client.post("/ui/login", data={"csrf": "x", "api_key": env.keys["alice"]})
     assert r.status_code == 403 and "through the identity provider" in r.text
     assert "exitgate_session" not in env.client.cookies
+    # A key's page session from before the provider was configured opens nothing now.
+    from itsdangerous import URLSafeTimedSerializer
+
+    alice = env.registry.verify(env.keys["alice"])
+    assert alice is not None
+    sid = env.registry.open_session(alice.key_id, ends_at=2**62)
+    signer = URLSafeTimedSerializer(env.app.state.parts.settings.session_secret.get_secret_value(), salt="exitgate-ui")
+    env.client.cookies.set("exitgate_session", signer.dumps({"s": sid, "c": "x"}), path="/ui")
+    r = await env.client.get("/ui/")
+    assert r.status_code == 303 and r.headers["location"] == "/ui/login"
 
 
 async def test_a_provider_that_does_not_answer_is_said_so(temporal: WorkflowEnvironment, tmp_path: Path) -> None:
