@@ -158,9 +158,12 @@ async def _gate_page(request: Request, p: Parts, ident: Identity, csrf: str, mis
                 "error": exc.message}, status_code=refusal_status(exc))
     return templates.TemplateResponse(request, "gate.html", {
         "me": ident, "csrf": csrf, "view": view, "error": error, "done": done,
-        "approve_roles": sorted(ident.roles & set(view.roles)),
+        # What the page offers comes from the register (directly or by a delegation covering
+        # this gate); the workflow decides again when the act arrives.
+        "approve_roles": await p.service.roles.may_act_as(mission, ident.name, sorted(view.roles), gate=gate),
         "approved_by_me": any(a.person == ident.name for a in view.approvals),
-        "waive_roles": sorted(ident.roles & set(view.waiver_roles)),
+        "waive_roles": await p.service.roles.may_act_as(mission, ident.name, sorted(view.waiver_roles),
+                                                        kind="waive", gate=gate),
         "waivable": _waivable(view),
     }, status_code=status)
 
