@@ -244,15 +244,16 @@ async def _gate_page(request: Request, p: Parts, ident: Identity, csrf: str, mis
             return templates.TemplateResponse(request, "index.html", {
                 "me": ident, "csrf": csrf, "awaiting": await p.service.gates_awaiting(ident.caller),
                 "error": exc.message}, status_code=refusal_status(exc))
-    reg = await p.service.roles.in_force(view.mission)
-    votes = _acting(reg, ident, view.roles, "vote", view.gate)
+    # What the page offers comes from the register; the workflow decides again when the act arrives.
+    reg = await p.service.roles.current(view.mission)
+    votes = _acting(reg, ident.name, view.roles, "vote", view.gate)
     return templates.TemplateResponse(request, "gate.html", {
         "me": ident, "csrf": csrf, "view": view, "error": error, "done": done,
         "approve_roles": votes,
         # Done when every principal the person may vote for (themself included) has approved.
         "approved_by_me": bool(votes) and {_principal(v, ident.name) for v in votes} <= {
             a.principal or a.person for a in view.approvals},
-        "waive_roles": _acting(reg, ident, view.waiver_roles, "waive", view.gate),
+        "waive_roles": _acting(reg, ident.name, view.waiver_roles, "waive", view.gate),
         "waivable": _waivable(view),
     }, status_code=status)
 
@@ -260,19 +261,15 @@ async def _gate_page(request: Request, p: Parts, ident: Identity, csrf: str, mis
 FOR = " for "  # "deputy for bruno": ids have no spaces, so the choice reads back unambiguously
 
 
-def _acting(reg: Register | None, ident: Identity, roles: list[str], kind: authority.ActKind,
-            gate: str) -> list[str]:
-    """The page's "as" choices on this gate now: each of `roles` the person holds ("deputy"),
-    then each they may use for a principal by delegation ("deputy for bruno"). With the
-    mission's role register, it alone decides; a mission without one, the roles a key carries
-    (a sign-in carries none)."""
-    if reg is None:
-        return sorted(ident.roles & set(roles))
+def _acting(reg: Register, person: str, roles: list[str], kind: authority.ActKind, gate: str) -> list[str]:
+    """The page's "as" choices on this gate now, from the register alone: each of `roles` the
+    person holds ("deputy"), then each they may use for a principal by a delegation covering
+    the act ("deputy for bruno"), so a delegate chooses whom they act for."""
     now, out = _now_us(), []
-    for r in roles:
-        if authority.holds(reg, ident.name, r, now):
+    for r in sorted(roles):
+        if authority.holds(reg, person, r, now):
             out.append(r)
-        out += [f"{r}{FOR}{d.delegator}" for d in authority.delegations_of(reg, ident.name, r, now, kind, gate)]
+        out += [f"{r}{FOR}{d.delegator}" for d in authority.delegations_of(reg, person, r, now, kind, gate)]
     return list(dict.fromkeys(out))
 
 

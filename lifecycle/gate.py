@@ -122,10 +122,12 @@ def _separation(gid: str, ctx: GateContext, act: Act) -> None:
     for person in people:
         as_whom = "" if person == act.person else f" (for whom {act.person} acts)"
         if person in started:
-            raise Refusal("SeparationOfDuties", f"gate {gid!r}: {person}{as_whom} started the mission's exit "
+            via = f" through {ctx.started_by}, their delegate," if person != ctx.started_by else ""
+            raise Refusal("SeparationOfDuties", f"gate {gid!r}: {person}{as_whom} started the mission's exit{via} "
                           "and may not decide its gates")
         if person in reopened:
-            raise Refusal("SeparationOfDuties", f"gate {gid!r}: {person}{as_whom} reopened this phase and may "
+            via = f" through {ctx.reopened_by}, their delegate," if person != ctx.reopened_by else ""
+            raise Refusal("SeparationOfDuties", f"gate {gid!r}: {person}{as_whom} reopened this phase{via} and may "
                           "not decide its gates")
 
 

@@ -3,7 +3,8 @@
 A key reads `eg_<key id>_<secret>`. The key id lets us find the entry without comparing
 against every hash; the comparison itself is constant-time. Two kinds of identity:
 
-- a *person* (approver, coordinator) with the roles they hold;
+- a *person* (approver, coordinator): the key says who they are, never what they may do; that
+  comes from each mission's role register alone (CONTRACT section 5, service/register.py);
 - a *system* that may submit evidence for some missions and only from some sources.
 
 Two registries with one interface (`Keys`): `StoreKeyRegistry`, the store's `api_keys` table,
@@ -54,7 +55,6 @@ class Identity:
     key_id: str
     kind: Literal["person", "system"]
     name: str  # the person's id or the system's id
-    roles: frozenset[str] = frozenset()
     missions: frozenset[str] = frozenset()
     sources: frozenset[str] = frozenset()
 
@@ -68,17 +68,18 @@ class Identity:
     def caller(self) -> Caller:
         from .errors import Caller
 
-        return Caller(self.name, self.kind, self.roles if self.kind == "person" else frozenset())
+        return Caller(self.name, self.kind)
 
     def to_json(self) -> dict[str, Any]:
-        return {"key_id": self.key_id, "kind": self.kind, "name": self.name,
-                "roles": sorted(self.roles), "missions": sorted(self.missions),
+        return {"key_id": self.key_id, "kind": self.kind, "name": self.name, "missions": sorted(self.missions),
                 "sources": sorted(self.sources)}
 
     @staticmethod
     def from_json(d: dict[str, Any]) -> Identity:
-        return Identity(d["key_id"], d["kind"], d["name"], frozenset(d.get("roles", ())),
-                        frozenset(d.get("missions", ())), frozenset(d.get("sources", ())))
+        # Keys made before the role register may list roles: they are ignored (what a person may
+        # do comes from the register alone).
+        return Identity(d["key_id"], d["kind"], d["name"], frozenset(d.get("missions", ())),
+                        frozenset(d.get("sources", ())))
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,7 @@ def _check_ids(field: str, values: list[str], *, allow_empty: bool = False) -> f
 
 
 class Keys(Protocol):
-    def create_person(self, person: str, roles: list[str]) -> tuple[str, Identity]: ...
+    def create_person(self, person: str) -> tuple[str, Identity]: ...
 
     def create_system(self, system: str, missions: list[str], sources: list[str]) -> tuple[str, Identity]: ...
 
@@ -149,9 +150,9 @@ def _new_session() -> tuple[str, str]:
 class _Checked:
     """Both registries check a request the same way before creating the key."""
 
-    def create_person(self, person: str, roles: list[str]) -> tuple[str, Identity]:
+    def create_person(self, person: str) -> tuple[str, Identity]:
         _check_ids("person", [person])
-        return self._create("person", person, roles=_check_ids("roles", roles))
+        return self._create("person", person)
 
     def create_system(self, system: str, missions: list[str], sources: list[str]) -> tuple[str, Identity]:
         _check_ids("system", [system])

@@ -26,7 +26,7 @@ async def refusal(coro: object) -> Refused:
 
 async def test_grants_ends_and_delegations_reach_the_running_workflows(temporal: WorkflowEnvironment,
                                                                        tmp_path: Path) -> None:
-    async with stack(temporal, tmp_path, start=False) as env:
+    async with stack(temporal, tmp_path, start=False, roster={}) as env:
         svc: Service = env.service
         dave, alice, bob, carol, erin = (Caller(n) for n in ("dave", "alice", "bob", "carol", "erin"))
         # Only an operator changes the register without a role; that is how the first coordinator is named.
@@ -64,6 +64,12 @@ async def test_grants_ends_and_delegations_reach_the_running_workflows(temporal:
             assert kind in kinds, kind
         [refused_vote] = env.audit("rejection.refused")
         assert refused_vote.payload["type"] == "RoleNotHeld"
+        assert [e.payload["type"] for e in env.audit("end_role.refused")] == ["NoActiveAssignment"]
+        assert [e.payload["type"] for e in env.audit("delegate.refused")] == ["CannotRedelegate"]
+        [made] = env.audit("delegation_made")
+        assert (made.payload["delegator"], made.payload["delegate"]) == ("carol", "erin")
+        [first] = env.audit("role_granted")[:1]
+        assert (first.actor, first.payload["operator"]) == ("root", True)
         [approval, _] = await env.audited("approval", 2)
         assert (approval.actor, approval.payload["principal"]) == ("erin", "carol")
         assert env.store.audit_verify().ok

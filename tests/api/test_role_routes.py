@@ -24,7 +24,7 @@ async def post(env: Env, path: str, body: Any, who: str) -> httpx.Response:
 
 
 async def test_the_register_over_http(temporal: WorkflowEnvironment, tmp_path: Path) -> None:
-    async with stack(temporal, tmp_path, start=False) as env:
+    async with stack(temporal, tmp_path, start=False, roster={}) as env:
         await env.service.roles.grant(MISSION, Caller("root", operator=True), None, "dave", "coordinator")
         r = await post(env, "/roles", {"person": "alice", "role": "mission_head", "by_role": "coordinator"}, "dave")
         assert r.status_code == 200, r.text
