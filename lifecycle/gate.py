@@ -408,6 +408,7 @@ def expire_approvals(st: GateState, now: int) -> list[Event]:
     gone = [a for a in st.approvals if a.expires is not None and parse_timestamp(a.expires) <= now]
     st.approvals = [a for a in st.approvals if a not in gone]
     return [("approval_expired", "system", {"gate": st.gate, "person": a.person, "role": a.role,
+                                            **({"principal": a.principal} if a.principal else {}),
                                             "digest": a.digest, "expires": a.expires}) for a in gone]
 
 

@@ -218,6 +218,9 @@ class Service:
 
     async def _mission_update(self, plan: LoadedPlan, caller: Caller, role: str, reg: Register,
                               name: str, arg: Any) -> None:
+        ms = await mission_status(self.client, plan.mission_id)
+        if ms is not None and ms.register_version is None:
+            await self.roles.adopt(plan.mission_id)
         try:
             await update(self.client, mission_workflow_id(plan.mission_id), name, arg, m.MissionStatus)
         except Gone:
@@ -368,6 +371,8 @@ class Service:
             _person(caller, role)
             read = await phase_read(self.client, mission, ref.phase.id)
             if read is not None and read.running:
+                if read.status.register_version is None:
+                    await self.roles.adopt(mission)
                 try:
                     st = await update(self.client, phase_workflow_id(mission, ref.phase.id), name, arg, m.GateState)
                 except Gone:  # it completed since we read it

@@ -155,6 +155,14 @@ class Roles:
 
     # -- telling the workflows -------------------------------------------------------------------
 
+    async def adopt(self, mission: str) -> None:
+        """Give the register to a mission whose workflows started before there was one (their
+        acts would otherwise be checked against no register at all): from now on they resolve
+        every act with it, like any other."""
+        log.info("mission %s: its workflows had no role register; sending version %s", mission,
+                 (reg := await self.current(mission)).version)
+        await self.push(mission, reg)
+
     async def push(self, mission: str, reg: Register) -> None:
         """Send the register to the mission workflow, then to every phase it runs, awaited."""
         client = self.svc.client

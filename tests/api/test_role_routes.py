@@ -29,6 +29,8 @@ async def test_the_register_over_http(temporal: WorkflowEnvironment, tmp_path: P
         r = await post(env, "/roles", {"person": "alice", "role": "mission_head", "by_role": "coordinator"}, "dave")
         assert r.status_code == 200, r.text
         assert [(a["person"], a["role"]) for a in r.json()["held"]] == [("dave", "coordinator"), ("alice", "mission_head")]
+        first = r.json()["held"][0]
+        assert first["granted_by_role"] is None and first["until"] is None and first["from"].endswith("Z"), first
         before = format_timestamp(now_us())
         for who, role in (("bob", "host_nation"), ("carol", "deputy")):
             assert (await post(env, "/roles", {"person": who, "role": role, "by_role": "coordinator"},
