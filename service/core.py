@@ -50,8 +50,12 @@ log = logging.getLogger("exitgate.service")
 
 
 class Service:
-    def __init__(self, store: Store, client: Client, task_queue: str = "exitgate", search_attributes: bool = True):
+    def __init__(self, store: Store, client: Client, task_queue: str = "exitgate", search_attributes: bool = True,
+                 clock: Callable[[], int] = now_us):
         self.store = store
+        # What "now" is to the service (receipt of evidence, reads): the wall clock, except in a
+        # rehearsal, whose clock is the scenario's.
+        self.clock = clock
         self.client = client
         self.task_queue = task_queue
         self.search_attributes = search_attributes
@@ -102,7 +106,8 @@ class Service:
         Outcome per raw. The store's outbox holds what changed; the relay tells the running
         phases at once (and, should Temporal be unreachable now, every worker's relay later)."""
         plan = await self._plan(mission)
-        outcomes = await asyncio.to_thread(self.store.ingest, plan, list(raws), backfill=backfill, actor=actor)
+        outcomes = await asyncio.to_thread(self.store.ingest, plan, list(raws), received_at=self.clock(),
+                                           backfill=backfill, actor=actor)
         if self.client is not None and any(o.status == "stored" for o in outcomes):
             try:
                 await relay_once(self.store, self.client, mission, patience_s=RELAY_PATIENCE_S)
@@ -314,7 +319,7 @@ class Service:
         return await self._gate_act("waiver", mission, gate, caller, role, {"benchmark": benchmark}, "waive",
                                     m.WaiveInput(person=caller.name, role=role, held_roles=_held(caller), gate=gate,
                                                  benchmark=benchmark, justification=justification, until=until),
-                                    lambda ctx: lc.check_waive(ctx, caller.act(role), benchmark, until, now_us()))
+                                    lambda ctx: lc.check_waive(ctx, caller.act(role), benchmark, until, self.clock()))
 
     async def revoke_waiver(self, mission: str, gate: str, caller: Caller, role: str, benchmark: str,
                             reason: str | None = None) -> GateView:
