@@ -20,6 +20,7 @@ import bisect
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from schemas.timefmt import DAY
@@ -31,6 +32,7 @@ CYCLE_US = 146_097 * DAY  # 400 Gregorian years
 MARGIN_US = 366 * DAY
 # How long one skip may take in real time before the rehearsal says why it will not move.
 PATIENCE_S = 60.0
+RETRIES = 3
 
 
 def shift_for(first_us: int, now_us: int) -> int:
@@ -64,18 +66,28 @@ class ServerClock:
     async def advance_to(self, server_us: int) -> None:
         """Skip the server's clock to `server_us` (if it is not there yet); every timer due by
         then fires and its work is done before this returns, or ClockHeld says what holds it."""
-        now = await self.now()
-        if server_us <= now:
-            return
-        try:
-            await asyncio.wait_for(self.env.sleep(timedelta(microseconds=server_us - now)), timeout=PATIENCE_S)
-        except TimeoutError:
-            t1 = await self.now()
-            await asyncio.sleep(1)
-            t2 = await self.now()
-            raise ClockHeld(f"the test server would not skip to the next instant within {PATIENCE_S:.0f} s; "
-                            f"its clock moved {(t2 - t1) / 1e6:.3f} s in 1 s of real time. Open work:\n  "
-                            + "\n  ".join(await self.diagnose())) from None
+        for attempt in range(RETRIES):
+            now = await self.now()
+            if server_us <= now:
+                return
+            try:
+                await asyncio.wait_for(self.env.sleep(timedelta(microseconds=server_us - now)), timeout=PATIENCE_S)
+                return
+            except RPCError as exc:
+                # Seen once on a loaded machine: the sleep's stream ended with "h2 protocol
+                # error" while the server lived on. Ask again from where its clock now is.
+                if attempt == RETRIES - 1:
+                    raise ClockHeld(f"the test server's sleep kept failing: {exc}") from None
+            except TimeoutError:
+                await self._held()
+
+    async def _held(self) -> None:
+        t1 = await self.now()
+        await asyncio.sleep(1)
+        t2 = await self.now()
+        raise ClockHeld(f"the test server would not skip to the next instant within {PATIENCE_S:.0f} s; "
+                        f"its clock moved {(t2 - t1) / 1e6:.3f} s in 1 s of real time. Open work:\n  "
+                        + "\n  ".join(await self.diagnose()))
 
 
 class Windows:

@@ -41,7 +41,7 @@ from store.spec import plan_spec
 from workflows.registry import WORKFLOWS
 
 from .actions import Performer
-from .clock import CYCLE_US, ServerClock, Windows, shift_for, to_us
+from .clock import CYCLE_US, ClockHeld, ServerClock, Windows, shift_for, to_us
 from .scenario import LoadedScenario
 from .transcript import evidence_summary, gate_doc, phase_state
 from .watch import Stuck, Watch
@@ -81,7 +81,7 @@ async def rehearse(scn: LoadedScenario, progress: Progress | None = None) -> dic
                               activities=ExitgateActivities(store).all(), workflow_runner=workflow_runner()):
                 try:
                     return await run.play()
-                except Stuck as exc:
+                except (Stuck, ClockHeld) as exc:
                     raise RehearsalFailed(str(exc)) from None
                 finally:
                     await run.terminate()

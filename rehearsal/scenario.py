@@ -19,13 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from rules.documents import DocumentError, load_document, parse_document
 from rules.evidence import Ledger, Outcome, parse_line
 from rules.plan import LoadedPlan, PlanError, iter_benchmarks, load_plan
 from rules.problems import Problem, json_path
-from schemas.scenario import ACTIONS, Delegate, Grant, Migrate, ScenarioFile
+from schemas.scenario import ACTIONS, Action, Delegate, Grant, Migrate, ScenarioFile
 from schemas.timefmt import parse_timestamp
 
 __all__ = ["Arrival", "LoadedScenario", "ScenarioError", "load_scenario", "load_scenario_doc"]
@@ -89,12 +89,14 @@ def load_scenario(path: str | Path) -> LoadedScenario:
 def load_scenario_doc(doc: Any, base: Path, files: dict[str, str] | None = None) -> LoadedScenario:
     """Check a parsed scenario whose paths are relative to `base`, or (with `files`) name the
     texts given inline (the API's form)."""
-    model = _shape(doc)
-    reader = _Reader(base, files)
     problems: list[Problem] = []
+    model, actions = _shape(doc, problems)
+    if model is None:
+        raise ScenarioError(problems)
+    reader = _Reader(base, files)
     plan = reader.plan(model.plan, ["plan"], problems)
     migrations: dict[str, LoadedPlan] = {}
-    for i, act in enumerate(model.actions):
+    for i, act in actions:
         if isinstance(act, Migrate) and act.plan not in migrations:
             new = reader.plan(act.plan, ["actions", i, "plan"], problems)
             if new is not None:
@@ -103,9 +105,10 @@ def load_scenario_doc(doc: Any, base: Path, files: dict[str, str] | None = None)
                     problems.append(Problem(json_path(["actions", i, "plan"]), f"plan {act.plan} is for mission "
                                             f"{new.mission_id!r}, not {plan.mission_id!r}"))
     lines = reader.evidence(model.evidence, problems)
-    problems += _cross_checks(model, [p for p in [plan, *migrations.values()] if p is not None])
+    problems += _cross_checks(model, actions, [p for p in [plan, *migrations.values()] if p is not None])
     if problems or plan is None:
         raise ScenarioError(problems)
+    model = model.model_copy(update={"actions": [a for _, a in actions]})
     arrivals, outcomes = _arrivals(lines, plan, migrations, model)
     if model.strict_evidence:
         problems += [Problem(json_path(["evidence"]), o.message) for o in outcomes if o.status == "rejected"]
@@ -114,11 +117,25 @@ def load_scenario_doc(doc: Any, base: Path, files: dict[str, str] | None = None)
     return LoadedScenario(model, base, plan, migrations, arrivals, outcomes, _written(model))
 
 
-def _shape(doc: Any) -> ScenarioFile:
+_ACTION: TypeAdapter[Action] = TypeAdapter(Action)
+
+
+def _shape(doc: Any, problems: list[Problem]) -> tuple[ScenarioFile | None, list[tuple[int, Action]]]:
+    """The scenario without its actions, then each action on its own: a typo in one action
+    does not hide what is wrong elsewhere."""
+    raw_actions = doc.get("actions") if isinstance(doc, dict) else None
+    model: ScenarioFile | None = None
     try:
-        return ScenarioFile.model_validate(doc)
+        model = ScenarioFile.model_validate({**doc, "actions": []} if isinstance(raw_actions, list) else doc)
     except ValidationError as exc:
-        raise ScenarioError([_problem(e) for e in exc.errors()]) from None
+        problems += [_problem(e) for e in exc.errors()]
+    actions: list[tuple[int, Action]] = []
+    for i, raw in enumerate(raw_actions if isinstance(raw_actions, list) else []):
+        try:
+            actions.append((i, _ACTION.validate_python(raw)))
+        except ValidationError as exc:
+            problems += [_problem({**e, "loc": ("actions", i, *e["loc"])}) for e in exc.errors()]
+    return model, actions
 
 
 def _problem(err: Any) -> Problem:
@@ -180,11 +197,14 @@ class _Reader:
 # --- across the scenario ------------------------------------------------------------------
 
 
-def _cross_checks(model: ScenarioFile, plans: list[LoadedPlan]) -> list[Problem]:
-    return [*_name_problems(model, plans), *_people_problems(model), *_time_problems(model)]
+Indexed = list[tuple[int, Action]]
 
 
-def _name_problems(model: ScenarioFile, plans: list[LoadedPlan]) -> Iterator[Problem]:
+def _cross_checks(model: ScenarioFile, actions: Indexed, plans: list[LoadedPlan]) -> list[Problem]:
+    return [*_name_problems(actions, plans), *_people_problems(model, actions), *_time_problems(model, actions)]
+
+
+def _name_problems(actions: Indexed, plans: list[LoadedPlan]) -> Iterator[Problem]:
     if not plans:
         return
     # Names are checked against every plan the scenario uses: a gate only a later plan has is
@@ -195,7 +215,7 @@ def _name_problems(model: ScenarioFile, plans: list[LoadedPlan]) -> Iterator[Pro
     for p in plans:
         for gid, ref in p.gates.items():
             benchmarks.setdefault(gid, set()).update(b.id for b, _ in iter_benchmarks(ref.gate.rule))
-    for i, act in enumerate(model.actions):
+    for i, act in actions:
         gate = getattr(act, "gate", None)
         if gate is not None and gate not in gates:
             yield Problem(json_path(["actions", i, "gate"]), f"unknown gate {gate!r}")
@@ -210,12 +230,12 @@ def _name_problems(model: ScenarioFile, plans: list[LoadedPlan]) -> Iterator[Pro
                 yield Problem(json_path(["actions", i, "gates", j]), f"unknown gate {g!r}")
 
 
-def _people_problems(model: ScenarioFile) -> Iterator[Problem]:
+def _people_problems(model: ScenarioFile, actions: Indexed) -> Iterator[Problem]:
     """Everyone who acts is named first: in the register, or by a grant or a delegation made
     at or before the act."""
     known = {a.person for a in model.roles}
     introduced: list[tuple[int, str]] = []
-    for act in model.actions:
+    for _, act in actions:
         if isinstance(act, Grant):
             introduced.append((parse_timestamp(act.at), act.person))
         elif isinstance(act, Delegate):
@@ -227,7 +247,7 @@ def _people_problems(model: ScenarioFile) -> Iterator[Problem]:
 
     if not named(model.start.person, model.start.at):
         yield Problem("$.start.person", f"unknown person {model.start.person!r}: name them in `roles` first")
-    for i, act in enumerate(model.actions):
+    for i, act in actions:
         fields: list[tuple[str, str | None]] = [("person", act.person), ("on_behalf_of", getattr(act, "on_behalf_of", None))]
         if isinstance(act, Grant | Delegate) or act.do == "end_role":
             fields = [("by", getattr(act, "by", None))] + ([("person", act.person)] if isinstance(act, Delegate) else [])
@@ -241,12 +261,12 @@ def _people_problems(model: ScenarioFile) -> Iterator[Problem]:
                           f"{what} needs the role register (CONTRACT section 5), which this build does not have yet")
 
 
-def _time_problems(model: ScenarioFile) -> Iterator[Problem]:
+def _time_problems(model: ScenarioFile, actions: Indexed) -> Iterator[Problem]:
     for i, a in enumerate(model.roles):
         if a.until is not None and parse_timestamp(a.until) <= parse_timestamp(a.from_):
             yield Problem(json_path(["roles", i, "until"]), f"{a.until} is not after from {a.from_}")
     last: tuple[int, str] | None = None
-    for i, act in enumerate(model.actions):
+    for i, act in actions:
         t = parse_timestamp(act.at)
         if last is not None and t < last[0]:
             yield Problem(json_path(["actions", i, "at"]), f"{act.at} is before the previous action's {last[1]}: "
@@ -264,7 +284,7 @@ def _time_problems(model: ScenarioFile) -> Iterator[Problem]:
         return
     end = model.end or model.checkpoints[-1]
     end_us = parse_timestamp(end)
-    for i, act in enumerate(model.actions):
+    for i, act in actions:
         if parse_timestamp(act.at) > end_us:
             yield Problem(json_path(["actions", i, "at"]), f"{act.at} is after the scenario's end {end}")
     if parse_timestamp(model.start.at) > end_us:
