@@ -11,8 +11,6 @@ import pytest
 
 from .helpers import day, outcomes, plan_doc, record, run, write
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
 V1 = plan_doc(timers={"remind_after": "P1D", "escalate_after": "P2D"}, valid_for="P3D")
 V2 = plan_doc("2", timers={"remind_after": "P1D", "escalate_after": "P2D"}, valid_for="P3D")
 V2["phases"][0]["gates"][0]["rule"]["all"][0]["benchmark"]["threshold"] = 4
