@@ -86,7 +86,7 @@ def render_table(t: dict[str, Any], console: Any) -> None:
                       + "  ".join(f"{p}: {s}" for p, s in cp["phases"].items()))
         table = Table(show_edge=False)
         for col in ("gate", "phase", "state", "rule", "approvals", "rejections", "waivers", "reminders", "escalated"):
-            table.add_column(col)
+            table.add_column(col, overflow="fold")
         for gid, g in cp["gates"].items():
             state = g["state"] + (" (rejected)" if g.get("rejected") else "")
             waivers = ", ".join(w["benchmark"] + (f" until {w['until']}" if w["until"] else "") for w in g["waivers"])
@@ -100,7 +100,7 @@ def render_table(t: dict[str, Any], console: Any) -> None:
     if refused:
         table = Table(show_edge=False)
         for col in ("n", "at", "do", "person", "refusal", "reason"):
-            table.add_column(col)
+            table.add_column(col, overflow="fold")
         for a in refused:
             table.add_row(str(a["n"]), a["at"], a["do"], a["person"], a.get("refusal") or "InvalidInput", a["reason"])
         console.print(table)
