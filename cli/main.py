@@ -16,6 +16,7 @@ from . import (
     plan_cmds,
     plantest_cmds,
     rehearse_cmds,
+    role_cmds,
     stack_cmds,
     store_cmds,
     timeline_cmds,
@@ -48,6 +49,9 @@ app.add_typer(store_cmds.audit_app, name="audit")
 app.add_typer(control_cmds.mission_app, name="mission")
 app.add_typer(control_cmds.phase_app, name="phase")
 app.add_typer(control_cmds.commands)
+app.add_typer(role_cmds.roles_app, name="roles")
+app.add_typer(role_cmds.commands)
+app.add_typer(role_cmds.delegation_app, name="delegation")
 app.add_typer(notify_cmds.notify_app, name="notifications")
 worker_cmds.register(app)
 stack_cmds.register(app)

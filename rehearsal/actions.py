@@ -1,10 +1,9 @@
 """Each scenario action as the service's own operation, and its outcome for the transcript.
 
-People act under the roles the scenario's register gives them at the action's instant: the
-service is called with a `Caller` holding exactly those roles, so `RoleNotHeld` and every other
-refusal is the product's (lifecycle checks in the workflows' validators, or the service's own
-for gates with no running workflow). Register actions (grant, end_role, delegate) come with the
-role register (CONTRACT section 5); `rehearsal.scenario` refuses them until then.
+The scenario's `roles` are imported into the mission's role register before anything runs
+(CONTRACT section 5), and grants, role ends and delegations change it through the service as
+they would live: who holds what at an instant is the register's answer, resolved by the
+workflows at their own instant, so `RoleNotHeld` and every other refusal is the product's.
 """
 
 from __future__ import annotations
@@ -12,7 +11,20 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from schemas.scenario import Approve, Migrate, Reject, Reopen, RevokeWaiver, Start, Waive, Withdraw
+from schemas.scenario import (
+    Approve,
+    Assignment,
+    Delegate,
+    EndRole,
+    Grant,
+    Migrate,
+    Reject,
+    Reopen,
+    RevokeWaiver,
+    Start,
+    Waive,
+    Withdraw,
+)
 from schemas.timefmt import format_timestamp, parse_timestamp
 from service import Caller, Refused, Unavailable
 
@@ -29,17 +41,28 @@ class Performer:
     def __init__(self, run: _Run, shift: int):
         self.run = run
         self.shift = shift
-        self.register = run.scn.doc.roles
 
-    def held(self, person: str, at: int) -> frozenset[str]:
-        return frozenset(a.role for a in self.register if a.person == person
-                         and parse_timestamp(a.from_) <= at and (a.until is None or at < parse_timestamp(a.until)))
+    def moved(self, text: str | None) -> int | None:
+        return None if text is None else parse_timestamp(text) + self.shift
+
+    async def seed(self, assignments: list[Assignment], first: int) -> None:
+        """The register when the scenario starts, imported by an operator at its earliest
+        instant (no assignment may start before the instant it is made)."""
+        if not assignments:
+            return
+        self.run.server_now = min([first, *(parse_timestamp(a.from_) for a in assignments)]) + self.shift
+        items = [{"person": a.person, "role": a.role, "from": format_timestamp(parse_timestamp(a.from_) + self.shift),
+                  **({"until": format_timestamp(parse_timestamp(a.until) + self.shift)} if a.until else {}),
+                  **({"reason": a.reason} if a.reason else {})} for a in assignments]
+        await self.run.service.roles.import_assignments(self.run.mission, Caller("rehearsal", operator=True), None,
+                                                        items)
 
     async def perform(self, n: int, act: Any) -> dict[str, Any]:
-        at = parse_timestamp(act.at)
         doc: dict[str, Any] = {"n": n, "at": act.at, "do": "start" if isinstance(act, Start) else act.do,
                                **act.model_dump(by_alias=True, exclude_none=True, exclude={"at", "do", "note"})}
-        caller = Caller(act.person, "person", self.held(act.person, at))
+        # Nobody holds a role but by the register (an empty set, not None: None would let an
+        # operator vouch for any role).
+        caller = Caller(getattr(act, "by", None) or act.person, "person", frozenset())
         try:
             extra = await asyncio.wait_for(self._call(act, caller), timeout=ACT_PATIENCE_S)
         except Refused as exc:
@@ -61,25 +84,34 @@ class Performer:
 
     async def _call(self, act: Any, caller: Caller) -> dict[str, Any]:
         svc, mission = self.run.service, self.run.mission
+        behalf = getattr(act, "on_behalf_of", None)
         if isinstance(act, Start):
             await svc.start_mission(mission, caller, act.role)
         elif isinstance(act, Approve):
-            await svc.approve(mission, act.gate, caller, act.role, await self._digest(act), act.comment)
+            await svc.approve(mission, act.gate, caller, act.role, await self._digest(act), act.comment, behalf)
         elif isinstance(act, Reject):
-            await svc.reject(mission, act.gate, caller, act.role, await self._digest(act), act.reason)
+            await svc.reject(mission, act.gate, caller, act.role, await self._digest(act), act.reason, behalf)
         elif isinstance(act, Withdraw):
-            await svc.withdraw(mission, act.gate, caller, act.reason)
+            await svc.withdraw(mission, act.gate, caller, act.reason, behalf)
         elif isinstance(act, Waive):
             until = format_timestamp(parse_timestamp(act.until) + self.shift) if act.until else None
-            await svc.waive(mission, act.gate, caller, act.role, act.benchmark, act.justification, until)
+            await svc.waive(mission, act.gate, caller, act.role, act.benchmark, act.justification, until, behalf)
         elif isinstance(act, RevokeWaiver):
-            await svc.revoke_waiver(mission, act.gate, caller, act.role, act.benchmark, act.reason)
+            await svc.revoke_waiver(mission, act.gate, caller, act.role, act.benchmark, act.reason, behalf)
         elif isinstance(act, Reopen):
             await svc.reopen(mission, act.phase, caller, act.role, act.reason)
         elif isinstance(act, Migrate):
             sha = self.run.scn.migrations[act.plan].sha256
             await svc.migrate(mission, caller, act.role, sha)
             return {"plan_sha256": sha}
-        else:  # pragma: no cover - rehearsal.scenario refuses the register's actions for now
+        elif isinstance(act, Grant):
+            await svc.roles.grant(mission, caller, act.by_role, act.person, act.role, until_us=self.moved(act.until),
+                                  reason=act.reason or "")
+        elif isinstance(act, EndRole):
+            await svc.roles.end_role(mission, caller, act.by_role, act.person, act.role, reason=act.reason or "")
+        elif isinstance(act, Delegate):
+            await svc.roles.delegate(mission, caller, act.role, act.to, until_us=self.moved(act.until),
+                                     from_us=self.moved(act.from_), gates=act.gates, reason=act.reason or "")
+        else:  # pragma: no cover - the scenario model admits no other action
             raise AssertionError(f"no operation for action {act.do!r}")
         return {}

@@ -141,6 +141,7 @@ class _Run:
         for p in scn.migrations.values():
             self.store.save_plan(p)
         performer = Performer(self, shift)
+        await performer.seed(scn.doc.roles, instants[0])
         fed: list[tuple[Any, Outcome]] = []
         actions: list[dict[str, Any]] = []
         snapshots: list[dict[str, Any]] = []

@@ -27,12 +27,9 @@ from rules.plan import LoadedPlan, PlanError, iter_benchmarks, load_plan
 from rules.problems import Problem, json_path
 from schemas.scenario import ACTIONS, Action, Delegate, Grant, Migrate, ScenarioFile
 from schemas.timefmt import parse_timestamp
+from service.register import plan_roles
 
 __all__ = ["Arrival", "LoadedScenario", "ScenarioError", "load_scenario", "load_scenario_doc"]
-
-# Actions of the role register (CONTRACT section 5) that this build cannot run yet.
-REGISTER_ACTIONS = ("grant", "end_role", "delegate")
-
 
 class ScenarioError(ValueError):
     """The scenario is refused; `problems` lists every reason, each with its JSON path."""
@@ -201,7 +198,19 @@ Indexed = list[tuple[int, Action]]
 
 
 def _cross_checks(model: ScenarioFile, actions: Indexed, plans: list[LoadedPlan]) -> list[Problem]:
-    return [*_name_problems(actions, plans), *_people_problems(model, actions), *_time_problems(model, actions)]
+    return [*_name_problems(actions, plans), *_role_problems(model, actions, plans), *_people_problems(model, actions),
+            *_time_problems(model, actions)]
+
+
+def _role_problems(model: ScenarioFile, actions: Indexed, plans: list[LoadedPlan]) -> Iterator[Problem]:
+    """The register holds only roles a plan names (the product refuses any other grant)."""
+    if not plans:
+        return
+    roles = set().union(*(plan_roles(p) for p in plans))
+    for i, a in enumerate(model.roles):
+        if a.role not in roles:
+            yield Problem(json_path(["roles", i, "role"]), f"{a.role!r} is not a role of the plan "
+                          f"(its roles: {', '.join(sorted(roles))})")
 
 
 def _name_problems(actions: Indexed, plans: list[LoadedPlan]) -> Iterator[Problem]:
@@ -249,16 +258,14 @@ def _people_problems(model: ScenarioFile, actions: Indexed) -> Iterator[Problem]
         yield Problem("$.start.person", f"unknown person {model.start.person!r}: name them in `roles` first")
     for i, act in actions:
         fields: list[tuple[str, str | None]] = [("person", act.person), ("on_behalf_of", getattr(act, "on_behalf_of", None))]
-        if isinstance(act, Grant | Delegate) or act.do == "end_role":
-            fields = [("by", getattr(act, "by", None))] + ([("person", act.person)] if isinstance(act, Delegate) else [])
+        if isinstance(act, Grant):
+            fields = [("by", act.by)]
+        elif act.do == "end_role":
+            fields = [("by", getattr(act, "by", None)), ("person", act.person)]
         for name, who in fields:
             if who is not None and not named(who, act.at):
                 yield Problem(json_path(["actions", i, name]),
                               f"unknown person {who!r}: name them in `roles`, a grant or a delegation first")
-        if act.do in REGISTER_ACTIONS or getattr(act, "on_behalf_of", None) is not None:
-            what = f"`{act.do}`" if act.do in REGISTER_ACTIONS else "`on_behalf_of`"
-            yield Problem(json_path(["actions", i, "do" if act.do in REGISTER_ACTIONS else "on_behalf_of"]),
-                          f"{what} needs the role register (CONTRACT section 5), which this build does not have yet")
 
 
 def _time_problems(model: ScenarioFile, actions: Indexed) -> Iterator[Problem]:

@@ -30,7 +30,7 @@ def phase_state(rec: m.PhaseRecord | None) -> str:
 def _vote(v: m.ApprovalRecord, w: Windows, echo: Callable[[int], str]) -> dict[str, Any]:
     at = parse_timestamp(v.at)
     scn = w.scenario(at)
-    return {"person": v.person, "role": v.role, "principal": v.person, "at": echo(scn), "digest": v.digest,
+    return {"person": v.person, "role": v.role, "principal": v.principal or v.person, "at": echo(scn), "digest": v.digest,
             "expires": echo(scn + parse_timestamp(v.expires) - at) if v.expires else None}
 
 

@@ -2,9 +2,10 @@
 
 Plain Python: nothing of lifecycle/, workflows/, rules/ or the service. It knows only the
 plans the property test generates: each gate's rule is one benchmark, `latest <indicator> <= 5`
-with no window and no max_age (so nothing happens between instants), one approval role per
-person, no timers and no expiry. A rule passes when the latest known value is at most 5 (or
-its benchmark is waived), is unknown with no value, and fails otherwise. The digest is what the
+with no window and no max_age (so nothing happens between instants), no timers and no expiry.
+The register is section 5's: assignments over time, grants and role ends by coordinators,
+delegations (mission-wide or for named gates) whose votes count for their principal. A rule
+passes when the latest known value is at most 5 (or its benchmark is waived), is unknown with no value, and fails otherwise. The digest is what the
 explanation depends on: the records known for the indicator, and the waiver.
 """
 
@@ -29,8 +30,8 @@ class Gate:
     state: str = "not_started"
     status: str | None = None
     digest: Any = None
-    approvals: list[tuple[str, str]] = field(default_factory=list)
-    rejections: list[tuple[str, str]] = field(default_factory=list)
+    approvals: list[tuple[str, str, str]] = field(default_factory=list)  # (signer, role, principal)
+    rejections: list[tuple[str, str, str]] = field(default_factory=list)
     waived: bool = False
     rejected_digest: Any = None
 
@@ -55,15 +56,28 @@ class Reference:
                 a = g["approval"]
                 self.gates[g["id"]] = Gate(g["id"], p["id"], b["indicator"], b["id"], a["roles"], a["quorum"],
                                            a.get("distinct_roles", False), a.get("waiver_roles", []))
-        self.register = register
+        # [person, role, from, until]; delegations: [delegator, role, delegate, from, until, gates]
+        self.assignments: list[list[Any]] = [[a["person"], a["role"], parse(a["from"]),
+                                             parse(a["until"]) if a.get("until") else None] for a in register]
+        self.delegations: list[list[Any]] = []
         self.known: dict[str, list[tuple[int, str, float]]] = {}  # indicator -> (observed, id, value)
         self.started_by: str | None = None
 
     # -- who holds what ---------------------------------------------------------------------
 
     def holds(self, person: str, role: str, t: int) -> bool:
-        return any(a["person"] == person and a["role"] == role and self.parse(a["from"]) <= t
-                   and (a.get("until") is None or t < self.parse(a["until"])) for a in self.register)
+        return any(p == person and r == role and f <= t and (u is None or t < u) for p, r, f, u in self.assignments)
+
+    def principal(self, person: str, role: str, t: int, gate: str | None, behalf: str | None) -> str:
+        """Whose act this is: the person's own assignment first (unless they name someone
+        else), else the first delegation, in the order made, that covers it now."""
+        if behalf in (None, person) and self.holds(person, role, t):
+            return person
+        for d, r, to, f, u, gates in self.delegations:
+            if (to == person and r == role and f <= t < u and (behalf is None or behalf == d)
+                    and (gates is None or (gate is not None and gate in gates)) and self.holds(d, role, t)):
+                return d
+        raise Refused("RoleNotHeld")
 
     # -- evaluation -------------------------------------------------------------------------
 
@@ -141,11 +155,11 @@ class Reference:
         self._settle_phases()
         return None
 
-    def _who(self, a: dict[str, Any], t: int, allowed: list[str]) -> None:
-        if a["role"] not in allowed:
+    def _who(self, a: dict[str, Any], t: int, allowed: list[str], gate: str | None = None,
+             role_key: str = "role", person_key: str = "person") -> str:
+        if a[role_key] not in allowed:
             raise Refused("RoleNotAllowed")
-        if not self.holds(a["person"], a["role"], t):
-            raise Refused("RoleNotHeld")
+        return self.principal(a[person_key], a[role_key], t, gate, a.get("on_behalf_of"))
 
     def _start(self, a: dict[str, Any], t: int) -> None:
         self._who(a, t, self.coordinators)
@@ -159,26 +173,26 @@ class Reference:
         if g.state != "awaiting_approval":
             raise Refused("NotAwaitingApproval")
 
-    def _vote(self, a: dict[str, Any], t: int, approving: bool) -> Gate:
+    def _vote(self, a: dict[str, Any], t: int, approving: bool) -> tuple[Gate, str]:
         g = self.gates[a["gate"]]
-        self._who(a, t, g.roles)
-        if a["person"] in (self.started_by, self.reopened_by[g.phase]):
+        principal = self._who(a, t, g.roles, g.id)
+        if {a["person"], principal} & {self.started_by, self.reopened_by[g.phase]}:
             raise Refused("SeparationOfDuties")
         self._open_for_votes(g)
-        if any(p == a["person"] for p, _ in g.approvals + g.rejections):
+        if any(v[2] == principal for v in g.approvals + g.rejections):
             raise Refused("AlreadyVoted")
-        if approving and g.distinct_roles and any(r == a["role"] for _, r in g.approvals):
+        if approving and g.distinct_roles and any(v[1] == a["role"] for v in g.approvals):
             raise Refused("RoleAlreadyCounted")
-        return g
+        return g, principal
 
     def _approve(self, a: dict[str, Any], t: int) -> None:
-        g = self._vote(a, t, True)
-        g.approvals.append((a["person"], a["role"]))
-        if len({p for p, _ in g.approvals}) >= g.quorum:
+        g, principal = self._vote(a, t, True)
+        g.approvals.append((a["person"], a["role"], principal))
+        if len({v[2] for v in g.approvals}) >= g.quorum:
             g.state = "approved"
 
     def _reject(self, a: dict[str, Any], t: int) -> None:
-        g = self._vote(a, t, False)
+        g, _ = self._vote(a, t, False)
         # reject_threshold 1: rejected at once.
         g.approvals, g.rejections = [], []
         g.rejected_digest = g.digest
@@ -186,20 +200,26 @@ class Reference:
 
     def _withdraw(self, a: dict[str, Any], t: int) -> None:
         g = self.gates[a["gate"]]
-        vote = next(((p, r) for p, r in g.approvals + g.rejections if p == a["person"]), None)
+        person, behalf = a["person"], a.get("on_behalf_of")
+        votes = g.approvals + g.rejections
+        if behalf is not None:
+            vote = next((v for v in votes if v[2] == behalf and person in (behalf, v[0])), None)
+        else:
+            # The person's own vote, else the first they cast for a principal.
+            vote = next((v for v in votes if v[2] == person), None) or next((v for v in votes if v[0] == person), None)
         if vote is None:
             raise Refused("NoCountedVote")
-        if not self.holds(a["person"], vote[1], t):
+        if self.principal(person, vote[1], t, g.id, vote[2]) != vote[2]:
             raise Refused("RoleNotHeld")
         self._open_for_votes(g)
-        g.approvals = [v for v in g.approvals if v[0] != a["person"]]
-        g.rejections = [v for v in g.rejections if v[0] != a["person"]]
+        g.approvals = [v for v in g.approvals if v is not vote]
+        g.rejections = [v for v in g.rejections if v is not vote]
 
     def _waiver_target(self, a: dict[str, Any], t: int) -> Gate:
         g = self.gates[a["gate"]]
         if not g.waiver_roles:
             raise Refused("RoleNotAllowed")
-        self._who(a, t, g.waiver_roles)
+        self._who(a, t, g.waiver_roles, g.id)
         if self.phase[g.phase] == "not_started":
             raise Refused("PhaseNotStarted")
         if g.state == "approved":
@@ -221,7 +241,7 @@ class Reference:
         self.evaluate(g)
 
     def _reopen(self, a: dict[str, Any], t: int) -> None:
-        self._who(a, t, self.coordinators)
+        self._who(a, t, self.coordinators)  # a delegation for named gates never covers it
         if self.started_by is None:
             raise Refused("MissionNotStarted")
         if all(s == "complete" for s in self.phase.values()):
@@ -241,6 +261,27 @@ class Reference:
         for other in self.phase:
             if pid in self._ancestors(other) and self.phase[other] == "running":
                 self.phase[other] = "paused"
+
+    def _grant(self, a: dict[str, Any], t: int) -> None:
+        self._who(a, t, self.coordinators, role_key="by_role", person_key="by")
+        self.assignments.append([a["person"], a["role"], t, self.parse(a["until"]) if a.get("until") else None])
+
+    def _end_role(self, a: dict[str, Any], t: int) -> None:
+        self._who(a, t, self.coordinators, role_key="by_role", person_key="by")
+        ending = [x for x in self.assignments if x[0] == a["person"] and x[1] == a["role"] and x[2] <= t
+                  and (x[3] is None or t < x[3])]
+        if not ending:
+            raise Refused("NoActiveAssignment")
+        for x in ending:
+            x[3] = t
+
+    def _delegate(self, a: dict[str, Any], t: int) -> None:
+        if not self.holds(a["person"], a["role"], t):
+            by_delegation = any(to == a["person"] and r == a["role"] and f <= t < u
+                                for _, r, to, f, u, _ in self.delegations)
+            raise Refused("CannotRedelegate" if by_delegation else "RoleNotHeld")
+        start = self.parse(a["from"]) if a.get("from") else t
+        self.delegations.append([a["person"], a["role"], a["to"], start, self.parse(a["until"]), a.get("gates")])
 
     # -- what the transcript shows ------------------------------------------------------------
 

@@ -114,3 +114,33 @@ def test_a_refused_start_leaves_the_exit_unstarted(tmp_path: Path) -> None:
                            (2, "refused", "MissionNotStarted")]
     assert t["checkpoints"][0]["phases"] == {"p1": "not_started", "p2": "not_started"}
     assert t["checkpoints"][0]["gates"]["ga"]["state"] == "not_started"
+
+
+REGISTER_ACTIONS: list[dict[str, Any]] = [
+    {"at": day(2, 1), "do": "grant", "person": "nina", "role": "host", "until": day(9), "by": "cora",
+     "by_role": "coordinator"},                                                                        # 1
+    {"at": day(2, 1), "do": "grant", "person": "otto", "role": "host", "by": "hana", "by_role": "head"},  # 2
+    {"at": day(2, 2), "do": "approve", "gate": "ga", "person": "nina", "role": "host"},                # 3
+    {"at": day(2, 3), "do": "delegate", "person": "dara", "role": "deputy", "to": "hugo", "until": day(6),
+     "gates": ["ga"], "reason": "on leave"},                                                            # 4
+    {"at": day(2, 3), "do": "delegate", "person": "hugo", "role": "deputy", "to": "hana", "until": day(6)},  # 5
+    {"at": day(2, 4), "do": "approve", "gate": "ga", "person": "hugo", "role": "deputy", "on_behalf_of": "dara"},  # 6
+    {"at": day(3), "do": "end_role", "person": "nina", "role": "host", "by": "cora", "by_role": "coordinator"},  # 7
+    {"at": day(3), "do": "end_role", "person": "nina", "role": "host", "by": "cora", "by_role": "coordinator"},  # 8
+    {"at": day(3, 1), "do": "approve", "gate": "gb", "person": "nina", "role": "host"},                # 9
+]
+
+
+def test_the_register_grants_ends_and_delegates(tmp_path: Path) -> None:
+    path = write(tmp_path, REGISTER_ACTIONS, [record("r1", "ind.a", 1, day(2)), record("r2", "ind.b", 1, day(2))],
+                 [day(2, 12), day(3, 12)])
+    t = run(path)
+    assert outcomes(t) == [
+        (0, "accepted", None), (1, "accepted", None), (2, "refused", "RoleNotAllowed"), (3, "accepted", None),
+        (4, "accepted", None), (5, "refused", "CannotRedelegate"), (6, "accepted", None),
+        (7, "accepted", None), (8, "refused", "NoActiveAssignment"), (9, "refused", "RoleNotHeld")]
+    ga = t["checkpoints"][0]["gates"]["ga"]
+    assert ga["state"] == "approved"
+    assert [(v["person"], v["role"], v["principal"]) for v in ga["approvals"]] == [
+        ("nina", "host", "nina"), ("hugo", "deputy", "dara")]
+    assert t["checkpoints"][1]["phases"] == {"p1": "complete", "p2": "running"}

@@ -1,6 +1,7 @@
 """The independent check: a reference simulator written from the contract alone
 (tests/rehearsal/reference.py) agrees with `rehearse` on every phase state, gate state, rule
-status, vote, waiver and action outcome at every checkpoint of generated scenarios.
+status, vote (signer, role, principal), waiver and action outcome, over votes, withdrawals,
+waivers, reopens, grants, role ends and delegations, at every checkpoint of generated scenarios.
 
 Each example runs the whole stack (a test server, a worker, the store, the service), a few
 seconds apiece: few examples (EXITGATE_REHEARSAL_EXAMPLES, default 6), and the test says how
@@ -34,6 +35,7 @@ REGISTER = [
     {"person": "hugo", "role": "host", "from": "2023-01-01T00:00:00Z"},
     {"person": "dara", "role": "deputy", "from": "2023-01-01T00:00:00Z"},
     {"person": "dino", "role": "deputy", "from": "2023-01-01T00:00:00Z", "until": day(5)},
+    {"person": "nina", "role": "head", "from": "2023-01-01T00:00:00Z", "until": day(1)},
 ]
 VOTERS = [("hana", "head"), ("hugo", "host"), ("dara", "deputy"), ("dino", "deputy"), ("cleo", "host"),
           ("hana", "head"), ("hugo", "host"), ("dara", "deputy"), ("hana", "host"), ("cora", "head")]
@@ -68,16 +70,33 @@ def scenarios(draw: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     for _ in range(draw(st.integers(6, 16))):
         d, h = draw(st.integers(1, 9)), draw(st.sampled_from([0, 12]))
         kind = draw(st.sampled_from(["approve", "approve", "approve", "reject", "withdraw", "waive", "revoke_waiver",
-                                     "reopen"]))
+                                     "reopen", "grant", "end_role", "delegate", "delegate"]))
         gate = draw(st.sampled_from(["ga", "gb", "gb"]))
         person, role = draw(st.sampled_from(VOTERS))
         a: dict[str, Any] = {"at": day(d, h), "do": kind}
+        behalf = draw(st.sampled_from([None, None, None, "dara", "hugo", "nina"]))
         if kind in ("approve", "reject"):
             a |= {"gate": gate, "person": person, "role": role}
             if kind == "reject":
                 a["reason"] = "no"
         elif kind == "withdraw":
             a |= {"gate": gate, "person": person, "reason": "back"}
+        elif kind == "grant":
+            a |= {"person": draw(st.sampled_from(["nina", "hugo"])), "role": draw(st.sampled_from(ROLES)),
+                  "by": draw(st.sampled_from(["cora", "cora", "hana"])),
+                  "by_role": draw(st.sampled_from(["coordinator", "coordinator", "head"]))}
+            if draw(st.booleans()):
+                a["until"] = day(d + 2)
+        elif kind == "end_role":
+            a |= {"person": draw(st.sampled_from(["nina", "dino", "hugo"])), "role": draw(st.sampled_from(ROLES)),
+                  "by": "cora", "by_role": "coordinator"}
+        elif kind == "delegate":
+            who = draw(st.sampled_from(["dara", "hugo", "nina"]))
+            a |= {"person": who, "role": draw(st.sampled_from(ROLES)),
+                  "to": draw(st.sampled_from([p for p in ("hugo", "dara", "nina", "hana") if p != who])),
+                  "until": day(d + 3), "gates": draw(st.sampled_from([None, ["ga"], ["gb"]]))}
+            if a["gates"] is None:
+                del a["gates"]
         elif kind in ("waive", "revoke_waiver"):
             a |= {"gate": gate, "benchmark": f"{gate}.low", "person": "hana", "role": "head"}
             if kind == "waive":
@@ -85,11 +104,14 @@ def scenarios(draw: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         else:
             a |= {"phase": draw(st.sampled_from(["p1", "p2"])), "person": draw(st.sampled_from(["cora", "cleo"])),
                   "role": "coordinator", "reason": "review"}
+        if kind in ("approve", "reject", "withdraw", "waive", "revoke_waiver") and behalf is not None:
+            a["on_behalf_of"] = behalf
         acts.append(a)
     acts.sort(key=lambda a: parse_timestamp(a["at"]))
     return records, acts
 
 
+ROLES = ["head", "host", "deputy"]
 CHECKPOINTS = [day(2, 18), day(4, 18), day(6, 18), day(9, 18)]
 
 
@@ -113,11 +135,12 @@ def reference(records: list[dict[str, Any]], acts: list[dict[str, Any]]) -> tupl
 
 
 def observed(t: dict[str, Any]) -> tuple[list[Any], list[Any]]:
-    outs = [a.get("refusal") for a in t["actions"]]
+    outs = [None if a["outcome"] == "accepted" else a.get("refusal") or f"invalid {a.get('field')}"
+            for a in t["actions"]]
     snaps = [{"phases": c["phases"],
               "gates": {gid: {"state": g["state"], "rule_status": g["rule_status"],
-                              "approvals": [[v["person"], v["role"]] for v in g["approvals"]],
-                              "rejections": [[v["person"], v["role"]] for v in g["rejections"]],
+                              "approvals": [[v["person"], v["role"], v["principal"]] for v in g["approvals"]],
+                              "rejections": [[v["person"], v["role"], v["principal"]] for v in g["rejections"]],
                               "waivers": [w["benchmark"] for w in g["waivers"]], "rejected": g["rejected"]}
                         for gid, g in c["gates"].items()}}
              for c in t["checkpoints"]]

@@ -24,4 +24,4 @@ def test_the_sample_rehearsal_gives_the_expected_transcript(sample_dir: Path) ->
         "MissionNotStarted", "RoleAlreadyCounted", "AlreadyVoted", "RoleNotHeld", "RoleNotAllowed",
         "SeparationOfDuties", "StaleDigest", "NoCountedVote", "NotAwaitingApproval", "PhaseNotStarted",
         "GateDecided", "NotWaivable", "NoActiveWaiver", "PhasePaused", "PhaseNotComplete", "SamePlan",
-        "AlreadyWaived"}
+        "AlreadyWaived", "NoActiveAssignment", "CannotRedelegate"}

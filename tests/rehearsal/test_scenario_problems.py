@@ -10,7 +10,7 @@ import yaml
 from rehearsal import ScenarioError, load_scenario
 from schemas import files
 
-from .helpers import T0, day, plan_doc, record, write
+from .helpers import PEOPLE, T0, day, plan_doc, record, write
 
 
 def problems(path: Path) -> dict[str, str]:
@@ -31,10 +31,12 @@ def test_every_kind_of_problem_is_listed_by_path(tmp_path: Path) -> None:
         {"at": day(5), "do": "approve", "gate": "ga", "person": "hana", "role": "head", "note": "free text is fine"},
         {"at": day(16), "do": "waive", "gate": "ga", "benchmark": "ga.low", "person": "hana", "role": "head",
          "justification": "j", "until": day(16)},
-        {"at": day(17), "do": "grant", "person": "newbie", "role": "head", "by": "cora", "by_role": "coordinator"},
+        {"at": day(17), "do": "end_role", "person": "ghost", "role": "head", "by": "cora", "by_role": "coordinator"},
         {"at": day(40), "do": "withdraw", "gate": "ga", "person": "hana", "reason": "after the end"},
     ]
-    path = write(tmp_path, actions, [], [day(20), day(20), day(19)], end=day(30))
+    roles = [{"person": p, "role": r, "from": "2023-01-01T00:00:00Z"} for p, r in PEOPLE.items()]
+    roles.append({"person": "merlin", "role": "wizard", "from": "2023-01-01T00:00:00Z"})
+    path = write(tmp_path, actions, [], [day(20), day(20), day(19)], end=day(30), roles=roles)
     found = problems(path)
     assert found == {
         "$.actions[0].gate": "unknown gate 'nope'",
@@ -48,7 +50,8 @@ def test_every_kind_of_problem_is_listed_by_path(tmp_path: Path) -> None:
         "$.actions[6].at": f"{day(5)} is before the previous action's {day(13)}: actions are listed in time order",
         "$.actions[7].until": f"{day(16)} is not after the action's instant {day(16)}",
         "$.actions[9].at": f"{day(40)} is after the scenario's end {day(30)}",
-        "$.actions[8].do": "`grant` needs the role register (CONTRACT section 5), which this build does not have yet",
+        "$.actions[8].person": "unknown person 'ghost': name them in `roles`, a grant or a delegation first",
+        "$.roles[5].role": "'wizard' is not a role of the plan (its roles: coordinator, deputy, head, host)",
         "$.checkpoints[1]": f"{day(20)} is not after {day(20)}: checkpoints strictly increase",
         "$.checkpoints[2]": f"{day(19)} is not after {day(20)}: checkpoints strictly increase",
     }
