@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
+from temporalio.service import RPCError
+
 from schemas.scenario import (
     Approve,
     Assignment,
@@ -27,6 +29,8 @@ from schemas.scenario import (
 )
 from schemas.timefmt import format_timestamp, parse_timestamp
 from service import Caller, Refused, Unavailable
+
+from .errors import RehearsalFailed
 
 if TYPE_CHECKING:
     from .runner import _Run
@@ -70,10 +74,12 @@ class Performer:
                 return {**doc, "outcome": "invalid", "field": exc.field, "reason": exc.message}
             return {**doc, "outcome": "refused", "refusal": exc.type, "reason": exc.message}
         except (TimeoutError, Unavailable) as exc:
-            from .runner import RehearsalFailed
-
             raise RehearsalFailed(f"action {n} ({doc['do']} at {act.at}) did not finish: {exc or 'timed out'}; "
                                   "open work:\n  " + "\n  ".join(await self.run.watch.busy())) from None
+        except (RuntimeError, RPCError) as exc:
+            # Neither accepted nor refused: the product failed. Say where, and stop.
+            raise RehearsalFailed(f"action {n} ({doc['do']} at {act.at}) failed in the service: "
+                                  f"{type(exc).__name__}: {exc}") from exc
         return {**doc, **extra, "outcome": "accepted"}
 
     async def _digest(self, act: Approve | Reject) -> str:

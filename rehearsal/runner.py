@@ -42,6 +42,7 @@ from workflows.registry import WORKFLOWS
 
 from .actions import Performer
 from .clock import CYCLE_US, ClockHeld, ServerClock, Windows, shift_for, to_us
+from .errors import RehearsalFailed
 from .scenario import LoadedScenario
 from .transcript import evidence_summary, gate_doc, phase_state
 from .watch import Stuck, Watch
@@ -50,12 +51,7 @@ __all__ = ["Progress", "RehearsalFailed", "rehearse"]
 
 Progress = Callable[[int, int, str], None]  # (instants done, instants in all, what now)
 QUEUE = "rehearsal"
-SETTLE_ROUNDS = 200
-
-
-class RehearsalFailed(RuntimeError):
-    """The rehearsal could not go on (the server held its clock, work never finished, or the
-    product answered something no refusal explains): the message says what and where."""
+SETTLE_ROUNDS = 50
 
 
 def test_server_binary() -> str:
@@ -181,23 +177,28 @@ class _Run:
         yet: those counted from a vote or an episode that began a few milliseconds into its
         instant, and durable timers the server fires a task's length after their instant."""
         assert self.clock is not None and self.windows is not None
+        due: list[tuple[int, str]] = []
         for _ in range(SETTLE_ROUNDS):
             self.windows.close(await self.clock.now())
             due = await self._due(u)
             if not due:
                 return
             now = await self.clock.now()
-            await self.clock.advance_to(max(max(due) + 1, now + 1000))
+            await self.clock.advance_to(max(max(d for d, _ in due) + 1, now + 1000))
             await self.watch.quiet()
-        raise RehearsalFailed(f"timers due at {self.scn.echo(u)} did not fire after {SETTLE_ROUNDS} skips")
+        now = await self.clock.now()
+        raise RehearsalFailed(
+            f"timers due at {self.scn.echo(u)} did not fire after {SETTLE_ROUNDS} skips (server at "
+            f"{format_timestamp(now - self.clock.shift)} in scenario time): "
+            + "; ".join(f"{what} due {format_timestamp(d - self.clock.shift)}" for d, what in due))
 
-    async def _due(self, u: int) -> list[int]:
+    async def _due(self, u: int) -> list[tuple[int, str]]:
         assert self.windows is not None
         w = self.windows
         shift = w.shift
         plan = await self.current_plan()
         specs = {g.id: g for p in plan_spec(plan).phases for g in p.gates}
-        out: list[int] = []
+        out: list[tuple[int, str]] = []
         for pid in self.phase_ids:
             run, gates, paused = await self.watch.phase_gates(phase_workflow_id(self.mission, pid))
             if run != "running":
@@ -206,23 +207,23 @@ class _Run:
                 spec = specs.get(gid)
                 if st.state == "approved" or spec is None:
                     continue
-                absolute = [parse_timestamp(st.valid_until)] if st.valid_until else []
-                absolute += [parse_timestamp(x.until) for x in st.waivers if x.until]
-                out += [d for d in absolute if d - shift <= u]
+                absolute = [(parse_timestamp(st.valid_until), "valid_until")] if st.valid_until else []
+                absolute += [(parse_timestamp(x.until), f"waiver {x.benchmark}") for x in st.waivers if x.until]
+                out += [(d, f"{gid} {what}") for d, what in absolute if d - shift <= u]
                 for a in st.approvals:
                     if a.expires:
                         at, exp = parse_timestamp(a.at), parse_timestamp(a.expires)
                         if w.scenario(at) + (exp - at) <= u:
-                            out.append(exp)
+                            out.append((exp, f"{gid} expiry of {a.person}'s approval"))
                 since = st.awaiting_since_us
                 if st.state == "awaiting_approval" and since is not None and not paused:
                     origin = w.scenario(since)
                     if spec.remind_after_us:
                         k = (st.reminders_sent + 1) * spec.remind_after_us
                         if origin + k <= u:
-                            out.append(since + k)
+                            out.append((since + k, f"{gid} reminder {st.reminders_sent + 1}"))
                     if spec.escalate_after_us and not st.escalated and origin + spec.escalate_after_us <= u:
-                        out.append(since + spec.escalate_after_us)
+                        out.append((since + spec.escalate_after_us, f"{gid} escalation"))
         return out
 
     # -- reading -------------------------------------------------------------------------------
