@@ -9,6 +9,7 @@ workflows at their own instant, so `RoleNotHeld` and every other refusal is the 
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import TYPE_CHECKING, Any
 
 from temporalio.service import RPCError
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Performer"]
 
+_TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-]\d\d:\d\d)")
 # Real seconds one act may take before the rehearsal says which act did not finish.
 ACT_PATIENCE_S = 60.0
 
@@ -45,6 +47,14 @@ class Performer:
     def __init__(self, run: _Run, shift: int):
         self.run = run
         self.shift = shift
+
+    def unshifted(self, message: str) -> str:
+        """The product's words with its instants on the scenario's clock ("ended at
+        2423-06-01T00:00:00Z" is 2023-06-01 in the scenario)."""
+        def back(m: re.Match[str]) -> str:
+            us = parse_timestamp(m.group(0))
+            return format_timestamp(us - self.shift) if us >= self.shift else m.group(0)
+        return _TIMESTAMP.sub(back, message)
 
     def moved(self, text: str | None) -> int | None:
         return None if text is None else parse_timestamp(text) + self.shift
@@ -70,9 +80,10 @@ class Performer:
         try:
             extra = await asyncio.wait_for(self._call(act, caller), timeout=ACT_PATIENCE_S)
         except Refused as exc:
+            reason = self.unshifted(exc.message)
             if exc.type == "InvalidInput":
-                return {**doc, "outcome": "invalid", "field": exc.field, "reason": exc.message}
-            return {**doc, "outcome": "refused", "refusal": exc.type, "reason": exc.message}
+                return {**doc, "outcome": "invalid", "field": exc.field, "reason": reason}
+            return {**doc, "outcome": "refused", "refusal": exc.type, "reason": reason}
         except (TimeoutError, Unavailable) as exc:
             raise RehearsalFailed(f"action {n} ({doc['do']} at {act.at}) did not finish: {exc or 'timed out'}; "
                                   "open work:\n  " + "\n  ".join(await self.run.watch.busy())) from None
