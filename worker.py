@@ -38,10 +38,15 @@ def build_worker(client: Client, backend: Backend, task_queue: str, webhook: Web
 
 
 def default_backend() -> Store:
-    """The store from EXITGATE_DATABASE_URL (a SQLite file under the data folder by default)."""
-    from store import Store
+    """The store from EXITGATE_DATABASE_URL (a SQLite file under the data folder by default),
+    keeping warm evidence indexes (EXITGATE_EVIDENCE_CACHE_RECORDS; store/warm.py)."""
+    from store import Store, StoreSettings
 
-    return Store.from_url(None)
+    store = Store.from_url(None)
+    budget = StoreSettings().evidence_cache_records
+    if budget > 0:
+        store.keep_evidence_warm(budget)
+    return store
 
 
 async def main() -> None:

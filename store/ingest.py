@@ -185,7 +185,7 @@ def ingest_chunk(store: Store, plan: LoadedPlan, chunk: list[tuple[int | None, A
                 # After the audit append, which holds the audit head's lock until commit: change
                 # ids are then given in commit order, so an evaluation that read position P has
                 # seen every change up to P (an id taken earlier could commit after a higher one).
-                add_changes(session, plan.mission_id, {r.indicator for r in accepted}, received_at)
+                add_changes(session, plan.mission_id, ((r.indicator, r.id) for r in accepted), received_at)
                 return outcomes
         except _LostRace:
             continue
