@@ -25,6 +25,7 @@ from runtime import (
     relay_forever,
     workflow_runner,
 )
+from runtime.tracing import setup_tracing
 from workflows.registry import WORKFLOWS
 
 __all__ = ["TemporalSettings", "build_worker", "connect", "default_backend", "register_search_attributes"]
@@ -55,6 +56,7 @@ async def main() -> None:
         settings, hook = TemporalSettings(), WebhookSettings().webhook()
     except ValidationError as exc:
         raise SystemExit(f"exitgate worker: bad settings: {exc}") from None
+    setup_tracing("exitgate-worker")  # before connecting: the client carries the interceptor
     client = await connect(settings)
     if settings.register_search_attributes:
         await register_search_attributes(client, settings.temporal_namespace)
