@@ -99,6 +99,21 @@ def _copy_rows(dsn: str, lines: list[str]) -> float:
         return time.perf_counter() - t0
 
 
+def _sizes(dsn: str, n: int) -> dict[str, Any]:
+    """What an import of n records left in the store, per million records: rows, table and
+    index bytes (PostgreSQL's own accounting, after VACUUM ANALYZE)."""
+    out: dict[str, Any] = {}
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for table in ("evidence", "evidence_changes", "audit_log"):
+            conn.execute(f"VACUUM ANALYZE {table}")
+            rows, heap, idx = conn.execute(f"SELECT count(*), pg_table_size('{table}'), pg_indexes_size('{table}') "
+                                           f"FROM {table}").fetchone() or (0, 0, 0)
+            per = 1_000_000 / n
+            out[table] = {"rows_per_million": round(rows * per), "table_mib_per_million": round(heap * per / 2**20, 1),
+                          "index_mib_per_million": round(idx * per / 2**20, 1)}
+    return out
+
+
 def bench_ingest(n: int, repeat: int) -> dict[str, Any]:
     """Each repeat in a fresh database: the import, then COPY (or the other way round, in
     alternate repeats); a second import of the same lines, which must store nothing."""
@@ -107,6 +122,7 @@ def bench_ingest(n: int, repeat: int) -> dict[str, Any]:
     lines = [json.dumps(r) for r in records(n, end)]
     ingest_t: list[float] = []
     copy_t: list[float] = []
+    sizes: dict[str, Any] = {}
     for i in range(repeat):
         db = Database()
         try:
@@ -124,6 +140,8 @@ def bench_ingest(n: int, repeat: int) -> dict[str, Any]:
 
                 for step in ((ingest, copy) if i % 2 == 0 else (copy, ingest)):
                     step()
+                if i == 0:
+                    sizes = _sizes(db.dsn, n)
                 again = store.ingest(plan, lines[: min(n, 5000)], backfill=True, actor="bench", lines=True)
                 assert all(o.status == "duplicate" for o in again), "a re-sent import must store nothing"
         finally:
@@ -135,7 +153,7 @@ def bench_ingest(n: int, repeat: int) -> dict[str, Any]:
             "copy_s_all": [round(x, 3) for x in copy_t],
             "ingest_vs_copy": round(statistics.median(ratios), 3),
             "ingest_vs_copy_range": [round(ratios[0], 3), round(ratios[-1], 3)],
-            "goal_per_s": 10_000, "goal_vs_copy": 0.4}
+            "goal_per_s": 10_000, "goal_vs_copy": 0.4, "store_per_million": sizes}
 
 
 def _load_eval_db(db: Database, n: int, end: int) -> None:
@@ -189,6 +207,7 @@ def bench_eval(n: int, repeat: int, reuse: str | None, keep: bool) -> dict[str, 
             cold_t: list[float] = []
             warm_t: list[float] = []
             quiet_t: list[float] = []
+            warm_cpu: list[float] = []  # this process's CPU (the database's own is not in it)
             for i in range(repeat):
                 at = as_of + 1000 * (i + 1)
                 rec = {"id": f"new-{run}-{i}", "mission": "bench", "indicator": f"i{i % INDICATORS}",
@@ -196,9 +215,11 @@ def bench_eval(n: int, repeat: int, reuse: str | None, keep: bool) -> dict[str, 
                 assert store.ingest(plan, [rec], received_at=at, actor="bench")[0].status == "stored"
                 results = {}
                 for name, who, times in (("warm", worker, warm_t), ("cold", store, cold_t))[:: 1 if i % 2 else -1]:
-                    t1 = time.perf_counter()
+                    t1, c1 = time.perf_counter(), time.process_time()
                     results[name] = evaluate_gate(plan, "g", who.evidence_index("bench", at, inds, horizons), at)
                     times.append(time.perf_counter() - t1)
+                    if name == "warm":
+                        warm_cpu.append(time.process_time() - c1)
                 t1 = time.perf_counter()  # nothing stored since: one outbox query, then evaluate
                 again = evaluate_gate(plan, "g", worker.evidence_index("bench", at, inds, horizons), at)
                 quiet_t.append(time.perf_counter() - t1)
@@ -215,7 +236,7 @@ def bench_eval(n: int, repeat: int, reuse: str | None, keep: bool) -> dict[str, 
             "evaluate_gate_ms_median": round(statistics.median(evals) * 1e3, 2),
             "full_read_and_evaluate_s": round(load_s + min(evals), 3),
             "gate_read_and_evaluate_ms_median": warm_s["median"], "gate_read_and_evaluate_ms": warm_s,
-            "warm_nothing_new_ms": quiet_s, "cold_gate_read_and_evaluate_ms": cold_s,
+            "warm_nothing_new_ms": quiet_s, "warm_cpu_ms": _spread(warm_cpu), "cold_gate_read_and_evaluate_ms": cold_s,
             "cold_vs_warm": round(cold_s["median"] / warm_s["median"], 1), "warm_first_load_s": round(warm_load_s, 3),
             "warm_held": held, "goal_ms": 20}
 
