@@ -25,6 +25,7 @@ kept: its gates are read from the store as without a warm index (the windowed re
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
@@ -39,6 +40,8 @@ if TYPE_CHECKING:
     from .core import Store
 
 __all__ = ["WarmIndexes"]
+
+log = logging.getLogger("exitgate.warm")
 
 # Catching up on more records than this reads the mission whole instead: one query beats
 # hundreds of primary-key batches.
@@ -104,6 +107,9 @@ class WarmIndexes:
                 self._missions[mission] = warm
                 self.counters["loads"] += 1
         self._fit(keep=mission)
+        # What the worker holds, each time it grows by a mission (or drops one to fit).
+        log.info("warm evidence index of mission %s loaded (%d records); holding %s", mission,
+                 index.count, self.stats())
         return warm
 
     def _load(self, mission: str) -> tuple[EvidenceIndex, int]:
