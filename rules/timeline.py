@@ -21,6 +21,7 @@ step; trend with correctly rounded sums, so it too matches `evaluate` to the las
 
 from __future__ import annotations
 
+import itertools
 import math
 import operator
 from collections.abc import Callable, Iterable, Sequence
@@ -99,10 +100,12 @@ class _Window:
     (`_stab`), all before the benchmarks read them.
     """
 
-    __slots__ = ("changed", "counts", "first", "last", "negzeros", "pts", "totals")
+    __slots__ = ("bounds", "changed", "counts", "first", "last", "negzeros", "pts", "span", "totals")
 
-    def __init__(self, pts: np.ndarray, first: np.ndarray, last: np.ndarray, counts: list[int],
+    def __init__(self, span: int | None, pts: np.ndarray, first: np.ndarray, last: np.ndarray, counts: list[int],
                  totals: list[int], negzeros: list[int], changed: list[bool]):
+        self.span = span
+        self.bounds: tuple[list[int], list[int]] | None = None  # see window_points
         self.pts = pts  # positions of the points that ever count, ascending
         self.first = first  # per point: the first instant it is in the window
         self.last = last  # per point: the first instant it is no longer in it
@@ -116,6 +119,7 @@ class _IndicatorState:
     def __init__(self, series: IndicatorSeries | None, spans: Iterable[int | None], times: np.ndarray):
         k = len(times)
         self.series = series
+        self.times = times
         self.windows: dict[int | None, _Window] = {}
         if series is None:
             zeros = [0] * k
@@ -124,7 +128,7 @@ class _IndicatorState:
             self.scale = 1
             none = np.zeros(0, np.int64)
             for span in spans:
-                self.windows[span] = _Window(none, none, none, zeros, zeros, zeros, [False] * k)
+                self.windows[span] = _Window(span, none, none, none, zeros, zeros, zeros, [False] * k)
             self.newest_at = [-1] * k
             return
         entry = np.maximum(series.known, series.obs)
@@ -144,7 +148,7 @@ class _IndicatorState:
                 last = first_off
             else:
                 last = np.minimum(first_off, np.searchsorted(times, series.obs[pts] + span, side="left"))
-            self.windows[span] = _Window(pts, first_in, last, *_sums(k, first_in, last, ints, negzero))
+            self.windows[span] = _Window(span, pts, first_in, last, *_sums(k, first_in, last, ints, negzero))
 
     def _exact(self, values: np.ndarray) -> np.ndarray:
         """The values as exact integers in units of 2**-scale (sets scale)."""
@@ -174,7 +178,14 @@ class _IndicatorState:
     def window_points(self, w: _Window, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The values and observation times of the window at instant k, in order."""
         assert self.series is not None
-        pos = w.pts[(w.first <= k) & (k < w.last)]
+        if w.bounds is None:  # the points observed in (T - span, T], for each instant T
+            obs = self.series.obs[w.pts]
+            hi = np.searchsorted(obs, self.times, side="right")
+            lo = np.zeros(len(hi), np.int64) if w.span is None else np.searchsorted(obs, self.times - w.span,
+                                                                                      side="right")
+            w.bounds = (lo.tolist(), hi.tolist())
+        a, b = w.bounds[0][k], w.bounds[1][k]
+        pos = w.pts[a:b][(w.first[a:b] <= k) & (k < w.last[a:b])]
         return self.series.values[pos], self.series.obs[pos]
 
     def extremes(self, w: _Window, name: str) -> list[float]:
@@ -251,7 +262,15 @@ def _sums(k: int, first: np.ndarray, last: np.ndarray, ints: np.ndarray, negzero
 
 def _newest(k: int, pts: np.ndarray, first_in: np.ndarray, first_off: np.ndarray) -> list[int]:
     """Per instant, the last counting position (positions follow observed_at), or -1."""
-    out: list[int] = _stab(k, first_in, first_off, pts.astype(np.int64), np.maximum, -1).tolist()
+    newest = np.full(k + 1, -1, np.int64)
+    stays = first_off == k  # never superseded within the range: counts from first_in on
+    np.maximum.at(newest, first_in[stays], pts[stays])
+    newest = np.maximum.accumulate(newest)[:k]
+    gone = ~stays
+    if bool(gone.any()):
+        np.maximum(newest, _stab(k, first_in[gone], first_off[gone], pts[gone].astype(np.int64), np.maximum, -1),
+                   out=newest)
+    out: list[int] = newest.tolist()
     return out
 
 
@@ -259,17 +278,18 @@ _OPS: dict[str, Callable[[Any, Any], bool]] = {
     "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq, "!=": operator.ne}
 
 
-def _comparison(op: str, threshold: Any) -> Callable[[Any], bool]:
-    """The benchmark's comparison as `rules.evaluate._compare` makes it, bound once."""
-    if op == "between":
-        low, high = threshold
-        return lambda v: bool(low <= v <= high)
-    fn = _OPS[op]
-    return lambda v: bool(fn(v, threshold))
+def _statuses(b: Benchmark, ctx: list[Any]) -> list[Status]:
+    """The benchmark's status at each step from its ctx values, as the compiled rule tests them
+    (rules/compiler.py: None is unknown, else the comparison with the threshold)."""
+    if b.op == "between":
+        low, high = b.threshold  # type: ignore[misc]
+        return [None if v is None else low <= v <= high for v in ctx]
+    fn, threshold = _OPS[b.op], b.threshold
+    return [None if v is None else fn(v, threshold) for v in ctx]
 
 
 class _BenchmarkState:
-    __slots__ = ("b", "compare", "ind", "kind", "max_age", "min_points", "value", "window")
+    __slots__ = ("b", "ind", "kind", "max_age", "min_points", "value", "window")
 
     def __init__(self, b: Benchmark, kind: str, ind: _IndicatorState):
         self.b = b
@@ -278,7 +298,6 @@ class _BenchmarkState:
         self.window = ind.windows[parse_duration(b.window) if b.window else None]
         self.max_age = parse_duration(b.max_age) if b.max_age else None
         self.min_points = b.min_points
-        self.compare = _comparison(b.op, b.threshold)
         self.value: Any = None
 
     def column(self, n_steps: int) -> list[Any]:
@@ -381,31 +400,38 @@ def timeline(plan: LoadedPlan, index: EvidenceIndex, start_us: int, end_us: int,
             values[bid] = _arithmetic(st, n_steps) if st.b.aggregate in _ARITHMETIC else st.column(n_steps)
             ctx_values[bid] = _ctx(st, values[bid], newest_obs, times_list)
 
-    # Pass 2: the rules. The rule reads only ctx values, so a gate is re-run only when one
-    # of its benchmarks' ctx value moved (or its waivers did).
+    # Pass 2: the rules. A rule's statuses follow from its benchmarks' statuses alone (a ctx
+    # value of None is unknown, any other is compared with the threshold), so a gate is re-run
+    # only at steps where one of its benchmarks' statuses moved (or its waivers did), with the
+    # ctx values of that step, and its statuses hold until the next such step.
     gate_out: dict[str, list[Status]] = {}
     bench_status: dict[str, list[Status]] = {}
+    leaf = {bid: _statuses(st.b, ctx_values[bid]) for bid, st in bstates.items()}
     for g in gate_ids:
         bids = [b.id for b in gate_bench[g]]
         columns = [ctx_values[bid] for bid in bids]
         moved = [False] * n_steps
-        for col in columns:
-            for k in _moves(col):
+        moved[0] = True
+        for bid in bids:
+            for k in _moves(leaf[bid]):
                 moved[k] = True
-        rows: list[list[Status]] = []
-        active = last_active = _NONE
-        statuses: list[Status] = []
-        for k, t in enumerate(times_list):
-            if ws:
-                active = frozenset(w.benchmark for w in ws if w.active(t) and w.benchmark in waivable[g])
-            if moved[k] or active != last_active or k == 0:
-                ctx = {bid: col[k] for bid, col in zip(bids, columns, strict=True)}
-                statuses = plan.compiled(g, active)(ctx)
-                last_active = active
-            rows.append(statuses)
-        gate_out[g] = [row[0] for row in rows]
-        for bid, slot in slots[g].items():
-            bench_status[bid] = [row[slot] for row in rows]
+        active: list[frozenset[str]] = [_NONE] * n_steps
+        if ws:
+            for k, t in enumerate(times_list):
+                active[k] = frozenset(w.benchmark for w in ws if w.active(t) and w.benchmark in waivable[g])
+                if k and active[k] != active[k - 1]:
+                    moved[k] = True
+        runs = [k for k in range(n_steps) if moved[k]] + [n_steps]
+        gate_col: list[Status] = []
+        slot_cols: dict[str, list[Status]] = {bid: [] for bid in slots[g]}
+        for k, until in itertools.pairwise(runs):
+            statuses = plan.compiled(g, active[k])({bid: col[k] for bid, col in zip(bids, columns, strict=True)})
+            run = until - k
+            gate_col.extend([statuses[0]] * run)
+            for bid, slot in slots[g].items():
+                slot_cols[bid].extend([statuses[slot]] * run)
+        gate_out[g] = gate_col
+        bench_status.update(slot_cols)
     bench_out = {bid: BenchmarkSeries(bench_status[bid], values[bid], list(bstates[bid].window.counts))
                  for bid in bstates}
     return Timeline(times_list, gate_out, bench_out, {g: [b.id for b in bs] for g, bs in gate_bench.items()})
