@@ -313,17 +313,104 @@ class _BenchmarkState:
             vals, first = ind.vals, ind.first(w)
             return [None if n < 2 else _typed(kind, vals[p] - vals[f])
                     for n, p, f in zip(counts, ind.newest_at, first, strict=True)]
-        out: list[Any] = []
-        value: Any = None
-        for k in range(n_steps):
-            if w.changed[k]:
-                if counts[k] == 0:
-                    value = None
-                else:
-                    values, obs = ind.window_points(w, k)
-                    value = _trend(values, obs, ind.exact_sum(w, k))
-            out.append(value)
-        return out
+        return _trend_column(ind, w, n_steps)
+
+
+def _trend_column(ind: _IndicatorState, w: _Window, n_steps: int) -> list[Any]:
+    """trend at every instant: `_trend` of each window that changed, for all of them at
+    once. The windows' points are laid out one instant after another (each in position
+    order), the element-wise steps are `_trend`'s, and each instant's sums are the correctly
+    rounded ones (`_row_fsums`), so every value is bit for bit `_trend`'s."""
+    counts, changed = w.counts, w.changed
+    rows = [k for k in range(n_steps) if changed[k] and counts[k] >= 2]
+    found: dict[int, float | None] = {}
+    i = 0
+    while i < len(rows):  # in slices of instants, to bound the memory of the layout
+        j, size = i, 0
+        while j < len(rows) and (j == i or size + counts[rows[j]] <= _PAIRS):
+            size += counts[rows[j]]
+            j += 1
+        found.update(_trend_rows(ind, w, rows[i:j]))
+        i = j
+    out: list[Any] = []
+    value: Any = None
+    for k in range(n_steps):
+        if changed[k]:
+            value = found.get(k)
+        out.append(value)
+    return out
+
+
+_PAIRS = 1 << 19  # (instant, point) pairs laid out at once by `_trend_column`
+
+
+def _trend_rows(ind: _IndicatorState, w: _Window, instants: list[int]) -> dict[int, float | None]:
+    assert ind.series is not None
+    ind.window_points(w, instants[0])  # sets w.bounds
+    assert w.bounds is not None
+    ks = np.array(instants, np.int64)
+    lo = np.array([w.bounds[0][k] for k in instants], np.int64)
+    length = np.array([w.bounds[1][k] for k in instants], np.int64) - lo
+    idx = np.arange(int(length.sum())) - np.repeat(np.cumsum(length) - length - lo, length)
+    at = np.repeat(ks, length)
+    keep = (w.first[idx] <= at) & (at < w.last[idx])
+    pos = w.pts[idx[keep]]
+    n = np.array([w.counts[k] for k in instants], np.int64)
+    starts = np.cumsum(n) - n
+    values, obs = ind.series.values[pos], ind.series.obs[pos]
+    x = (obs - np.repeat(obs[starts], n)) / DAY
+    mx = _row_fsums(x, starts, n) / n
+    my = np.array([ind.exact_sum(w, k) for k in instants]) / n
+    dx = x - np.repeat(mx, n)
+    sxx = _row_fsums(dx * dx, starts, n).tolist()
+    sxy = _row_fsums(dx * (values - np.repeat(my, n)), starts, n).tolist()
+    return {k: None if sx == 0 else sy / sx for k, sx, sy in zip(instants, sxx, sxy, strict=True)}
+
+
+def _row_fsums(v: np.ndarray, starts: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """`math.fsum` of each row v[start:start + n] (rows back to back, none empty), vectorised.
+
+    Each row's terms are split twice without error on a grid fine enough that the parts add
+    up exactly in any order (Rump, Ogita and Oishi's ExtractVector: sigma = 2**e * 2**c with
+    every |term| < 2**e and 2**c > the row's length), the rest is added with a bound on its
+    error, and the exactly known parts are combined by TwoSum. Where the bound cannot show
+    that the result is the correctly rounded sum (or the sum is zero, whose sign fsum
+    decides, or a term is not finite) the row is summed by fsum itself."""
+    rows = len(n)
+    out = np.zeros(rows)
+    sure = np.zeros(rows, np.bool_)
+    if rows and bool(np.all(np.isfinite(v))):
+        c = int(n.max() + 1).bit_length()
+        r = v
+        parts = []
+        for _ in range(2):
+            _, e = np.frexp(np.maximum.reduceat(np.abs(r), starts))
+            if int(e.max()) + c > 1000:
+                break
+            sigma = np.repeat(np.ldexp(1.0, e + c), n)
+            q = (sigma + r) - sigma
+            r = r - q
+            parts.append(np.add.reduceat(q, starts))
+        if len(parts) == 2:
+            rest = np.add.reduceat(r, starts)
+            bound = np.add.reduceat(np.abs(r), starts) * (n * 2.0**-51)
+            s, err1 = _two_sum(parts[0], parts[1])
+            y, err2 = _two_sum(err1, rest)
+            out, err3 = _two_sum(s, y)
+            slack = (np.abs(err2) + np.abs(err3) + bound) * (1 + 2.0**-40)
+            half_ulp = np.spacing(np.nextafter(np.abs(out), 0)) / 2
+            sure = (out != 0) & (slack < half_ulp)
+    for i in np.flatnonzero(~sure).tolist():
+        a = int(starts[i])
+        out[i] = math.fsum(v[a:a + int(n[i])].tolist())
+    return out
+
+
+def _two_sum(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """s = fl(a + b) and the error e with a + b = s + e exactly (Knuth)."""
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
 
 
 def _trend(values: np.ndarray, obs: np.ndarray, sum_values: float) -> float | None:
