@@ -382,8 +382,8 @@ def _row_fsums(v: np.ndarray, starts: np.ndarray, n: np.ndarray) -> np.ndarray:
     if rows and bool(np.all(np.isfinite(v))):
         c = int(n.max() + 1).bit_length()
         r = v
-        parts = []
-        for _ in range(2):
+        parts: list[np.ndarray] = []
+        for _ in range(2):  # one split is mostly enough; a second where it is not
             _, e = np.frexp(np.maximum.reduceat(np.abs(r), starts))
             if int(e.max()) + c > 1000:
                 break
@@ -391,15 +391,20 @@ def _row_fsums(v: np.ndarray, starts: np.ndarray, n: np.ndarray) -> np.ndarray:
             q = (sigma + r) - sigma
             r = r - q
             parts.append(np.add.reduceat(q, starts))
-        if len(parts) == 2:
             rest = np.add.reduceat(r, starts)
             bound = np.add.reduceat(np.abs(r), starts) * (n * 2.0**-51)
-            s, err1 = _two_sum(parts[0], parts[1])
-            y, err2 = _two_sum(err1, rest)
-            out, err3 = _two_sum(s, y)
-            slack = (np.abs(err2) + np.abs(err3) + bound) * (1 + 2.0**-40)
+            if len(parts) == 1:
+                out, err3 = _two_sum(parts[0], rest)
+                slack = np.abs(err3) + bound
+            else:
+                s, err1 = _two_sum(parts[0], parts[1])
+                y, err2 = _two_sum(err1, rest)
+                out, err3 = _two_sum(s, y)
+                slack = np.abs(err2) + np.abs(err3) + bound
             half_ulp = np.spacing(np.nextafter(np.abs(out), 0)) / 2
-            sure = (out != 0) & (slack < half_ulp)
+            sure = (out != 0) & (slack * (1 + 2.0**-40) < half_ulp)
+            if bool(sure.all()):
+                break
     for i in np.flatnonzero(~sure).tolist():
         a = int(starts[i])
         out[i] = math.fsum(v[a:a + int(n[i])].tolist())
