@@ -9,14 +9,16 @@ events: a point *enters* at its knowledge time and *leaves* at the knowledge tim
 correction. A window `(T - w, T]` then holds a point over one interval of instants:
 from its entry to the earlier of its correction and `observed_at + w`. Counts and exact sums
 of every window at every instant therefore come from a few vectorised cumulative sums over
-those intervals, before any walk; the walk over the steps follows individual points only
-for the aggregates that need them (min, max, change, trend).
+those intervals, with no walk over the steps at all. The smallest and largest value, the
+first and the newest counting position of every window at every instant come from a segment
+tree over the instants on which each point's interval is laid (`_stab`); trend is computed
+for all the instants whose window changed at once, the windows laid out one after another.
 
 Sums are kept exactly as Python integers (each value scaled by a power of two common to the
 indicator), so the rounded sum equals `math.fsum` of the same points: mean and sum match
-`evaluate` to the last bit, not merely within rounding. min, max, change and trend are
-recomputed from the window's points only when the window's contents changed since the last
-step; trend with correctly rounded sums, so it too matches `evaluate` to the last bit.
+`evaluate` to the last bit, not merely within rounding. trend takes `evaluate`'s element-wise
+steps and its correctly rounded sums (`_row_fsums`, vectorised, with fsum wherever it cannot
+prove the rounding), so it too matches `evaluate` to the last bit.
 """
 
 from __future__ import annotations
@@ -289,7 +291,7 @@ def _statuses(b: Benchmark, ctx: list[Any]) -> list[Status]:
 
 
 class _BenchmarkState:
-    __slots__ = ("b", "ind", "kind", "max_age", "min_points", "value", "window")
+    __slots__ = ("b", "ind", "kind", "max_age", "min_points", "window")
 
     def __init__(self, b: Benchmark, kind: str, ind: _IndicatorState):
         self.b = b
@@ -298,7 +300,6 @@ class _BenchmarkState:
         self.window = ind.windows[parse_duration(b.window) if b.window else None]
         self.max_age = parse_duration(b.max_age) if b.max_age else None
         self.min_points = b.min_points
-        self.value: Any = None
 
     def column(self, n_steps: int) -> list[Any]:
         """min, max, change or trend at every instant: the aggregates that read particular
@@ -356,6 +357,7 @@ def _trend_rows(ind: _IndicatorState, w: _Window, instants: list[int]) -> dict[i
     keep = (w.first[idx] <= at) & (at < w.last[idx])
     pos = w.pts[idx[keep]]
     n = np.array([w.counts[k] for k in instants], np.int64)
+    assert len(pos) == int(n.sum()), "the layout must hold each window's counted points"
     starts = np.cumsum(n) - n
     values, obs = ind.series.values[pos], ind.series.obs[pos]
     x = (obs - np.repeat(obs[starts], n)) / DAY
