@@ -74,9 +74,8 @@ class Performer:
     async def perform(self, n: int, act: Any) -> dict[str, Any]:
         doc: dict[str, Any] = {"n": n, "at": act.at, "do": "start" if isinstance(act, Start) else act.do,
                                **act.model_dump(by_alias=True, exclude_none=True, exclude={"at", "do", "note"})}
-        # Nobody holds a role but by the register (an empty set, not None: None would let an
-        # operator vouch for any role).
-        caller = Caller(getattr(act, "by", None) or act.person, "person", frozenset())
+        # A person, never an operator: nobody holds a role but by the register.
+        caller = Caller(getattr(act, "by", None) or act.person, "person")
         try:
             extra = await asyncio.wait_for(self._call(act, caller), timeout=ACT_PATIENCE_S)
         except Refused as exc:

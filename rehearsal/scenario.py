@@ -206,7 +206,7 @@ def _role_problems(model: ScenarioFile, actions: Indexed, plans: list[LoadedPlan
     """The register holds only roles a plan names (the product refuses any other grant)."""
     if not plans:
         return
-    roles = set().union(*(plan_roles(p) for p in plans))
+    roles: set[str] = set().union(*(plan_roles(p) or set() for p in plans))
     for i, a in enumerate(model.roles):
         if a.role not in roles:
             yield Problem(json_path(["roles", i, "role"]), f"{a.role!r} is not a role of the plan "

@@ -24,7 +24,7 @@ from .helpers import day, outcomes, plan_doc, record, write
 def _post(tmp_path: Path, body: dict[str, Any], key: str | None = None) -> httpx.Response:
     store = Store.from_url(f"sqlite:///{tmp_path}/api.db")
     keys = KeyRegistry()
-    token, _ = keys.create_person("hana", ["head"])
+    token, _ = keys.create_person("hana")
     app = create_app(ApiSettings(), Service(store, None), keys)  # type: ignore[arg-type]
 
     async def go() -> httpx.Response:
