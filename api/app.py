@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from runtime.tracing import instrument_app, setup_tracing
 from service import Refused, Service, Unavailable
 from service.keys import Keys
 
@@ -55,6 +56,7 @@ def from_environment() -> FastAPI:
     environment, connected when the server starts."""
     settings = ApiSettings()
     metrics = Metrics()
+    setup_tracing("exitgate-api")  # before Service.connect: its client carries the interceptor
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -79,6 +81,7 @@ def _build(settings: ApiSettings, metrics: Metrics,
         summary="Exit-readiness gates for peacekeeping missions: evidence in, evaluations and approvals out.",
         lifespan=lifespan,
     )
+    instrument_app(app)  # a span per request, when tracing is on (runtime/tracing.py)
     app.add_exception_handler(Refused, refused_response)
     app.add_exception_handler(Unavailable, unavailable_response)
     app.include_router(evidence_routes.router)
