@@ -273,6 +273,9 @@ class PhaseWorkflow:
         if inp.paused == self.paused:
             return
         self.paused = inp.paused
+        # Histories from before this patch resumed with the old episode's timers running on.
+        if not inp.paused and workflow.patched("resume-new-episode"):
+            lc.resume_episodes(self.gates.values(), workflow_now_us())
         self._audit("phase_paused" if inp.paused else "phase_resumed", "system", reason=inp.reason)
         self.wake = True
 
