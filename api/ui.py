@@ -11,12 +11,10 @@ from __future__ import annotations
 import hmac
 import secrets
 import time
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 from itsdangerous import BadData, URLSafeTimedSerializer
 from pydantic import ValidationError
 
@@ -26,9 +24,10 @@ from service.keys import Identity
 from .deps import Parts, parts
 from .errors import refusal_status
 from .models import ApproveBody, RejectBody, WaiveBody
+from .pages.common import templates as pages_templates
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
-templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+templates = pages_templates  # one environment: every page has the language and the time filters
 
 SESSION = "exitgate_session"
 LOGIN_CSRF = "exitgate_login_csrf"
