@@ -144,7 +144,10 @@ async def test_correction_after_approval_named_on_the_gate_page(env: Env) -> Non
     await env.gate("g1", lambda v: v["evaluation"]["digest"] != digest_on(page.text) and not v["evaluation_pending"])
     again = (await env.client.get(f"{OVERVIEW}/gates/g1")).text
     assert 'id="what-changed"' in again
-    assert "inc-1b" in again and "correction" in again
+    changed = again.split('id="what-changed"')[1].split("</section>")[0]
+    assert "<code>inc-1</code> → <code>inc-1b</code>" in changed  # the correction, named
+    assert "<td>incidents-low</td>" in changed and "correction" in changed  # the benchmark it moved, and why
+    assert "<td>coverage-ok</td>" not in changed  # untouched
 
 
 async def until_text(env: Env, path: str, text: str, timeout_s: float = 30.0) -> str:
