@@ -155,16 +155,19 @@ async def _gate_page(request: Request, p: Parts, ident: Identity, csrf: str, mis
             return templates.TemplateResponse(request, "index.html", {
                 "me": ident, "csrf": csrf, "awaiting": await p.service.gates_awaiting(ident.caller),
                 "error": exc.message}, status_code=refusal_status(exc))
-    from .pages.review import review_context  # the pages stand on this module's sessions
+    # Imported here: the pages stand on this module's sessions.
+    from .pages.review import remember_view, review_context
 
-    return templates.TemplateResponse(request, "gate.html", {
-        **await review_context(p, ident, view, request.query_params.get("since")),
+    resp = templates.TemplateResponse(request, "gate.html", {
+        **await review_context(request, p, ident, view),
         "me": ident, "csrf": csrf, "view": view, "error": error, "done": done,
         "approve_roles": sorted(ident.roles & set(view.roles)),
         "approved_by_me": any(a.person == ident.name for a in view.approvals),
         "waive_roles": sorted(ident.roles & set(view.waiver_roles)),
         "waivable": _waivable(view),
     }, status_code=status)
+    remember_view(request, resp, p, ident, view)
+    return resp
 
 
 def _waivable(view: GateView) -> list[str]:

@@ -45,7 +45,8 @@ class BenchmarkChange:
 @dataclass
 class Changes:
     since_digest: str
-    since_seq: int  # the vote's audit entry
+    origin: str  # signed (the person's newest vote) | viewed (the evaluation they last looked at)
+    since_seq: int  # the vote's audit entry, or the viewed evaluation's
     since_as_of: str
     benchmarks: list[BenchmarkChange]
     arrived: list[str]
@@ -72,6 +73,7 @@ class Review:
     may_waive: list[str]
     cannot: dict[str, str]  # act -> why not
     signed: list[tuple[str, int]] = field(default_factory=list)  # (digest, seq) of the person's votes
+    whatif: PlanWhatIf | None = None
 
 
 def _benchmarks(node: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -146,24 +148,39 @@ def _corrections(reads: Reads, mission: str, ids: list[str]) -> list[tuple[str, 
         return [(r[0], r[1], json.loads(r[2])) for r in conn.execute(q, {"m": mission, "ids": ids}).all()]
 
 
-def changes_since(reads: Reads, view: GateView, person: str, digest: str | None = None) -> tuple[
-        Changes | None, list[tuple[str, int]]]:
-    """Blocking. The person's votes on this gate, and what changed since the newest (or since
-    the one that signed `digest`)."""
+def changes_since(reads: Reads, view: GateView, person: str, digest: str | None = None,
+                  viewed: str | None = None) -> tuple[Changes | None, list[tuple[str, int]]]:
+    """Blocking. The person's votes on this gate, and what changed since the later of their
+    newest vote and the evaluation they last viewed (`viewed`, a digest), or since `digest`."""
     plan_now = reads.store.plan_for_mission(view.mission)
     if plan_now is None or view.evaluation is None:
         return None, []
     entries = reads.audit_of_gate(view.mission, view.gate, view.phase)
     votes = [e for e in entries if e.kind in ("approval", "rejection") and e.actor == person]
     signed = [(str(e.payload.get("digest")), e.seq) for e in votes]
-    chosen = next((e for e in reversed(votes) if digest is None or e.payload.get("digest") == digest), None)
-    if chosen is None:
+
+    def evaluation_of(d: str | None, before: int | None = None) -> Any:
+        return next((e for e in reversed(entries) if e.kind == "evaluation" and e.payload.get("digest") == d
+                     and (before is None or e.seq < before)), None)
+
+    bases = []  # (the evaluation entry, "signed" | "viewed", the vote's seq or None)
+    if digest is not None:
+        vote = next((e for e in reversed(votes) if e.payload.get("digest") == digest), None)
+        bases.append((evaluation_of(digest, vote.seq if vote else None), "signed" if vote else "viewed",
+                      vote.seq if vote else None))
+    else:
+        if votes:
+            bases.append((evaluation_of(votes[-1].payload.get("digest"), votes[-1].seq), "signed", votes[-1].seq))
+        if viewed is not None:
+            bases.append((evaluation_of(viewed), "viewed", None))
+    bases = [b for b in bases if b[0] is not None]
+    if not bases:
         return None, signed
-    signed_digest = chosen.payload.get("digest")
-    evals = [e for e in entries if e.kind == "evaluation" and e.seq < chosen.seq
-             and e.payload.get("digest") == signed_digest]
-    if not evals or signed_digest == view.evaluation.get("digest"):
+    base, origin, vote_seq = max(bases, key=lambda b: b[0].seq)
+    signed_digest = base.payload.get("digest")
+    if signed_digest == view.evaluation.get("digest"):
         return None, signed
+    evals = [base]
     at_eval = fold([e for e in entries if e.seq <= evals[-1].seq])
     before_plan = reads._plan(at_eval.plan_sha256) if at_eval.plan_sha256 else plan_now
     waivers = [Waiver(w["benchmark"], w["by"] or "", w["justification"] or "",
@@ -203,7 +220,8 @@ def changes_since(reads: Reads, view: GateView, person: str, digest: str | None 
         if not causes:
             causes.append("evidence ageing")
         out.append(BenchmarkChange(bid, b, a, causes))
-    return Changes(since_digest=str(signed_digest), since_seq=chosen.seq, since_as_of=as_of, benchmarks=out,
+    return Changes(since_digest=str(signed_digest), origin=origin, since_seq=vote_seq or base.seq,
+                   since_as_of=as_of, benchmarks=out,
                    arrived=arrived, corrected=corrected, withdrawn=withdrawn, plan_changed=plan_changed,
                    waivers_changed=waived_before != waived_after), signed
 
@@ -224,9 +242,10 @@ def stale_warnings(view: GateView, now: int) -> list[str]:
     return out
 
 
-async def review(reads: Reads, view: GateView, caller: Caller, since: str | None = None) -> Review:
+async def review(reads: Reads, view: GateView, caller: Caller, since: str | None = None,
+                 viewed: str | None = None) -> Review:
     now = now_us()
-    changes, signed = await asyncio.to_thread(changes_since, reads, view, caller.name, since)
+    changes, signed = await asyncio.to_thread(changes_since, reads, view, caller.name, since, viewed)
     opens = openers(view.evaluation["explanation"], parse_timestamp(view.evaluation["as_of"])) \
         if view.evaluation and view.evaluation.get("as_of") else []
     _, ctx = await reads.gate_context(view.mission, view.gate)
@@ -255,4 +274,51 @@ async def review(reads: Reads, view: GateView, caller: Caller, since: str | None
         if benchmarks and waiver_roles else []
     if not waiver_roles:
         cannot["waive"] = "this gate names no waiver roles"
-    return Review(changes, opens, stale_warnings(view, now), approve, reject, waive, cannot, signed)
+    whatif = await asyncio.to_thread(plan_whatif, reads, view.mission, view.gate)
+    return Review(changes, opens, stale_warnings(view, now), approve, reject, waive, cannot, signed, whatif)
+
+
+@dataclass
+class PlanWhatIf:
+    """The gate's history replayed under a newer loaded plan beside the running one."""
+
+    new_sha256: str
+    new_version: str | None
+    start: int
+    end: int
+    step: str
+    comparison: dict[str, Any]  # rules.whatif.GateComparison.to_json()
+
+
+DAY_STEPS = 400
+
+
+def plan_whatif(reads: Reads, mission: str, gate: str) -> PlanWhatIf | None:
+    """When a plan newer than the mission's is loaded: this gate under both, from the mission's
+    first observation to now (daily steps, or weekly beyond DAY_STEPS days). Blocking."""
+    from rules.timeline import timeline
+    from rules.whatif import compare_timelines
+    from schemas.timefmt import WEEK
+
+    current = reads.store.plan_for_mission(mission)
+    if current is None:
+        return None
+    plans = reads.plans_of(mission)
+    created = next((c for s, _, c in plans if s == current.sha256), None)
+    newer = [p for p in plans if p[0] != current.sha256 and created is not None and p[2] > created]
+    if not newer:
+        return None
+    sha, version, _ = newer[-1]
+    new_plan = reads._plan(sha)
+    index = reads.store.evidence_index(mission)
+    now = now_us()
+    firsts = [int(s.obs[0]) for s in index.series.values() if len(s.obs)]
+    start = min(min(firsts, default=now - 30 * DAY), now)
+    step_us, step = (DAY, "P1D") if now - start <= DAY_STEPS * DAY else (WEEK, "P1W")
+    start = now - ((now - start) // step_us) * step_us
+    old = timeline(current, index, start, now, step_us, gates=[gate] if gate in current.gates else [])
+    new = timeline(new_plan, index, start, now, step_us, gates=[gate] if gate in new_plan.gates else [])
+    cmp = compare_timelines(old, new).get(gate)
+    if cmp is None:
+        return None
+    return PlanWhatIf(sha, version, start, now, step, cmp.to_json())

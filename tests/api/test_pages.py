@@ -162,3 +162,47 @@ async def until_text(env: Env, path: str, text: str, timeout_s: float = 30.0) ->
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"{path} never showed {text!r}: {body}")
         await asyncio.sleep(0.1)
+
+
+async def test_gate_page_compares_a_newer_plan(env: Env) -> None:
+    import copy
+
+    from rules.plan import load_plan
+    from service import Caller
+
+    from .conftest import PLAN
+
+    await open_gate(env)
+    v2 = copy.deepcopy(PLAN)
+    v2["version"] = "2"
+    v2["phases"][0]["gates"][0]["rule"]["all"][1]["benchmark"]["threshold"] = 90  # coverage 60 no longer enough
+    loaded = await env.service.load_plan(load_plan(v2), Caller("dave"))
+    assert not loaded.registered  # the exit runs on v1: v2 waits for a migration
+    await sign_in(env.client, env.keys["alice"])
+    page = (await env.client.get(f"{OVERVIEW}/gates/g1")).text
+    section = page.split('id="what-if"')[1].split("</section>")[0]
+    assert loaded.sha256[:12] in section and "(v2)" in section
+    assert 'id="what-if-outcome">no longer passes<' in section and "coverage-ok" in section
+    ov = (await env.client.get(OVERVIEW)).text
+    assert "A newer plan is loaded for this mission:" in ov
+
+
+async def test_what_changed_since_last_looked(env: Env) -> None:
+    await open_gate(env)
+    await sign_in(env.client, env.keys["bob"])
+    first = (await env.client.get(f"{OVERVIEW}/gates/g1")).text
+    assert 'id="what-changed"' not in first  # nothing seen before, no vote
+    await env.audited("evaluation")
+    r = await env.submit(record("inc-2", value=1, observed_at="2025-04-30T00:00:00Z"))
+    assert r.json()["stored"] == 1
+    await env.gate("g1", lambda v: v["evaluation"]["digest"] != digest_on(first) and not v["evaluation_pending"])
+    await env.audited("evaluation", 2)
+    again = (await env.client.get(f"{OVERVIEW}/gates/g1")).text
+    changed = again.split('id="what-changed"')[1].split("</section>")[0]
+    assert "What changed since you last looked" in changed and "<code>inc-2</code>" in changed
+    assert "new data" in changed
+    # Looked at now: nothing new since.
+    assert 'id="what-changed"' not in (await env.client.get(f"{OVERVIEW}/gates/g1")).text
+    # The cookie is bob's: another person in the same browser compares with nothing of his.
+    await sign_in(env.client, env.keys["carol"])
+    assert 'id="what-changed"' not in (await env.client.get(f"{OVERVIEW}/gates/g1")).text
