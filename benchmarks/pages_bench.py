@@ -98,7 +98,7 @@ async def scene(temporal: Any, url: str, plans: list[dict[str, Any]], audit: int
     from api.app import create_app
     from api.settings import ApiSettings
     from rules.plan import load_plan
-    from service import Caller, Service
+    from service import Caller, Service, Unavailable
     from service.keys import KeyRegistry
     from store import Store
     from worker import build_worker
@@ -129,7 +129,10 @@ async def scene(temporal: Any, url: str, plans: list[dict[str, Any]], audit: int
             # Until the workflows have evaluated what the pages will show.
             deadline = time.monotonic() + 600
             while True:
-                awaiting = await service.gates_awaiting(Caller("ana", roles=frozenset({"mission_head"})))
+                try:
+                    awaiting = await service.gates_awaiting(Caller("ana", roles=frozenset({"mission_head"})))
+                except Unavailable:  # a worker busy starting hundreds of workflows: ask again
+                    awaiting = []
                 if len(awaiting) >= wait_for:
                     break
                 if time.monotonic() > deadline:

@@ -3,7 +3,7 @@ audit.jsonl) or any JSON Lines of audit entries. Needs only Python and rfc8785; 
 a PDF directly.
 
     python scripts/verify_audit_excerpt.py dossier.pdf
-    pdftotext dossier.pdf - | python scripts/verify_audit_excerpt.py -
+    python scripts/verify_audit_excerpt.py dossier.txt     # the PDF's text, copied out
     python scripts/verify_audit_excerpt.py audit-excerpt.jsonl --head 1234:<hash>
 
 Each entry's hash is recomputed from its content (as README's export check does); entries that
