@@ -26,7 +26,7 @@ from store import AuditEntry, now_us
 from store.spec import plan_spec
 
 from .core import Service
-from .errors import Caller
+from .errors import Caller, Refused
 from .temporal import PhaseRead, mission_status, phase_read
 
 __all__ = ["Freshness", "GateLine", "MissionOverview", "PhaseNode", "PortfolioRow", "Reads", "SourceLast",
@@ -186,6 +186,13 @@ class Reads:
             plan = self._plans[sha256] = self.store.load_plan(sha256)
         return plan
 
+    async def plan(self, mission: str) -> LoadedPlan:
+        """The mission's plan, or Refused(UnknownMission) as every other read says it."""
+        plan = await self.service.plan_for_mission(mission)
+        if plan is None:
+            raise Refused("UnknownMission", f"unknown mission {mission!r}: load its plan first")
+        return plan
+
     def missions(self) -> list[tuple[str, LoadedPlan]]:
         """Every registered mission with its plan. Blocking."""
         with self.store.read() as conn:
@@ -308,7 +315,7 @@ class Reads:
     # -- the overview -------------------------------------------------------------------------
 
     async def overview(self, mission: str) -> MissionOverview:
-        plan = await self.service._plan(mission)
+        plan = await self.plan(mission)
         ms = await mission_status(self.service.client, mission)
         records = {p.id: p for p in ms.phases} if ms else {}
         started = [ph.id for ph in plan.model.phases if ph.id in records and records[ph.id].state != "pending"]
@@ -434,7 +441,7 @@ class Reads:
     async def gate_context(self, mission: str, gate: str) -> tuple[LoadedPlan, lc.GateContext]:
         """The gate as the lifecycle's checks see it now (what the workflow's validators decide
         with), for saying which acts a person may take before offering them."""
-        plan = await self.service._plan(mission)
+        plan = await self.plan(mission)
         ref = plan.gates.get(gate)
         if ref is None:
             raise KeyError(gate)

@@ -44,7 +44,7 @@ async def _load(request: Request, mission: str, gate: str, upto: int | None,
     if not isinstance(s, Signed):
         return s
     try:
-        plan = await s.p.service._plan(mission)
+        plan = await s.reads.plan(mission)
     except Refused as exc:
         return templates.TemplateResponse(request, "problem.html", s.context(error=exc.message), status_code=404)
     if not may_see(s, mission_roles(plan)):
