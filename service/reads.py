@@ -384,19 +384,29 @@ class Reads:
             if key not in phases or (wf.start_time and phases[key][0].start_time
                                      and wf.start_time > phases[key][0].start_time):
                 phases[key] = (wf, [str(s) for s in sa.get(m.SA_GATE_STATES, [])])
-        awaiting = [(mid, pid, wf) for (mid, pid), (wf, states) in phases.items() if "awaiting_approval" in states
-                    and wf.status is not None and wf.status.name == "RUNNING"]
+        awaiting = {(mid, pid): [st.split(":")[0] for st in states if st.endswith(":awaiting_approval")]
+                    for (mid, pid), (wf, states) in phases.items()
+                    if "awaiting_approval" in states and wf.status is not None and wf.status.name == "RUNNING"}
+        # Since when each gate awaits: its audit entry (one query for every mission); a phase
+        # whose entry is not written yet (the phase writes in group commits) is asked.
+        since = await asyncio.to_thread(self._awaiting_since, wanted)
+        waits: dict[str, list[int]] = {}
+        ask = []
+        for (mid, pid), gates in awaiting.items():
+            if all((mid, g) in since for g in gates):
+                waits.setdefault(mid, []).extend(since[(mid, g)] for g in gates)
+            else:
+                ask.append((mid, pid))
         limit = asyncio.Semaphore(16)
 
         async def wait_of(mid: str, pid: str) -> tuple[str, list[int]]:
             async with limit:
                 read = await phase_read(self.service.client, mid, pid)
             return mid, [g.awaiting_since_us for g in read.status.gates
-                         if read is not None and g.state == "awaiting_approval" and g.awaiting_since_us] if read else []
+                         if g.state == "awaiting_approval" and g.awaiting_since_us] if read else []
 
-        waits: dict[str, list[int]] = {}
-        for mid, since in await asyncio.gather(*(wait_of(mid, pid) for mid, pid, _ in awaiting)):
-            waits.setdefault(mid, []).extend(since)
+        for mid, found in await asyncio.gather(*(wait_of(mid, pid) for mid, pid in ask)):
+            waits.setdefault(mid, []).extend(found)
         now = now_us()
 
         def store_reads() -> tuple[dict[tuple[str, str, str], tuple[int, int, int]], dict[str, tuple[int, str]]]:
@@ -420,6 +430,26 @@ class Reads:
                 stale_soon=sorted(stale_soon), last_regression_at=reg[0] if reg else None,
                 last_regression=reg[1] if reg else None))
         return rows
+
+    def _awaiting_since(self, missions: set[str]) -> dict[tuple[str, str], int]:
+        """(mission, gate) -> when its move to awaiting approval was audited, for gates whose
+        newest audited transition is that move. Blocking."""
+        q = ("SELECT at, payload FROM audit_log WHERE kind = 'gate_transition'"
+             " AND (payload LIKE :t ESCAPE '\\' OR payload LIKE :f ESCAPE '\\') ORDER BY seq")
+        out: dict[tuple[str, str], int] = {}
+        with self.store.read() as conn:
+            rows = conn.execute(text(q), {"t": _in_payload("to", "awaiting_approval"),
+                                          "f": _in_payload("from", "awaiting_approval")}).all()
+        for at, p in rows:
+            payload = json.loads(p)
+            if payload.get("mission") not in missions:
+                continue
+            key = (payload["mission"], str(payload.get("gate")))
+            if payload.get("to") == "awaiting_approval":
+                out[key] = int(at)
+            elif payload.get("from") == "awaiting_approval":
+                out.pop(key, None)
+        return out
 
     def _last_regressions(self, missions: set[str]) -> dict[str, tuple[int, str]]:
         """Per mission, the newest gate that fell back from awaiting approval (the rule stopped

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -71,6 +72,7 @@ async def test_portfolio_row_and_sorting(env: Env) -> None:
     assert page
     r = await until_text(env, "/ui/portfolio", "Preparation (p1)")
     assert '<td>1</td>' in r  # one gate awaiting approval
+    assert re.search(r"<td>\d+ min</td>", r)  # waiting since the gate passed
     r2 = await env.client.get("/ui/portfolio?sort=awaiting&dir=desc")
     assert r2.status_code == 200 and 'aria-sort="descending"' in r2.text
     bad = await env.client.get("/ui/portfolio?sort=colour")
