@@ -73,6 +73,7 @@ class Review:
     may_waive: list[str]
     cannot: dict[str, str]  # act -> why not
     signed: list[tuple[str, int]] = field(default_factory=list)  # (digest, seq) of the person's votes
+    vote_seqs: dict[tuple[str, str], int] = field(default_factory=dict)  # (person, digest) -> audit entry
     whatif: PlanWhatIf | None = None
 
 
@@ -149,15 +150,17 @@ def _corrections(reads: Reads, mission: str, ids: list[str]) -> list[tuple[str, 
 
 
 def changes_since(reads: Reads, view: GateView, person: str, digest: str | None = None,
-                  viewed: str | None = None) -> tuple[Changes | None, list[tuple[str, int]]]:
-    """Blocking. The person's votes on this gate, and what changed since the later of their
-    newest vote and the evaluation they last viewed (`viewed`, a digest), or since `digest`."""
+                  viewed: str | None = None) -> tuple[Changes | None, dict[tuple[str, str], int]]:
+    """Blocking. What changed since the later of the person's newest vote and the evaluation
+    they last viewed (`viewed`, a digest), or since `digest`; and the audit entry of every vote
+    on the gate, by (person, digest)."""
     plan_now = reads.store.plan_for_mission(view.mission)
     if plan_now is None or view.evaluation is None:
-        return None, []
+        return None, {}
     entries = reads.audit_of_gate(view.mission, view.gate, view.phase)
+    cast = {(e.actor or "", str(e.payload.get("digest"))): e.seq for e in entries
+            if e.kind in ("approval", "rejection")}
     votes = [e for e in entries if e.kind in ("approval", "rejection") and e.actor == person]
-    signed = [(str(e.payload.get("digest")), e.seq) for e in votes]
 
     def evaluation_of(d: str | None, before: int | None = None) -> Any:
         return next((e for e in reversed(entries) if e.kind == "evaluation" and e.payload.get("digest") == d
@@ -175,11 +178,11 @@ def changes_since(reads: Reads, view: GateView, person: str, digest: str | None 
             bases.append((evaluation_of(viewed), "viewed", None))
     bases = [b for b in bases if b[0] is not None]
     if not bases:
-        return None, signed
+        return None, cast
     base, origin, vote_seq = max(bases, key=lambda b: b[0].seq)
     signed_digest = base.payload.get("digest")
     if signed_digest == view.evaluation.get("digest"):
-        return None, signed
+        return None, cast
     evals = [base]
     at_eval = fold([e for e in entries if e.seq <= evals[-1].seq])
     before_plan = reads._plan(at_eval.plan_sha256) if at_eval.plan_sha256 else plan_now
@@ -223,7 +226,7 @@ def changes_since(reads: Reads, view: GateView, person: str, digest: str | None 
     return Changes(since_digest=str(signed_digest), origin=origin, since_seq=vote_seq or base.seq,
                    since_as_of=as_of, benchmarks=out,
                    arrived=arrived, corrected=corrected, withdrawn=withdrawn, plan_changed=plan_changed,
-                   waivers_changed=waived_before != waived_after), signed
+                   waivers_changed=waived_before != waived_after), cast
 
 
 def stale_warnings(view: GateView, now: int) -> list[str]:
@@ -245,7 +248,8 @@ def stale_warnings(view: GateView, now: int) -> list[str]:
 async def review(reads: Reads, view: GateView, caller: Caller, since: str | None = None,
                  viewed: str | None = None) -> Review:
     now = now_us()
-    changes, signed = await asyncio.to_thread(changes_since, reads, view, caller.name, since, viewed)
+    changes, cast = await asyncio.to_thread(changes_since, reads, view, caller.name, since, viewed)
+    signed = sorted(((d, seq) for (who, d), seq in cast.items() if who == caller.name), key=lambda x: x[1])
     opens = openers(view.evaluation["explanation"], parse_timestamp(view.evaluation["as_of"])) \
         if view.evaluation and view.evaluation.get("as_of") else []
     _, ctx = await reads.gate_context(view.mission, view.gate)
@@ -275,7 +279,7 @@ async def review(reads: Reads, view: GateView, caller: Caller, since: str | None
     if not waiver_roles:
         cannot["waive"] = "this gate names no waiver roles"
     whatif = await asyncio.to_thread(plan_whatif, reads, view.mission, view.gate)
-    return Review(changes, opens, stale_warnings(view, now), approve, reject, waive, cannot, signed, whatif)
+    return Review(changes, opens, stale_warnings(view, now), approve, reject, waive, cannot, signed, cast, whatif)
 
 
 @dataclass

@@ -87,6 +87,13 @@ async def test_dossier_after_an_approval_verifies_offline(env: Env, tmp_path: Pa
         "csrf": csrf(page.text), "digest": digest_on(page.text), "role": "mission_head", "comment": "ok"})
     assert r.status_code == 200
     await env.audited("approval")
+    # Each approval links to the dossier as of its audit entry.
+    gate = (await env.client.get(f"{OVERVIEW}/gates/g1")).text
+    link = re.search(r'class="approval-dossier" href="([^"]+)"', gate)
+    assert link and "?upto=" in link.group(1)
+    at_vote = (await env.client.get(link.group(1))).text
+    seq = link.group(1).split("upto=")[1]
+    assert f"As of audit entry</th><td>{seq} (" in at_vote and "mission_head" in at_vote
     d = (await env.client.get(DOSSIER)).text
     plan_sha = env.store.plan_for_mission(MISSION).sha256  # type: ignore[union-attr]
     assert plan_sha in d and digest_on(page.text) in d and "the same digest" in d
@@ -120,6 +127,10 @@ async def test_dossier_as_of_an_instant_before_the_evidence(env: Env) -> None:
     assert r.status_code == 200 and "As of audit entry</th><td>0" in r.text and "No evaluation recorded" in r.text
     r = await env.client.get(f"{DOSSIER}?at=yesterday")
     assert r.status_code == 422 and "at:" in r.text
+    r = await env.client.get(f"{DOSSIER}?upto=many")
+    assert r.status_code == 422 and "upto" in r.text
+    r = await env.client.get(f"/ui/missions/{MISSION}/gates/nope/dossier")
+    assert r.status_code == 404 and "has no gate" in r.text
 
 
 async def test_french_from_accept_language_and_the_switch(env: Env) -> None:
