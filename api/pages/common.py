@@ -14,7 +14,7 @@ from schemas.timefmt import DAY, HOUR, MINUTE, format_timestamp
 
 from .. import i18n
 
-__all__ = ["templates", "wait_text"]
+__all__ = ["LABELS", "render", "templates", "wait_text"]
 
 
 # The words for the states and kinds the pages show (their msgids in the catalogues).
@@ -67,3 +67,8 @@ def _since(us: int | None) -> str:
 templates.env.filters["ts"] = _ts
 templates.env.filters["span"] = wait_text
 templates.env.filters["since"] = _since
+
+
+def render(request: Request, name: str, context: dict[str, Any]) -> str:
+    """A page as text (for printing), with what every page's context has."""
+    return templates.get_template(name).render({**context, **_i18n(request), "request": request})

@@ -15,12 +15,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from schemas.timefmt import parse_timestamp
-from service import Refused
+from service import Refused, Unavailable
 from service.dossier import Dossier, build_dossier, excerpt_lines
 from service.reads import mission_roles
 
 from .auth import Signed, signed_in
-from .common import templates
+from .common import render, templates
 from .overview import may_see
 
 __all__ = ["armor", "pdf_of", "router"]
@@ -87,8 +87,7 @@ async def dossier_pdf(request: Request, mission: str, gate: str, upto: int | Non
         return found
     s, d = found
     ctx = _context(s, d, printing=True)
-    html = templates.get_template("dossier.html").render({**ctx, **templates.context_processors[0](request),
-                                                          "request": request})
+    html = render(request, "dossier.html", ctx)
     pdf = await pdf_of(html)
     name = f"dossier-{mission}-{gate}-{d.upto}.pdf"
     return Response(pdf, media_type="application/pdf", headers={
@@ -113,7 +112,7 @@ async def pdf_of(html: str) -> bytes:
 
     chromium = shutil.which("chromium")
     if chromium is None:
-        raise Refused("Unavailable", "no chromium on this server: the PDF cannot be printed (the page can)")
+        raise Unavailable("no chromium on this server: the dossier's PDF cannot be printed (its page can)")
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=chromium, args=[
             "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
