@@ -18,7 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from service import Refused, Service, Unavailable
 from service.keys import Keys
 
-from . import evidence_routes, gate_routes, mission_routes, timeline_routes, ui
+from . import evidence_routes, gate_routes, mission_routes, role_routes, timeline_routes, ui
 from .bodies import validation_error_response
 from .deps import Parts
 from .errors import refused_response, unavailable_response
@@ -77,6 +77,7 @@ def _build(settings: ApiSettings, metrics: Metrics,
     app.include_router(evidence_routes.router)
     app.include_router(gate_routes.router)
     app.include_router(mission_routes.router)
+    app.include_router(role_routes.router)
     app.include_router(timeline_routes.router)
     app.include_router(ui.router)
     app.include_router(pages_router)

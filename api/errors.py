@@ -21,6 +21,9 @@ def refusal_status(exc: Refused) -> int:
 async def refused_response(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, Refused)
     status = refusal_status(exc)
+    if status == 422 and exc.problems:  # input refused whole (a register import): every problem
+        return JSONResponse({"detail": [{"loc": ["body", exc.field or "body", path], "msg": why, "type": exc.type}
+                                        for path, why in exc.problems]}, status_code=422)
     if status == 422:
         return JSONResponse({"detail": [{"loc": ["body", exc.field or "body"], "msg": exc.message,
                                          "type": exc.type}]}, status_code=422)

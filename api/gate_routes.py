@@ -68,20 +68,22 @@ async def gate_view(mission: MissionPath, gate: GatePath, p: PartsDep, ident: Id
 @router.post("/v1/missions/{mission}/gates/{gate}/approve", response_model=GateView, responses=_REFUSALS)
 async def approve(mission: MissionPath, gate: GatePath, body: ApproveBody, p: PartsDep,
                   ident: IdentityDep) -> GateView:
-    return await p.service.approve(mission, gate, ident.caller, body.role, body.digest, body.comment)
+    return await p.service.approve(mission, gate, ident.caller, body.role, body.digest, body.comment,
+                                   body.on_behalf_of)
 
 
 @router.post("/v1/missions/{mission}/gates/{gate}/reject", response_model=GateView, responses=_REFUSALS)
 async def reject(mission: MissionPath, gate: GatePath, body: RejectBody, p: PartsDep,
                  ident: IdentityDep) -> GateView:
-    return await p.service.reject(mission, gate, ident.caller, body.role, body.digest, body.reason)
+    return await p.service.reject(mission, gate, ident.caller, body.role, body.digest, body.reason,
+                                  body.on_behalf_of)
 
 
 @router.post("/v1/missions/{mission}/gates/{gate}/waive", response_model=GateView, responses=_REFUSALS)
 async def waive(mission: MissionPath, gate: GatePath, body: WaiveBody, p: PartsDep,
                 ident: IdentityDep) -> GateView:
     return await p.service.waive(mission, gate, ident.caller, body.role, body.benchmark, body.justification,
-                                 body.until)
+                                 body.until, body.on_behalf_of)
 
 
 @router.post("/v1/missions/{mission}/gates/{gate}/withdraw", response_model=GateView, responses=_REFUSALS)
@@ -89,4 +91,4 @@ async def withdraw(mission: MissionPath, gate: GatePath, body: WithdrawBody, p: 
                    ident: IdentityDep) -> GateView:
     """Take back your counted approval or rejection while the gate awaits approval; it stops
     counting at once (NoCountedVote when there is none)."""
-    return await p.service.withdraw(mission, gate, ident.caller, body.reason)
+    return await p.service.withdraw(mission, gate, ident.caller, body.reason, body.on_behalf_of)

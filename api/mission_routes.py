@@ -77,4 +77,5 @@ async def migrate(mission: MissionPath, body: MigrateBody, p: PartsDep, ident: I
 async def revoke(mission: MissionPath, gate: GatePath, benchmark: BenchmarkPath, body: RevokeBody,
                  p: PartsDep, ident: IdentityDep) -> GateView:
     """End a waiver now; the answer shows the gate re-evaluated (or `evaluation_pending`)."""
-    return await p.service.revoke_waiver(mission, gate, ident.caller, body.role, benchmark, body.reason)
+    return await p.service.revoke_waiver(mission, gate, ident.caller, body.role, benchmark, body.reason,
+                                         body.on_behalf_of)

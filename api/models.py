@@ -9,7 +9,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from schemas.models import ID_PATTERN
 from schemas.timefmt import TIMESTAMP_PATTERN, parse_timestamp
 
-__all__ = ["ApproveBody", "IngestResult", "MigrateBody", "RecordResult", "RejectBody", "ReopenBody", "RevokeBody", "StartBody", "WaiveBody", "WithdrawBody"]
+__all__ = ["ApproveBody", "IngestResult", "MigrateBody", "OnBehalfOf", "RecordResult", "RejectBody", "ReopenBody", "RevokeBody", "StartBody", "Timestamp", "WaiveBody", "WithdrawBody"]
 
 Id = Annotated[str, Field(pattern=ID_PATTERN, max_length=64)]
 Digest = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$", description="the evaluation digest being approved")]
@@ -27,20 +27,28 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+OnBehalfOf = Annotated[Id | None, Field(description="the principal you act for as their delegate (default: your "
+                                                   "own role if you hold it, else your first delegation covering "
+                                                   "the act)")]
+
+
 class ApproveBody(_Body):
     digest: Digest
     role: Id
     comment: Annotated[str, Field(max_length=4000)] | None = None
+    on_behalf_of: OnBehalfOf = None
 
 
 class RejectBody(_Body):
     digest: Digest
     role: Id
     reason: Annotated[str, Field(min_length=1, max_length=4000)]
+    on_behalf_of: OnBehalfOf = None
 
 
 class WithdrawBody(_Body):
     reason: Annotated[str, Field(min_length=1, max_length=4000)]
+    on_behalf_of: OnBehalfOf = None
 
 
 class WaiveBody(_Body):
@@ -48,6 +56,7 @@ class WaiveBody(_Body):
     role: Id
     justification: Annotated[str, Field(min_length=1, max_length=4000)]
     until: Timestamp | None = None
+    on_behalf_of: OnBehalfOf = None
 
 
 class FieldProblem(BaseModel):
@@ -94,6 +103,7 @@ class ReopenBody(_Body):
 class RevokeBody(_Body):
     role: Id
     reason: Annotated[str, Field(max_length=4000)] | None = None
+    on_behalf_of: OnBehalfOf = None
 
 
 class MigrateBody(_Body):

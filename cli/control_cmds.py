@@ -30,6 +30,8 @@ Role = Annotated[str, typer.Option("--role", help="The role the person acts unde
 Mission = Annotated[str, typer.Argument(help="Mission id.")]
 Gate = Annotated[str, typer.Argument(help="Gate id.")]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+For = Annotated[str | None, typer.Option("--on-behalf-of", help="The principal you act for, as their delegate "
+                                                                "(default: your own role, else your first delegation).")]
 
 
 def _caller(person: str) -> Caller:
@@ -114,36 +116,37 @@ def explain(mission: Mission, gate: Gate, as_json: Json = False) -> None:
 @commands.command("approve")
 def approve(mission: Mission, gate: Gate, person: As, role: Role,
             digest: Annotated[str, typer.Option("--digest", help="The evaluation digest you reviewed (see `explain`).")],
-            comment: Annotated[str | None, typer.Option("--comment")] = None) -> None:
+            comment: Annotated[str | None, typer.Option("--comment")] = None, on_behalf_of: For = None) -> None:
     """Approve the evaluation with this digest."""
 
     async def act(svc: Service) -> None:
-        print_gate(await svc.approve(mission, gate, _caller(person), role, digest, comment))
+        print_gate(await svc.approve(mission, gate, _caller(person), role, digest, comment, on_behalf_of))
     run(act)
 
 @commands.command("reject")
 def reject(mission: Mission, gate: Gate, person: As, role: Role,
            digest: Annotated[str, typer.Option("--digest", help="The evaluation digest you reviewed.")],
-           reason: Annotated[str, typer.Option("--reason", help="Why (required).")]) -> None:
+           reason: Annotated[str, typer.Option("--reason", help="Why (required).")], on_behalf_of: For = None) -> None:
     """Reject the evaluation with this digest: the gate collects until the evaluation changes."""
 
     async def act(svc: Service) -> None:
-        print_gate(await svc.reject(mission, gate, _caller(person), role, digest, reason))
+        print_gate(await svc.reject(mission, gate, _caller(person), role, digest, reason, on_behalf_of))
     run(act)
 
 @commands.command("withdraw")
 def withdraw(mission: Mission, gate: Gate, person: As,
-             reason: Annotated[str, typer.Option("--reason", help="Why (required).")]) -> None:
+             reason: Annotated[str, typer.Option("--reason", help="Why (required).")], on_behalf_of: For = None) -> None:
     """Take back your counted approval or rejection while the gate awaits approval."""
     async def act(svc: Service) -> None:
-        print_gate(await svc.withdraw(mission, gate, _caller(person), reason))
+        print_gate(await svc.withdraw(mission, gate, _caller(person), reason, on_behalf_of))
     run(act)
 
 @commands.command("waive")
 def waive(mission: Mission, gate: Gate, benchmark: Annotated[str, typer.Argument(help="Benchmark id.")],
           person: As, role: Role,
           justification: Annotated[str, typer.Option("--justification", help="Why (required).")],
-          until: Annotated[str | None, typer.Option("--until", help="RFC 3339 instant the waiver ends.")] = None) -> None:
+          until: Annotated[str | None, typer.Option("--until", help="RFC 3339 instant the waiver ends.")] = None,
+          on_behalf_of: For = None) -> None:
     """Waive one benchmark of a gate (a waiver role), until a time or until revoked."""
     from schemas.timefmt import parse_timestamp
 
@@ -153,16 +156,18 @@ def waive(mission: Mission, gate: Gate, benchmark: Annotated[str, typer.Argument
         except ValueError as exc:
             raise fail(f"--until: {exc}") from None
     async def act(svc: Service) -> None:
-        print_gate(await svc.waive(mission, gate, _caller(person), role, benchmark, justification, until))
+        print_gate(await svc.waive(mission, gate, _caller(person), role, benchmark, justification, until,
+                                   on_behalf_of))
     run(act)
 
 @commands.command("revoke-waiver")
 def revoke(mission: Mission, gate: Gate, benchmark: Annotated[str, typer.Argument(help="Benchmark id.")],
-           person: As, role: Role, reason: Annotated[str | None, typer.Option("--reason")] = None) -> None:
+           person: As, role: Role, reason: Annotated[str | None, typer.Option("--reason")] = None,
+           on_behalf_of: For = None) -> None:
     """End a waiver now; the gate is re-evaluated at once."""
 
     async def act(svc: Service) -> None:
-        print_gate(await svc.revoke_waiver(mission, gate, _caller(person), role, benchmark, reason))
+        print_gate(await svc.revoke_waiver(mission, gate, _caller(person), role, benchmark, reason, on_behalf_of))
     run(act)
 
 

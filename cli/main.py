@@ -15,6 +15,7 @@ from . import (
     notify_cmds,
     plan_cmds,
     plantest_cmds,
+    role_cmds,
     stack_cmds,
     store_cmds,
     timeline_cmds,
@@ -47,6 +48,9 @@ app.add_typer(store_cmds.audit_app, name="audit")
 app.add_typer(control_cmds.mission_app, name="mission")
 app.add_typer(control_cmds.phase_app, name="phase")
 app.add_typer(control_cmds.commands)
+app.add_typer(role_cmds.roles_app, name="roles")
+app.add_typer(role_cmds.commands)
+app.add_typer(role_cmds.delegation_app, name="delegation")
 app.add_typer(notify_cmds.notify_app, name="notifications")
 worker_cmds.register(app)
 stack_cmds.register(app)

@@ -111,7 +111,7 @@ def print_gate(view: Any) -> None:
         out.print(root)
     out.print(f"approvals {len(view.approvals)}/{view.quorum} (roles: {', '.join(view.roles)})")
     for a in view.approvals:
-        out.print(f"  {a.person} as {a.role} on {a.digest[:12]} at {a.at}" + (f": {a.comment}" if a.comment else ""))
+        out.print(f"  {a.signed} on {a.digest[:12]} at {a.at}" + (f": {a.comment}" if a.comment else ""))
     for w in view.waivers:
         out.print(f"  [yellow]waived[/yellow] {w.benchmark} by {w.by}: {w.justification}"
                   + (f" (until {w.until})" if w.until else ""))

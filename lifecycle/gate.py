@@ -42,10 +42,12 @@ __all__ = [
     "expire_waivers",
     "migrate",
     "next_deadline",
+    "principal_of",
     "quorum_met",
     "reject",
     "revoke_waiver",
     "start_episode",
+    "vote_to_withdraw",
     "waive",
     "withdraw",
 ]
@@ -57,11 +59,20 @@ PhaseState = Literal["not_started", "running", "paused", "complete"]
 @dataclass(frozen=True)
 class Act:
     """Who acts, under which role. `held` is the set of roles the acting person holds at this
-    instant, where the caller knows it (None: the caller vouches for the role)."""
+    instant, where the caller knows it (None: the caller vouches for the role); with a role
+    register, lifecycle.authority.resolve makes the Act. `principal`: the person a delegate acts
+    for (None: the person themself); `why` says why the role is not held, when it is not."""
 
     person: str
     role: str
     held: frozenset[str] | None = None
+    principal: str | None = None
+    why: str | None = None
+
+    @property
+    def whose(self) -> str:
+        """Whose vote this is: the principal's, for quorum and "already voted"."""
+        return self.principal or self.person
 
 
 @dataclass(frozen=True)
@@ -74,6 +85,9 @@ class GateContext:
     phase: PhaseState
     started_by: str
     reopened_by: str | None = None
+    # The principals the starter and the reopener acted for, if they acted as delegates.
+    started_for: str | None = None
+    reopened_for: str | None = None
 
 
 # --- checks (refusal order: CONTRACT section 4, "Refusal order") ---
@@ -83,8 +97,12 @@ def _authority(gid: str, act: Act, allowed: list[str], what: str) -> None:
     if act.role not in allowed:
         raise Refusal("RoleNotAllowed", f"gate {gid!r}: role {act.role!r} may not {what}; allowed roles: "
                       + ", ".join(allowed))
+    _held(act)
+
+
+def _held(act: Act) -> None:
     if act.held is not None and act.role not in act.held:
-        raise Refusal("RoleNotHeld", f"{act.person} does not hold role {act.role!r}")
+        raise Refusal("RoleNotHeld", act.why or f"{act.person} does not hold role {act.role!r}")
 
 
 def check_coordinator(coordinator_roles: list[str], act: Act) -> None:
@@ -92,17 +110,23 @@ def check_coordinator(coordinator_roles: list[str], act: Act) -> None:
     if act.role not in coordinator_roles:
         raise Refusal("RoleNotAllowed", f"role {act.role!r} is not a coordinator role ("
                       + ", ".join(coordinator_roles) + ")")
-    if act.held is not None and act.role not in act.held:
-        raise Refusal("RoleNotHeld", f"{act.person} does not hold role {act.role!r}")
+    _held(act)
 
 
-def _separation(gid: str, ctx: GateContext, person: str) -> None:
-    if person == ctx.started_by:
-        raise Refusal("SeparationOfDuties", f"gate {gid!r}: {person} started the mission's exit and may not "
-                      "decide its gates")
-    if person == ctx.reopened_by:
-        raise Refusal("SeparationOfDuties", f"gate {gid!r}: {person} reopened this phase and may not decide "
-                      "its gates")
+def _separation(gid: str, ctx: GateContext, act: Act) -> None:
+    """Neither the person acting nor the principal they act for started the exit or reopened
+    the phase (nor was the principal the starter or reopener stood in for)."""
+    people = [act.person] + ([act.principal] if act.principal else [])
+    started = {ctx.started_by} | ({ctx.started_for} if ctx.started_for else set())
+    reopened = {ctx.reopened_by, ctx.reopened_for} - {None}
+    for person in people:
+        as_whom = "" if person == act.person else f" (for whom {act.person} acts)"
+        if person in started:
+            raise Refusal("SeparationOfDuties", f"gate {gid!r}: {person}{as_whom} started the mission's exit "
+                          "and may not decide its gates")
+        if person in reopened:
+            raise Refusal("SeparationOfDuties", f"gate {gid!r}: {person}{as_whom} reopened this phase and may "
+                          "not decide its gates")
 
 
 def _started(gid: str, ctx: GateContext) -> GateState:
@@ -129,12 +153,13 @@ def check_vote(ctx: GateContext, act: Act, digest: str, *, approving: bool,
     would sign a decision that ignores evidence already stored."""
     gid = ctx.spec.id
     _authority(gid, act, ctx.spec.approval.roles, "decide")
-    _separation(gid, ctx, act.person)
+    _separation(gid, ctx, act)
     st = _open_for_votes(gid, ctx)
-    voted = counted_vote(st, act.person)
+    voted = counted_vote(st, act.whose)
     if voted is not None:
         did = "approved" if voted[0] == "approval" else "rejected"
-        raise Refusal("AlreadyVoted", f"gate {gid!r}: {act.person} has already {did} it; withdraw first")
+        by = "" if voted[1].person == act.whose else f" (through {voted[1].person})"
+        raise Refusal("AlreadyVoted", f"gate {gid!r}: {act.whose} has already {did} it{by}; withdraw first")
     if approving and ctx.spec.approval.distinct_roles and any(a.role == act.role for a in st.approvals):
         raise Refusal("RoleAlreadyCounted", f"gate {gid!r}: an approval under role {act.role!r} is already "
                       "counted and this gate needs distinct roles")
@@ -146,24 +171,46 @@ def check_vote(ctx: GateContext, act: Act, digest: str, *, approving: bool,
                       "sign the new digest")
 
 
-def counted_vote(st: GateState, person: str) -> tuple[str, ApprovalRecord] | None:
-    """The person's counted vote on the gate, if any: ("approval" | "rejection", the vote)."""
-    for kind, votes in (("approval", st.approvals), ("rejection", st.rejections)):
-        for v in votes:
-            if v.person == person:
-                return kind, v
-    return None
+def principal_of(v: ApprovalRecord) -> str:
+    """Whose vote it is: the principal a delegate cast it for, else its signer."""
+    return v.principal or v.person
 
 
-def check_withdraw(ctx: GateContext, person: str, held: frozenset[str] | None) -> None:
-    """NoCountedVote first; then the vote's own role must still be held, and the gate open."""
+def _votes(st: GateState) -> list[tuple[str, ApprovalRecord]]:
+    return [("approval", v) for v in st.approvals] + [("rejection", v) for v in st.rejections]
+
+
+def counted_vote(st: GateState, principal: str) -> tuple[str, ApprovalRecord] | None:
+    """The principal's counted vote on the gate, if any: ("approval" | "rejection", the vote)."""
+    return next(((k, v) for k, v in _votes(st) if principal_of(v) == principal), None)
+
+
+def vote_to_withdraw(st: GateState | None, person: str, on_behalf_of: str | None = None
+                     ) -> tuple[str, ApprovalRecord] | None:
+    """The vote a withdrawal by `person` takes back (CONTRACT section 5): the principal's own
+    vote (whoever cast it) or one the person cast for `on_behalf_of`; without it, the person's
+    own vote if any, else the first they cast for a principal."""
+    if st is None:
+        return None
+    votes = _votes(st)
+    if on_behalf_of is not None:
+        return next(((k, v) for k, v in votes if principal_of(v) == on_behalf_of
+                     and (on_behalf_of == person or v.person == person)), None)
+    return counted_vote(st, person) or next(((k, v) for k, v in votes if v.person == person), None)
+
+
+def check_withdraw(ctx: GateContext, person: str, held: frozenset[str] | None,
+                   on_behalf_of: str | None = None, why: str | None = None) -> None:
+    """NoCountedVote first; then the vote's own role must be held (for the vote's principal:
+    `held` is what the caller resolved for that role), and the gate open."""
     gid = ctx.spec.id
-    vote = counted_vote(ctx.state, person) if ctx.state is not None else None
+    vote = vote_to_withdraw(ctx.state, person, on_behalf_of)
     if vote is None:
-        raise Refusal("NoCountedVote", f"gate {gid!r}: {person} has no counted vote to withdraw")
+        whose = "" if on_behalf_of in (None, person) else f" for {on_behalf_of}"
+        raise Refusal("NoCountedVote", f"gate {gid!r}: {person} has no counted vote{whose} to withdraw")
     role = vote[1].role
     if held is not None and role not in held:
-        raise Refusal("RoleNotHeld", f"{person} does not hold role {role!r}, under which the vote was given")
+        raise Refusal("RoleNotHeld", why or f"{person} does not hold role {role!r}, under which the vote was given")
     _open_for_votes(gid, ctx)
 
 
@@ -200,7 +247,7 @@ def check_revoke(ctx: GateContext, act: Act, benchmark: str) -> None:
 
 
 def quorum_met(spec: GateSpec, approvals: list[ApprovalRecord]) -> bool:
-    people = {a.person for a in approvals}
+    people = {principal_of(a) for a in approvals}
     roles = {a.role for a in approvals}
     return len(people) >= spec.approval.quorum and set(spec.approval.required_roles) <= roles
 
@@ -222,8 +269,13 @@ def _transition(st: GateState, to: GateStateName, reason: str, now: int, actor: 
 
 
 def _vote_doc(v: ApprovalRecord) -> dict[str, Any]:
-    # Without an expiry, the shape audit entries had before approvals could expire.
-    return v.model_dump(exclude={"expires"} if v.expires is None else set())
+    # Without an expiry or a principal, the shape audit entries had before either existed.
+    return v.model_dump(exclude={k for k in ("expires", "principal") if getattr(v, k) is None})
+
+
+def _for(act: Act) -> dict[str, Any]:
+    """The audit payload's principal, when a delegate acts (absent otherwise, as before)."""
+    return {"principal": act.principal} if act.principal else {}
 
 
 def _void(st: GateState, reason: str) -> list[Event]:
@@ -262,10 +314,10 @@ def approve(st: GateState, spec: GateSpec, act: Act, digest: str, comment: str |
     """A checked approval (check_vote first): counted, and the gate approved at quorum."""
     valid_for = spec.approval.approval_valid_for_us
     st.approvals.append(ApprovalRecord(person=act.person, role=act.role, digest=digest, comment=comment,
-                                       at=format_timestamp(now),
+                                       at=format_timestamp(now), principal=act.principal,
                                        expires=format_timestamp(now + valid_for) if valid_for else None))
     events: list[Event] = [("approval", act.person, {
-        "gate": st.gate, "role": act.role, "digest": digest, "comment": comment,
+        "gate": st.gate, "role": act.role, **_for(act), "digest": digest, "comment": comment,
         "count": len(st.approvals), "quorum": spec.approval.quorum})]
     if quorum_met(spec, st.approvals):
         events.append(_transition(st, "approved", "quorum reached", now, act.person))
@@ -278,43 +330,45 @@ def reject(st: GateState, spec: GateSpec, act: Act, digest: str, reason: str, no
     evaluation gives another digest."""
     a = spec.approval
     vetoed = act.role in a.veto_roles
-    counted = len({r.person for r in st.rejections} | {act.person})
-    payload: dict[str, Any] = {"gate": st.gate, "role": act.role, "digest": digest, "reason": reason}
+    counted = len({principal_of(r) for r in st.rejections} | {act.whose})
+    payload: dict[str, Any] = {"gate": st.gate, "role": act.role, **_for(act), "digest": digest, "reason": reason}
     if a.reject_threshold != 1 or a.veto_roles:
         payload.update(count=counted, threshold=a.reject_threshold, veto=vetoed)
     events: list[Event] = [("rejection", act.person, payload)]
     if not vetoed and counted < a.reject_threshold:
         st.rejections.append(ApprovalRecord(person=act.person, role=act.role, digest=digest, comment=reason,
-                                            at=format_timestamp(now)))
+                                            at=format_timestamp(now), principal=act.principal))
         return events
-    events += _void(st, f"rejected by {act.person}: {reason}")
+    by = act.person if act.principal is None else f"{act.person} for {act.principal}"
+    events += _void(st, f"rejected by {by}: {reason}")
     st.rejected_digest, st.rejection_reason = digest, reason
     events.append(_transition(st, "collecting", f"rejected: {reason}", now, act.person))
     return events
 
 
-def withdraw(st: GateState, person: str, reason: str) -> list[Event]:
+def withdraw(st: GateState, person: str, reason: str, on_behalf_of: str | None = None) -> list[Event]:
     """A checked withdrawal (check_withdraw first): the vote stops counting at once."""
-    found = counted_vote(st, person)
+    found = vote_to_withdraw(st, person, on_behalf_of)
     assert found is not None, "check_withdraw first"
     kind, vote = found
     st.approvals = [v for v in st.approvals if v is not vote]
     st.rejections = [v for v in st.rejections if v is not vote]
-    return [("vote_withdrawn", person, {"gate": st.gate, "vote": kind, "role": vote.role, "digest": vote.digest,
-                                        "reason": reason})]
+    whose = {"principal": vote.principal} if vote.principal else {}
+    return [("vote_withdrawn", person, {"gate": st.gate, "vote": kind, "role": vote.role, **whose,
+                                        "digest": vote.digest, "reason": reason})]
 
 
 def waive(st: GateState, act: Act, benchmark: str, justification: str, until: str | None) -> list[Event]:
     """A checked waiver; the caller re-evaluates the gate at once."""
     st.waivers.append(WaiverInfo(benchmark=benchmark, by=act.person, role=act.role,
                                  justification=justification, until=until))
-    return [("waiver", act.person, {"gate": st.gate, "role": act.role, "benchmark": benchmark,
+    return [("waiver", act.person, {"gate": st.gate, "role": act.role, **_for(act), "benchmark": benchmark,
                                     "justification": justification, "until": until})]
 
 
 def revoke_waiver(st: GateState, act: Act, benchmark: str, reason: str | None) -> list[Event]:
     st.waivers = [w for w in st.waivers if w.benchmark != benchmark]
-    return [("waiver_revoked", act.person, {"gate": st.gate, "role": act.role, "benchmark": benchmark,
+    return [("waiver_revoked", act.person, {"gate": st.gate, "role": act.role, **_for(act), "benchmark": benchmark,
                                             "reason": reason})]
 
 

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from .register import Register
 from .timefmt import parse_timestamp
 
 GateStateName = Literal["collecting", "awaiting_approval", "approved"]
@@ -134,7 +135,11 @@ class _Actor(_Model):
     role: str = NonEmpty
     # The roles the person holds at this instant, where the caller knows them (an API key's);
     # the workflow refuses RoleNotHeld in the same step as the decision. None: not checked.
+    # A workflow that has a role register (schemas.register) resolves the act with it instead.
     held_roles: list[str] | None = None
+    # The principal a delegate acts for (CONTRACT section 5); None: their own assignment if
+    # they hold the role, else the first delegation that covers the act.
+    on_behalf_of: str | None = None
 
 
 class ApproveInput(_Actor):
@@ -160,6 +165,7 @@ class WithdrawInput(_Model):
     gate: str
     reason: str = NonEmpty
     held_roles: list[str] | None = None
+    on_behalf_of: str | None = None
 
 
 class WaiveInput(_Actor):
@@ -232,6 +238,8 @@ class ApprovalRecord(_Model):
     comment: str | None = None
     at: str
     expires: str | None = None  # approvals under approval_valid_for: when it stops counting
+    # The principal a delegate voted for (CONTRACT section 5); None: the signer's own vote.
+    principal: str | None = None
 
 
 class GateState(_Model):
@@ -287,6 +295,11 @@ class PhaseInput(_Model):
     reopen_reason: str | None = None
     paused: bool = False
     parent_workflow_id: str | None = None
+    # The mission's role register when the phase started (then kept current by set_register
+    # updates and carried across continue-as-new); None: acts carry held_roles, as before.
+    role_register: Register | None = None
+    started_for: str | None = None  # the principal the starter acted for, as a delegate
+    reopened_for: str | None = None
     search_attributes: bool = True
     limits: Limits = Limits()
     carried: PhaseCarry | None = None
@@ -307,6 +320,7 @@ class PhaseStatus(_Model):
     evaluations_total: int
     runs: int
     pending_evaluation: list[str] = []  # gates with evidence not yet evaluated
+    register_version: int | None = None  # the role register it resolves acts with
 
 
 class PhaseResult(_Model):
@@ -323,6 +337,7 @@ class PhaseRecord(_Model):
     paused: bool = False
     reopened_by: str | None = None
     reopen_reason: str | None = None
+    reopened_for: str | None = None  # the principal the reopener acted for, as a delegate
     failure: str | None = None  # why the phase's last run failed, while state is "failed"
 
 
@@ -333,6 +348,7 @@ class MissionCarry(_Model):
     audit_pending: list[QueuedAuditEntry]
     audit_seq: int
     runs: int
+    started_for: str | None = None
 
 
 class MissionInput(_Model):
@@ -342,6 +358,9 @@ class MissionInput(_Model):
     search_attributes: bool = True
     phase_limits: Limits = Limits()
     carried: MissionCarry | None = None
+    # The mission's role register (schemas.register), kept current by set_register updates and
+    # passed to every phase it starts; None: acts carry held_roles, as before.
+    role_register: Register | None = None
 
 
 class MissionStatus(_Model):
@@ -350,6 +369,8 @@ class MissionStatus(_Model):
     started_by: str
     phases: list[PhaseRecord]
     complete: bool
+    started_for: str | None = None
+    register_version: int | None = None
 
 
 class MissionResult(_Model):

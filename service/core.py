@@ -21,7 +21,7 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from lifecycle import InvalidInput, Refusal
+from lifecycle import InvalidInput, Refusal, authority
 from lifecycle import gate as lc
 from rules.evidence import Outcome
 from rules.plan import LoadedPlan
@@ -29,11 +29,13 @@ from rules.series import EvidenceIndex
 from runtime import TemporalSettings, connect, relay_once, signal_evidence_changed
 from schemas import messages as m
 from schemas.ids import mission_workflow_id, phase_workflow_id
+from schemas.register import Register
 from schemas.timefmt import format_timestamp
 from store import Store, now_us
 from store.spec import plan_spec
 
 from .errors import Caller, Refused, refused_from
+from .register import Roles, resolve_act
 from .temporal import Gone, PhaseRead, mission_status, phase_read, query_status, update
 from .views import AwaitingGate, GateView, MissionView, PhaseView, PlanLoaded, gate_view
 
@@ -55,6 +57,7 @@ class Service:
         self.client = client
         self.task_queue = task_queue
         self.search_attributes = search_attributes
+        self.roles = Roles(self)  # the role register (service/register.py)
 
     @classmethod
     async def connect(cls, database_url: str | None = None, temporal: TemporalSettings | None = None) -> Service:
@@ -164,16 +167,20 @@ class Service:
         async def op() -> MissionView:
             plan = await self._plan(mission)
             _person(caller, role)
-            lc.check_coordinator(plan.model.coordinators, caller.act(role))
+            reg = await self.roles.in_force(mission)
+            lc.check_coordinator(plan.model.coordinators, resolve_act(caller, role, reg, kind="coordinate"))
             try:
                 await self.client.start_workflow(
                     "Mission", m.MissionInput(plan_sha256=plan.sha256, person=caller.name, role=role,
-                                              search_attributes=self.search_attributes),
+                                              search_attributes=self.search_attributes, role_register=reg),
                     id=mission_workflow_id(mission), task_queue=self.task_queue,
                     # A completed exit is not run twice; one that failed or was terminated may be.
                     id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY)
             except WorkflowAlreadyStartedError:
                 raise Refused("MissionAlreadyStarted", f"mission {mission!r}: the exit has already been started") from None
+            latest = await self.roles.in_force(mission)
+            if latest is not None and (reg is None or latest.version > reg.version):
+                await self.roles.push(mission, latest)  # changed while the exit was starting
             await asyncio.to_thread(self.store.register_mission, plan, caller.actor)
             return await self.status(mission)
         return await self._act("mission_start", caller, {"mission": mission, "role": role}, op)
@@ -182,8 +189,9 @@ class Service:
         async def op() -> MissionView:
             plan = await self._plan(mission)
             _person(caller, role)
-            await self._mission_update(plan, caller, role, "reopen", m.ReopenInput(
-                person=caller.name, role=role, held_roles=_held(caller), phase=phase, reason=reason))
+            reg = await self.roles.in_force(mission)
+            await self._mission_update(plan, caller, role, reg, "reopen", m.ReopenInput(
+                person=caller.name, role=role, held_roles=_held(caller, reg), phase=phase, reason=reason))
             return await self.status(mission)
         return await self._act("reopen", caller, {"mission": mission, "phase": phase, "role": role}, op)
 
@@ -199,19 +207,21 @@ class Service:
                 raise Refused("UnknownPlan", f"no loaded plan with sha256 {plan_sha256}: load it first") from None
             if new.mission_id != mission:
                 raise Refused("WrongMission", f"plan {plan_sha256} is for mission {new.mission_id!r}, not {mission!r}")
-            await self._mission_update(plan, caller, role, "migrate", m.MigrateInput(
-                person=caller.name, role=role, held_roles=_held(caller), plan_sha256=plan_sha256))
+            reg = await self.roles.in_force(mission)
+            await self._mission_update(plan, caller, role, reg, "migrate", m.MigrateInput(
+                person=caller.name, role=role, held_roles=_held(caller, reg), plan_sha256=plan_sha256))
             # Evidence is validated against the plan the mission runs on from now.
             await asyncio.to_thread(self.store.register_mission, new, caller.actor)
             return await self.status(mission)
         return await self._act("migrate", caller, {"mission": mission, "role": role, "plan_sha256": plan_sha256}, op)
 
-    async def _mission_update(self, plan: LoadedPlan, caller: Caller, role: str, name: str, arg: Any) -> None:
+    async def _mission_update(self, plan: LoadedPlan, caller: Caller, role: str, reg: Register | None,
+                              name: str, arg: Any) -> None:
         try:
             await update(self.client, mission_workflow_id(plan.mission_id), name, arg, m.MissionStatus)
         except Gone:
             # No exit to act on: who may act is still answered first.
-            lc.check_coordinator(plan.model.coordinators, caller.act(role))
+            lc.check_coordinator(plan.model.coordinators, resolve_act(caller, role, reg, kind="coordinate"))
             raise Refused("MissionNotStarted", f"mission {plan.mission_id!r}: the exit has not been started") from None
 
     # -- reading ---------------------------------------------------------------------------------
@@ -265,12 +275,14 @@ class Service:
             if plan is None:
                 continue
             specs = {g.id: g for p in plan_spec(plan).phases for g in p.gates}
+            reg = await self.roles.in_force(st.mission)
             for g in st.gates:
                 ref, spec = plan.gates.get(g.gate), specs.get(g.gate)
                 if ref is None or spec is None or g.state != "awaiting_approval" or g.digest is None:
                     continue
                 ctx = lc.GateContext(spec, g, "paused" if st.paused else "running", st.started_by, st.reopened_by)
-                mine = [r for r in spec.approval.roles if _may_vote(ctx, caller.act(r), g.digest)]
+                mine = [r for r in spec.approval.roles
+                        if _may_vote(ctx, resolve_act(caller, r, reg, kind="vote", gate=g.gate), g.digest)]
                 if mine:
                     out.append(AwaitingGate(mission=st.mission, phase=st.phase, gate=g.gate, name=ref.gate.name,
                                             digest=g.digest, approvals=len(g.approvals),
@@ -280,28 +292,46 @@ class Service:
     # -- acting on gates -------------------------------------------------------------------------
 
     async def approve(self, mission: str, gate: str, caller: Caller, role: str, digest: str,
-                      comment: str | None = None) -> GateView:
+                      comment: str | None = None, on_behalf_of: str | None = None) -> GateView:
         """A vote names the digest it signs and carries the store's position now: the workflow
         refuses it (StaleDigest) while evidence already stored is not in that evaluation."""
-        pos = await self._position(mission, gate)
-        return await self._gate_act("approval", mission, gate, caller, role, {"digest": digest}, "approve",
-                                    m.ApproveInput(person=caller.name, role=role, held_roles=_held(caller), gate=gate,
-                                                   digest=digest, comment=comment, evidence_position=pos),
-                                    lambda ctx: lc.check_vote(ctx, caller.act(role), digest, approving=True))
+        return await self._vote(True, mission, gate, caller, role, digest, comment, on_behalf_of)
 
-    async def reject(self, mission: str, gate: str, caller: Caller, role: str, digest: str, reason: str) -> GateView:
-        pos = await self._position(mission, gate)
-        return await self._gate_act("rejection", mission, gate, caller, role, {"digest": digest}, "reject",
-                                    m.RejectInput(person=caller.name, role=role, held_roles=_held(caller), gate=gate,
-                                                  digest=digest, reason=reason, evidence_position=pos),
-                                    lambda ctx: lc.check_vote(ctx, caller.act(role), digest, approving=False))
+    async def reject(self, mission: str, gate: str, caller: Caller, role: str, digest: str, reason: str,
+                     on_behalf_of: str | None = None) -> GateView:
+        return await self._vote(False, mission, gate, caller, role, digest, reason, on_behalf_of)
 
-    async def withdraw(self, mission: str, gate: str, caller: Caller, reason: str) -> GateView:
+    async def _vote(self, approving: bool, mission: str, gate: str, caller: Caller, role: str, digest: str,
+                    text: str | None, on_behalf_of: str | None) -> GateView:
+        pos = await self._position(mission, gate)
+        reg = await self.roles.in_force(mission)
+        common: dict[str, Any] = {"person": caller.name, "role": role, "held_roles": _held(caller, reg),
+                                  "on_behalf_of": on_behalf_of, "gate": gate, "digest": digest,
+                                  "evidence_position": pos}
+        arg = m.ApproveInput(**common, comment=text) if approving else m.RejectInput(**common, reason=text)
+        return await self._gate_act("approval" if approving else "rejection", mission, gate, caller, role,
+                                    _for({"digest": digest}, on_behalf_of), "approve" if approving else "reject", arg,
+                                    lambda ctx: lc.check_vote(ctx, resolve_act(caller, role, reg, kind="vote", gate=gate,
+                                                                               on_behalf_of=on_behalf_of),
+                                                              digest, approving=approving))
+
+    async def withdraw(self, mission: str, gate: str, caller: Caller, reason: str,
+                       on_behalf_of: str | None = None) -> GateView:
         """Take back one's counted approval or rejection (under the vote's own role)."""
-        return await self._gate_act("withdrawal", mission, gate, caller, None, {}, "withdraw",
+        reg = await self.roles.in_force(mission)
+
+        def check(ctx: lc.GateContext) -> None:
+            if reg is None:
+                resolve_act(caller, "", None, kind="withdraw", on_behalf_of=on_behalf_of)
+                lc.check_withdraw(ctx, caller.name, caller.roles)
+                return
+            act = authority.withdrawal_act(reg, ctx.state, caller.name, now_us(), gate, on_behalf_of)
+            lc.check_withdraw(ctx, caller.name, act.held if act else None, on_behalf_of, act.why if act else None)
+
+        return await self._gate_act("withdrawal", mission, gate, caller, None, _for({}, on_behalf_of), "withdraw",
                                     m.WithdrawInput(person=caller.name, gate=gate, reason=reason,
-                                                    held_roles=_held(caller)),
-                                    lambda ctx: lc.check_withdraw(ctx, caller.name, caller.roles))
+                                                    held_roles=_held(caller, reg), on_behalf_of=on_behalf_of),
+                                    check)
 
     async def _position(self, mission: str, gate: str) -> int | None:
         plan = await self.plan_for_mission(mission)
@@ -310,19 +340,28 @@ class Service:
         return await asyncio.to_thread(self.store.evidence_position, mission, plan.gate_indicators(gate))
 
     async def waive(self, mission: str, gate: str, caller: Caller, role: str, benchmark: str, justification: str,
-                    until: str | None = None) -> GateView:
-        return await self._gate_act("waiver", mission, gate, caller, role, {"benchmark": benchmark}, "waive",
-                                    m.WaiveInput(person=caller.name, role=role, held_roles=_held(caller), gate=gate,
-                                                 benchmark=benchmark, justification=justification, until=until),
-                                    lambda ctx: lc.check_waive(ctx, caller.act(role), benchmark, until, now_us()))
+                    until: str | None = None, on_behalf_of: str | None = None) -> GateView:
+        reg = await self.roles.in_force(mission)
+        return await self._gate_act("waiver", mission, gate, caller, role, _for({"benchmark": benchmark}, on_behalf_of),
+                                    "waive",
+                                    m.WaiveInput(person=caller.name, role=role, held_roles=_held(caller, reg),
+                                                 on_behalf_of=on_behalf_of, gate=gate, benchmark=benchmark,
+                                                 justification=justification, until=until),
+                                    lambda ctx: lc.check_waive(ctx, resolve_act(caller, role, reg, kind="waive", gate=gate,
+                                                                                on_behalf_of=on_behalf_of),
+                                                               benchmark, until, now_us()))
 
     async def revoke_waiver(self, mission: str, gate: str, caller: Caller, role: str, benchmark: str,
-                            reason: str | None = None) -> GateView:
-        return await self._gate_act("waiver_revoke", mission, gate, caller, role, {"benchmark": benchmark},
-                                    "revoke_waiver",
-                                    m.RevokeWaiverInput(person=caller.name, role=role, held_roles=_held(caller),
-                                                        gate=gate, benchmark=benchmark, reason=reason),
-                                    lambda ctx: lc.check_revoke(ctx, caller.act(role), benchmark))
+                            reason: str | None = None, on_behalf_of: str | None = None) -> GateView:
+        reg = await self.roles.in_force(mission)
+        return await self._gate_act("waiver_revoke", mission, gate, caller, role,
+                                    _for({"benchmark": benchmark}, on_behalf_of), "revoke_waiver",
+                                    m.RevokeWaiverInput(person=caller.name, role=role, held_roles=_held(caller, reg),
+                                                        on_behalf_of=on_behalf_of, gate=gate, benchmark=benchmark,
+                                                        reason=reason),
+                                    lambda ctx: lc.check_revoke(ctx, resolve_act(caller, role, reg, kind="waive",
+                                                                                 gate=gate, on_behalf_of=on_behalf_of),
+                                                                benchmark))
 
     async def _gate_act(self, kind: str, mission: str, gate: str, caller: Caller, role: str | None,
                         details: dict[str, Any],
@@ -374,7 +413,7 @@ class Service:
         rec = next((p for p in ms.phases if p.id == read.status.phase), None)
         st = next((g for g in read.status.gates if g.gate == gate), None)
         return lc.GateContext(spec, st, "complete" if not read.running else "running", started_by,
-                              rec.reopened_by if rec else None)
+                              rec.reopened_by if rec else None, ms.started_for, rec.reopened_for if rec else None)
 
 
 def _person(caller: Caller, role: str | None) -> None:
@@ -384,8 +423,14 @@ def _person(caller: Caller, role: str | None) -> None:
                       + "; acts on missions and gates are made by people, with a person's key")
 
 
-def _held(caller: Caller) -> list[str] | None:
-    return None if caller.roles is None else sorted(caller.roles)
+def _held(caller: Caller, reg: Register | None) -> list[str] | None:
+    """The roles an act carries to the workflow: none with a register (the workflow resolves the
+    act with its copy), else the caller's key's (None: an operator vouches)."""
+    return None if reg is not None or caller.roles is None else sorted(caller.roles)
+
+
+def _for(details: dict[str, Any], on_behalf_of: str | None) -> dict[str, Any]:
+    return {**details, "on_behalf_of": on_behalf_of} if on_behalf_of else details
 
 
 def _gate_ref(plan: LoadedPlan, gate: str) -> Any:

@@ -37,6 +37,9 @@ class Caller:
     name: str
     kind: Literal["person", "system"] = "person"
     roles: frozenset[str] | None = None
+    # An operator with direct access to the store (the CLI's operator mode): may change the
+    # role register without holding a role, and is recorded as such.
+    operator: bool = False
 
     @property
     def actor(self) -> str:
@@ -48,11 +51,13 @@ class Caller:
 
 
 class Refused(Exception):
-    def __init__(self, type: str, message: str, field: str | None = None):
+    def __init__(self, type: str, message: str, field: str | None = None,
+                 problems: list[tuple[str, str]] | None = None):
         super().__init__(message)
         self.type = type
         self.message = message
         self.field = field
+        self.problems = problems or []  # (path, reason) of each problem, for an input refused whole
 
     @property
     def category(self) -> Literal["forbidden", "not_found", "invalid", "conflict"]:

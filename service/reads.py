@@ -17,10 +17,10 @@ from typing import Any
 
 from sqlalchemy import text
 
-from lifecycle import Refusal
 from lifecycle import gate as lc
 from rules.plan import LoadedPlan
 from schemas import messages as m
+from schemas.register import Assignment, Delegation
 from schemas.timefmt import DAY, parse_duration
 from store import AuditEntry, now_us
 from store.spec import plan_spec
@@ -121,6 +121,10 @@ class MissionOverview:
     audit: list[AuditEntry]
     freshness: list[Freshness]
     roles: dict[str, list[str]]  # role -> what it does in this mission's plan
+    my_roles: set[str] = field(default_factory=set)  # what the reader holds in this mission now
+    register_version: int = 0  # 0: the mission has no role register (roles come with API keys)
+    holders: list[Assignment] = field(default_factory=list)  # in force now
+    delegations: list[Delegation] = field(default_factory=list)  # in force now
 
 
 @dataclass
@@ -199,11 +203,23 @@ class Reads:
             rows = conn.execute(text("SELECT id, plan_sha256 FROM missions ORDER BY id")).all()
         return [(r[0], self._plan(r[1])) for r in rows]
 
+    def roles_in(self, caller: Caller, plan: LoadedPlan, at: int | None = None) -> set[str]:
+        """The plan's roles this person holds in the mission at `at`: by the mission's role
+        register (their assignments and the delegations to them) once it has one, else by their
+        key (every role for a caller whose roles are not limited). Blocking."""
+        at = now_us() if at is None else at
+        roles = set(mission_roles(plan))
+        reg = self.store.role_register(plan.mission_id)
+        if reg.version > 0:
+            held = {a.role for a in reg.assignments if a.person == caller.name and a.active(at)}
+            held |= {d.role for d in reg.delegations if d.delegate == caller.name and d.active(at)}
+            return held & roles
+        return roles if caller.roles is None else set(caller.roles) & roles
+
     def missions_for(self, caller: Caller) -> list[tuple[str, LoadedPlan]]:
-        """The missions in which this person holds one of the plan's roles (every mission for a
-        caller whose roles are not limited). Blocking."""
-        return [(mid, plan) for mid, plan in self.missions()
-                if caller.roles is None or caller.roles & set(mission_roles(plan))]
+        """The missions in which this person holds one of the plan's roles. Blocking."""
+        now = now_us()
+        return [(mid, plan) for mid, plan in self.missions() if self.roles_in(caller, plan, now)]
 
     def plans_of(self, mission: str) -> list[tuple[str, str | None, int]]:
         """Every plan loaded for the mission: (sha256, version, created_at), oldest first. Blocking."""
@@ -314,7 +330,7 @@ class Reads:
 
     # -- the overview -------------------------------------------------------------------------
 
-    async def overview(self, mission: str) -> MissionOverview:
+    async def overview(self, mission: str, caller: Caller) -> MissionOverview:
         plan = await self.plan(mission)
         ms = await mission_status(self.service.client, mission)
         records = {p.id: p for p in ms.phases} if ms else {}
@@ -327,17 +343,20 @@ class Reads:
         phases = [self._phase_node(plan, ph.id, records.get(ph.id), by_phase.get(ph.id)) for ph in plan.model.phases]
         _depths(phases)
 
-        def store_reads() -> tuple[list[AuditEntry], list[Freshness], list[tuple[str, str | None, int]]]:
-            return self.audit_latest(mission), self.freshness(plan, now), self.plans_of(mission)
+        def store_reads() -> tuple[list[AuditEntry], list[Freshness], list[tuple[str, str | None, int]], Any, set[str]]:
+            return (self.audit_latest(mission), self.freshness(plan, now), self.plans_of(mission),
+                    self.store.role_register(mission), self.roles_in(caller, plan, now))
 
-        audit, fresh, plans = await asyncio.to_thread(store_reads)
+        audit, fresh, plans, reg, mine = await asyncio.to_thread(store_reads)
         running_at = next((c for s, _, c in plans if s == plan.sha256), None)
         newer = [p for p in plans if p[0] != plan.sha256 and running_at is not None and p[2] > running_at]
         return MissionOverview(
             mission=mission, name=plan.model.mission.name, plan=plan.id, plan_version=plan.model.version,
             plan_sha256=plan.sha256, newer_plans=newer, started=ms is not None,
             started_by=ms.started_by if ms else None, as_of=now, phases=phases, audit=audit, freshness=fresh,
-            roles=mission_roles(plan))
+            roles=mission_roles(plan), my_roles=mine, register_version=reg.version,
+            holders=[a for a in reg.assignments if a.active(now)],
+            delegations=[d for d in reg.delegations if d.active(now)])
 
     def _phase_node(self, plan: LoadedPlan, pid: str, rec: m.PhaseRecord | None, read: PhaseRead | None) -> PhaseNode:
         ph = plan.phases[pid]
@@ -485,15 +504,6 @@ class Reads:
         phase_state: lc.PhaseState = ("complete" if not read.running
                                       else "paused" if read.status.paused else "running")
         return plan, lc.GateContext(spec, st, phase_state, ms.started_by, rec.reopened_by if rec else None)
-
-
-def refusal_of(check: Any) -> str | None:
-    """None when a lifecycle check lets the act through, else its reason."""
-    try:
-        check()
-    except Refusal as exc:
-        return str(exc)
-    return None
 
 
 def _first(v: Any) -> str | None:

@@ -18,6 +18,8 @@ from typing import Any
 
 from sqlalchemy import bindparam, text
 
+from lifecycle import Refusal
+from lifecycle import authority as au
 from lifecycle import gate as lc
 from rules.evaluate import Waiver
 from schemas.timefmt import DAY, format_timestamp, parse_duration, parse_timestamp
@@ -25,8 +27,9 @@ from store import now_us
 from store.queries import explain_gate
 
 from .dossier import fold
-from .errors import Caller
-from .reads import Reads, refusal_of
+from .errors import Caller, Refused
+from .reads import Reads
+from .register import resolve_act
 from .views import GateView
 
 __all__ = ["BenchmarkChange", "Changes", "Opener", "Review", "review"]
@@ -252,32 +255,34 @@ async def review(reads: Reads, view: GateView, caller: Caller, since: str | None
     signed = sorted(((d, seq) for (who, d), seq in cast.items() if who == caller.name), key=lambda x: x[1])
     opens = openers(view.evaluation["explanation"], parse_timestamp(view.evaluation["as_of"])) \
         if view.evaluation and view.evaluation.get("as_of") else []
-    _, ctx = await reads.gate_context(view.mission, view.gate)
-    held = sorted(caller.roles or ())
+    plan, ctx = await reads.gate_context(view.mission, view.gate)
+    reg = await reads.service.roles.in_force(view.mission)
+    held = await asyncio.to_thread(reads.roles_in, caller, plan, now)
     digest = view.evaluation["digest"] if view.evaluation else ""
     cannot: dict[str, str] = {}
 
-    def allowed(roles: list[str], act: str, check: Any) -> list[str]:
+    def allowed(roles: list[str], act: str, kind: au.ActKind, check: Any) -> list[str]:
+        """The roles under which the lifecycle lets the act through now, with the act resolved
+        as the service resolves it (the register, or the caller's key without one)."""
         ok, why = [], []
-        for role in roles:
-            reason = refusal_of(lambda r=role: check(caller.act(r)))
-            if reason is None:
-                ok.append(role)
+        for role in sorted(roles, key=lambda r: r not in held):  # the roles they hold first
+            try:
+                check(resolve_act(caller, role, reg, kind=kind, gate=view.gate))
+            except Refusal as exc:
+                why.append(exc.message)
+            except Refused as exc:
+                why.append(exc.message)
             else:
-                why.append(reason)
+                ok.append(role)
         if not ok:
-            cannot[act] = why[0] if why else f"you hold none of the roles that may {act} ({', '.join(roles)})"
+            cannot[act] = why[0] if why else f"this gate names no role that may {act}"
         return ok
 
-    gate_roles = [r for r in view.roles if r in held] or list(view.roles)
-    approve = allowed(gate_roles, "approve", lambda a: lc.check_vote(ctx, a, digest, approving=True))
-    reject = allowed(gate_roles, "reject", lambda a: lc.check_vote(ctx, a, digest, approving=False))
-    waiver_roles = [r for r in view.waiver_roles if r in held] or list(view.waiver_roles)
-    benchmarks = [b for b in _benchmarks(view.evaluation["explanation"])] if view.evaluation else []
-    waive = allowed(waiver_roles, "waive", lambda a: lc.check_waive(ctx, a, benchmarks[0], None, now)) \
-        if benchmarks and waiver_roles else []
-    if not waiver_roles:
-        cannot["waive"] = "this gate names no waiver roles"
+    approve = allowed(list(view.roles), "approve", "vote", lambda a: lc.check_vote(ctx, a, digest, approving=True))
+    reject = allowed(list(view.roles), "reject", "vote", lambda a: lc.check_vote(ctx, a, digest, approving=False))
+    benchmarks = list(_benchmarks(view.evaluation["explanation"])) if view.evaluation else []
+    waive = allowed(list(view.waiver_roles), "waive", "waive",
+                    lambda a: lc.check_waive(ctx, a, benchmarks[0], None, now)) if benchmarks else []
     whatif = await asyncio.to_thread(plan_whatif, reads, view.mission, view.gate)
     return Review(changes, opens, stale_warnings(view, now), approve, reject, waive, cannot, signed, cast, whatif)
 

@@ -32,6 +32,8 @@ class ApprovalView(BaseModel):
     comment: str | None = None
     at: str
     expires: str | None = Field(None, description="under approval_valid_for: when the approval stops counting")
+    principal: str | None = Field(None, description="the person a delegate voted for (null: the signer's own vote)")
+    signed: str = Field("", description='who signed, for people: "dana (deputy)" or "dana for bruno (deputy)"')
 
 
 class WaiverView(BaseModel):
@@ -136,7 +138,9 @@ def gate_view(store: Store, plan: LoadedPlan, gate: str, st: m.GateState | None,
 
 
 def _vote(v: m.ApprovalRecord) -> ApprovalView:
-    return ApprovalView(person=v.person, role=v.role, digest=v.digest, comment=v.comment, at=v.at, expires=v.expires)
+    who = f"{v.person} for {v.principal}" if v.principal else v.person
+    return ApprovalView(person=v.person, role=v.role, digest=v.digest, comment=v.comment, at=v.at, expires=v.expires,
+                        principal=v.principal, signed=f"{who} ({v.role})")
 
 
 def _explanation(store: Store, plan: LoadedPlan, st: m.GateState,

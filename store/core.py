@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -22,8 +22,10 @@ from sqlmodel import Session, col
 from rules.evidence import Outcome, Record
 from rules.plan import LoadedPlan, load_plan
 from rules.series import EvidenceIndex
+from schemas.register import Assignment, Register, RegisterChange
 
 from . import migrate, outbox
+from . import register as role_register
 from .audit import GENESIS, AuditEntry, VerifyResult, entry_hash, payload_text, verify_rows
 from .ingest import ingest_chunk
 from .models import StoredNotification
@@ -155,6 +157,23 @@ class Store:
             row = s.get(MissionRow, mission)
             sha = row.plan_sha256 if row is not None else None
         return self.load_plan(sha) if sha is not None else None
+
+    # --- the role register (store/register.py) -------------------------------------------
+
+    def role_register(self, mission: str) -> Register:
+        with self.session() as s:
+            return role_register.read_register(s, mission)
+
+    def role_holders(self, mission: str, at: int) -> list[Assignment]:
+        """Who held what at `at`: the assignments in force then."""
+        with self.session() as s:
+            return role_register.assignments_at(s, mission, at)
+
+    def role_register_change(self, mission: str, decide: Callable[[Register], RegisterChange]) -> Register:
+        """Apply a change decided on the register as stored (lifecycle.authority decides; a
+        refusal raised by `decide` writes nothing), with its audit entries; the new register."""
+        with self.session() as s:
+            return role_register.apply_change(self, s, mission, decide, now_us())
 
     # --- API keys (hashes only; the api package decides what a key may do) ------------------
 

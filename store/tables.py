@@ -139,3 +139,49 @@ class UiSessionRow(SQLModel, table=True):
     created_at: int = Field(sa_column=Column(BigInteger, nullable=False))
     ends_at: int = Field(sa_column=Column(BigInteger, nullable=False))
     ended_at: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+
+
+class RoleAssignmentRow(SQLModel, table=True):
+    """An assignment of the role register (CONTRACT section 5). Never deleted: ending one sets
+    `until_us` (the database refuses a delete, migration 0007)."""
+
+    __tablename__ = "role_assignments"
+    __table_args__ = (Index("ix_role_assignments_mission", "mission", "seq"),)
+
+    seq: int | None = Field(default=None, primary_key=True)
+    mission: str = Field(max_length=64)
+    person: str = Field(max_length=64)
+    role: str = Field(max_length=64)
+    from_us: int = Field(sa_column=Column(BigInteger, nullable=False))
+    until_us: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    granted_by: str
+    granted_by_role: str | None = None  # None: an operator with store access
+    reason: str = Field(default="", sa_column=Column(Text, nullable=False))
+    created_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class RoleDelegationRow(SQLModel, table=True):
+    __tablename__ = "role_delegations"
+    __table_args__ = (Index("ix_role_delegations_mission", "mission", "seq"),)
+
+    seq: int | None = Field(default=None, primary_key=True)
+    mission: str = Field(max_length=64)
+    delegator: str = Field(max_length=64)
+    role: str = Field(max_length=64)
+    delegate: str = Field(max_length=64)
+    from_us: int = Field(sa_column=Column(BigInteger, nullable=False))
+    until_us: int = Field(sa_column=Column(BigInteger, nullable=False))
+    gates: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # JSON list; None: all
+    reason: str = Field(default="", sa_column=Column(Text, nullable=False))
+    made_by: str
+    created_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class RoleRegisterRow(SQLModel, table=True):
+    """One row per mission: its register's version, raised by every change (and locked by it,
+    so two changes to one mission's register are serialised)."""
+
+    __tablename__ = "role_registers"
+
+    mission: str = Field(primary_key=True, max_length=64)
+    version: int = 0

@@ -23,9 +23,11 @@ from .common import (
     phase_workflow_id,
     refuse,
     refused,
+    workflow_now_us,
 )
 
 with workflow.unsafe.imports_passed_through():
+    from lifecycle import authority
     from lifecycle import gate as lc
     from schemas.messages import (
         DescribePlanInput,
@@ -43,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
         ReopenInput,
         SetPaused,
     )
+    from schemas.register import Register
 
 MAX_RUN_EVENTS = 2000  # a mission sees few events; continue as new well before any limit
 
@@ -55,6 +58,8 @@ class MissionWorkflow:
         c = inp.carried
         self.spec: PlanSpec | None = c.spec if c else None
         self.started_by = c.started_by if c else inp.person
+        self.started_for = c.started_for if c else None
+        self.register: Register | None = inp.role_register
         self.phases: dict[str, PhaseRecord] = {p.id: p for p in c.phases} if c else {}
         self.audit = AuditQueue(list(c.audit_pending) if c else [], c.audit_seq if c else 0)
         self.runs = c.runs + 1 if c else 1
@@ -74,10 +79,18 @@ class MissionWorkflow:
                 raise ApplicationError(f"role {inp.role!r} may not start the exit; coordinator roles: "
                                        + ", ".join(spec.coordinator_roles), type="RoleNotAllowed",
                                        non_retryable=True)
+            if self.register is not None:
+                # The service checked it too; this is the check in the same step as the start.
+                act = authority.resolve(self.register, inp.person, inp.role, workflow_now_us(), kind="coordinate")
+                if not act.held:
+                    raise ApplicationError(act.why or f"{inp.person} does not hold role {inp.role!r}",
+                                           type="RoleNotHeld", non_retryable=True)
+                self.started_for = act.principal
             self.spec = spec
             self.phases = {p.id: PhaseRecord(id=p.id) for p in spec.phases}
             self.audit.add("mission_started", inp.person, mission=spec.mission, role=inp.role,
-                           plan_sha256=spec.plan_sha256)
+                           plan_sha256=spec.plan_sha256,
+                           **({"principal": self.started_for} if self.started_for else {}))
         if inp.search_attributes:
             workflow.upsert_search_attributes([MISSION_KEY.value_set(self.spec.mission)])
         while True:
@@ -93,7 +106,8 @@ class MissionWorkflow:
             if self._should_continue_as_new():
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 if not (self.changed or self.to_start or self.migrating):
-                    workflow.continue_as_new(inp.model_copy(update={"carried": self._carry()}))
+                    workflow.continue_as_new(inp.model_copy(update={"carried": self._carry(),
+                                                                    "role_register": self.register}))
                 continue
             await workflow.wait_condition(lambda: self.changed or bool(self.to_start) or bool(self.audit.pending))
             self.changed = False
@@ -107,7 +121,8 @@ class MissionWorkflow:
     def _carry(self) -> MissionCarry:
         assert self.spec is not None
         return MissionCarry(spec=self.spec, started_by=self.started_by, phases=list(self.phases.values()),
-                            audit_pending=list(self.audit.pending), audit_seq=self.audit.seq, runs=self.runs)
+                            audit_pending=list(self.audit.pending), audit_seq=self.audit.seq, runs=self.runs,
+                            started_for=self.started_for)
 
     def _should_continue_as_new(self) -> bool:
         info = workflow.info()
@@ -155,7 +170,8 @@ class MissionWorkflow:
             phase=next(p for p in self.spec.phases if p.id == pid), started_by=self.started_by,
             generation=rec.generation, reopened_by=rec.reopened_by, reopen_reason=rec.reopen_reason,
             paused=rec.paused, parent_workflow_id=workflow.info().workflow_id,
-            search_attributes=self.inp.search_attributes, limits=self.inp.phase_limits)
+            search_attributes=self.inp.search_attributes, limits=self.inp.phase_limits,
+            role_register=self.register, started_for=self.started_for, reopened_for=rec.reopened_for)
         while True:
             try:
                 child = await workflow.start_child_workflow(
@@ -218,12 +234,18 @@ class MissionWorkflow:
 
     # --- updates ---
 
+    def _coordinator(self, inp: ReopenInput | MigrateInput) -> lc.Act:
+        """Who reopens or migrates, resolved with the register at this instant (the same in the
+        validator and its handler), else with the roles the caller said are held."""
+        if self.register is None:
+            return lc.Act(inp.person, inp.role, None if inp.held_roles is None else frozenset(inp.held_roles))
+        return authority.resolve(self.register, inp.person, inp.role, workflow_now_us(), kind="coordinate")
+
     def _check_coordinator(self, inp: ReopenInput | MigrateInput) -> None:
         if self.spec is None:
             refuse("MissionNotStarted", "the mission's exit is still starting; try again")
         with refused():
-            lc.check_coordinator(self.spec.coordinator_roles, lc.Act(
-                inp.person, inp.role, None if inp.held_roles is None else frozenset(inp.held_roles)))
+            lc.check_coordinator(self.spec.coordinator_roles, self._coordinator(inp))
         if self.migrating:
             refuse("MigrationInProgress", "a plan migration is in progress; try again")
 
@@ -233,6 +255,7 @@ class MissionWorkflow:
         rec.generation += 1
         rec.state = "running"
         rec.reopened_by, rec.reopen_reason = inp.person, inp.reason
+        rec.reopened_for = self._coordinator(inp).principal
         rec.failure = None
         self.to_start.add(inp.phase)
         self.audit.add("phase_reopened", inp.person, mission=self.inp_mission(), phase=inp.phase,
@@ -291,8 +314,18 @@ class MissionWorkflow:
                 await workflow.get_external_workflow_handle(phase_workflow_id(new.mission, p.id)).signal(
                     "plan_changed", PlanChanged(plan_sha256=new.plan_sha256, phase=p, by=inp.person))
 
+    @workflow.update(name="set_register")
+    def set_register(self, reg: Register) -> int:
+        """The role register changed: the newest copy resolves acts from now on and goes to the
+        phases started later (the service sends it to the running ones itself)."""
+        if workflow.patched("role-register") and (self.register is None or reg.version > self.register.version):
+            self.register = reg
+        return self.register.version if self.register is not None else 0
+
     @workflow.query(name="status")
     def status(self) -> MissionStatus:
         return MissionStatus(mission=self.inp_mission(), plan_sha256=self.spec.plan_sha256 if self.spec else self.inp.plan_sha256,
-                             started_by=self.started_by, phases=list(self.phases.values()),
-                             complete=bool(self.phases) and self._complete())
+                             started_by=self.started_by, started_for=self.started_for,
+                             phases=list(self.phases.values()),
+                             complete=bool(self.phases) and self._complete(),
+                             register_version=self.register.version if self.register is not None else None)

@@ -32,6 +32,7 @@ from .common import (
 )
 
 with workflow.unsafe.imports_passed_through():
+    from lifecycle import authority
     from lifecycle import gate as lc
     from schemas.messages import (
         ApproveInput,
@@ -54,6 +55,7 @@ with workflow.unsafe.imports_passed_through():
         WaiveInput,
         WithdrawInput,
     )
+    from schemas.register import Register
 
 
 @workflow.defn(name="Phase")
@@ -69,6 +71,7 @@ class PhaseWorkflow:
         self.run_signals = 0
         self.run_updates = 0
         self.sa_last: list[str] | None = None
+        self.register: Register | None = inp.role_register
         c = inp.carried
         if c is None:
             self.gates = {g: GateState(gate=g) for g in self.specs}
@@ -167,7 +170,7 @@ class PhaseWorkflow:
                              signals_total=self.signals_total, updates_total=self.updates_total,
                              evaluations_total=self.evaluations_total, runs=self.runs)
         workflow.continue_as_new(self.inp.model_copy(update={
-            "carried": carried, "paused": self.paused, "plan_sha256": self.plan_sha256,
+            "carried": carried, "paused": self.paused, "plan_sha256": self.plan_sha256, "role_register": self.register,
             "phase": self.inp.phase.model_copy(update={"gates": list(self.specs.values())})}))
 
     # --- evaluation and the gate state machine ---
@@ -295,66 +298,95 @@ class PhaseWorkflow:
     def approve(self, inp: ApproveInput) -> GateState:
         self._count_update()
         st = self.gates[inp.gate]
-        self._record(lc.approve(st, self.specs[inp.gate], _act(inp), inp.digest, inp.comment, workflow_now_us()))
+        self._record(lc.approve(st, self.specs[inp.gate], self._act(inp, "vote"), inp.digest, inp.comment,
+                                workflow_now_us()))
         return st
 
     @approve.validator
     def _validate_approve(self, inp: ApproveInput) -> None:
         with refused():
-            lc.check_vote(self._context(inp.gate), _act(inp), inp.digest, approving=True,
+            lc.check_vote(self._context(inp.gate), self._act(inp, "vote"), inp.digest, approving=True,
                           evidence_position=inp.evidence_position)
 
     @workflow.update(name="reject")
     def reject(self, inp: RejectInput) -> GateState:
         self._count_update()
         st = self.gates[inp.gate]
-        self._record(lc.reject(st, self.specs[inp.gate], _act(inp), inp.digest, inp.reason, workflow_now_us()))
+        self._record(lc.reject(st, self.specs[inp.gate], self._act(inp, "vote"), inp.digest, inp.reason,
+                               workflow_now_us()))
         return st
 
     @reject.validator
     def _validate_reject(self, inp: RejectInput) -> None:
         with refused():
-            lc.check_vote(self._context(inp.gate), _act(inp), inp.digest, approving=False,
+            lc.check_vote(self._context(inp.gate), self._act(inp, "vote"), inp.digest, approving=False,
                           evidence_position=inp.evidence_position)
 
     @workflow.update(name="withdraw")
     def withdraw(self, inp: WithdrawInput) -> GateState:
         self._count_update()
         st = self.gates[inp.gate]
-        self._record(lc.withdraw(st, inp.person, inp.reason))
+        self._record(lc.withdraw(st, inp.person, inp.reason, inp.on_behalf_of))
         return st
 
     @withdraw.validator
     def _validate_withdraw(self, inp: WithdrawInput) -> None:
         with refused():
-            lc.check_withdraw(self._context(inp.gate), inp.person,
-                              None if inp.held_roles is None else frozenset(inp.held_roles))
+            ctx = self._context(inp.gate)
+            held = None if inp.held_roles is None else frozenset(inp.held_roles)
+            why = None
+            if self.register is not None:
+                act = authority.withdrawal_act(self.register, ctx.state, inp.person, workflow_now_us(), inp.gate,
+                                               inp.on_behalf_of)
+                held, why = (act.held, act.why) if act is not None else (None, None)
+            else:
+                _no_register(inp.person, inp.on_behalf_of)
+            lc.check_withdraw(ctx, inp.person, held, inp.on_behalf_of, why)
 
     @workflow.update(name="waive")
     def waive(self, inp: WaiveInput) -> GateState:
         self._count_update()
         st = self.gates[inp.gate]
-        self._record(lc.waive(st, _act(inp), inp.benchmark, inp.justification, inp.until))
+        self._record(lc.waive(st, self._act(inp, "waive"), inp.benchmark, inp.justification, inp.until))
         self.dirty.add(inp.gate)  # re-evaluated at once
         return st
 
     @waive.validator
     def _validate_waive(self, inp: WaiveInput) -> None:
         with refused():
-            lc.check_waive(self._context(inp.gate), _act(inp), inp.benchmark, inp.until, workflow_now_us())
+            lc.check_waive(self._context(inp.gate), self._act(inp, "waive"), inp.benchmark, inp.until,
+                           workflow_now_us())
 
     @workflow.update(name="revoke_waiver")
     def revoke_waiver(self, inp: RevokeWaiverInput) -> GateState:
         self._count_update()
         st = self.gates[inp.gate]
-        self._record(lc.revoke_waiver(st, _act(inp), inp.benchmark, inp.reason))
+        self._record(lc.revoke_waiver(st, self._act(inp, "waive"), inp.benchmark, inp.reason))
         self.dirty.add(inp.gate)
         return st
 
     @revoke_waiver.validator
     def _validate_revoke(self, inp: RevokeWaiverInput) -> None:
         with refused():
-            lc.check_revoke(self._context(inp.gate), _act(inp), inp.benchmark)
+            lc.check_revoke(self._context(inp.gate), self._act(inp, "waive"), inp.benchmark)
+
+    @workflow.update(name="set_register")
+    def set_register(self, reg: Register) -> int:
+        """The mission's role register changed (the service sends every change, awaited, before
+        it answers): acts resolve with the newest copy from now on; an older one is ignored."""
+        self._count_update()
+        if workflow.patched("role-register") and (self.register is None or reg.version > self.register.version):
+            self.register = reg
+        return self.register.version if self.register is not None else 0
+
+    def _act(self, inp: ApproveInput | RejectInput | WaiveInput | RevokeWaiverInput, kind: authority.ActKind) -> lc.Act:
+        """Who acts, resolved with the register at this instant (the same in a validator and its
+        handler: one workflow task). Without a register, the roles the caller said are held."""
+        if self.register is None:
+            _no_register(inp.person, inp.on_behalf_of)
+            return lc.Act(inp.person, inp.role, None if inp.held_roles is None else frozenset(inp.held_roles))
+        return authority.resolve(self.register, inp.person, inp.role, workflow_now_us(), kind=kind, gate=inp.gate,
+                                 on_behalf_of=inp.on_behalf_of)
 
     def _count_update(self) -> None:
         self.updates_total += 1
@@ -366,7 +398,8 @@ class PhaseWorkflow:
 
             raise Refusal("UnknownGate", f"gate {gid!r} is not in phase {self.inp.phase.id!r}")
         phase: lc.PhaseState = "complete" if self.complete else "paused" if self.paused else "running"
-        return lc.GateContext(self.specs[gid], self.gates[gid], phase, self.inp.started_by, self.inp.reopened_by)
+        return lc.GateContext(self.specs[gid], self.gates[gid], phase, self.inp.started_by, self.inp.reopened_by,
+                              self.inp.started_for, self.inp.reopened_for)
 
     # --- queries and visibility ---
 
@@ -378,7 +411,8 @@ class PhaseWorkflow:
             started_by=self.inp.started_by, reopened_by=self.inp.reopened_by,
             gates=list(self.gates.values()), signals_total=self.signals_total,
             updates_total=self.updates_total, evaluations_total=self.evaluations_total, runs=self.runs,
-            pending_evaluation=sorted(self.dirty))
+            pending_evaluation=sorted(self.dirty),
+            register_version=self.register.version if self.register is not None else None)
 
     def _upsert_search_attributes(self) -> None:
         if not self.inp.search_attributes:
@@ -402,8 +436,12 @@ class PhaseWorkflow:
 
 
 
-def _act(inp: ApproveInput | RejectInput | WaiveInput | RevokeWaiverInput) -> lc.Act:
-    return lc.Act(inp.person, inp.role, None if inp.held_roles is None else frozenset(inp.held_roles))
+def _no_register(person: str, on_behalf_of: str | None) -> None:
+    if on_behalf_of not in (None, person):
+        from lifecycle import Refusal
+
+        raise Refusal("RoleNotHeld", f"{person} cannot act for {on_behalf_of}: the mission has no role register, "
+                                     "so there are no delegations")
 
 
 def _failed_for_good(exc: BaseException) -> bool:

@@ -5,6 +5,7 @@ so scripts/verify_audit_excerpt.py can check it from the PDF's text alone."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import shutil
@@ -17,11 +18,9 @@ from fastapi.responses import HTMLResponse, Response
 from schemas.timefmt import parse_timestamp
 from service import Refused, Unavailable
 from service.dossier import Dossier, build_dossier, excerpt_lines
-from service.reads import mission_roles
 
 from .auth import Signed, signed_in
 from .common import render, templates
-from .overview import may_see
 
 __all__ = ["armor", "pdf_of", "router"]
 
@@ -47,7 +46,7 @@ async def _load(request: Request, mission: str, gate: str, upto: int | None,
         plan = await s.reads.plan(mission)
     except Refused as exc:
         return templates.TemplateResponse(request, "problem.html", s.context(error=exc.message), status_code=404)
-    if not may_see(s, mission_roles(plan)):
+    if not await asyncio.to_thread(s.reads.roles_in, s.ident.caller, plan):
         return templates.TemplateResponse(request, "problem.html", s.context(
             error=f"{s.ident.name} holds none of mission {mission!r}'s roles"), status_code=403)
     instant = None

@@ -63,24 +63,20 @@ def graph(phases: list[PhaseNode]) -> Graph:
     return Graph(list(boxes.values()), edges, width, height)
 
 
-def may_see(s: Signed, ov_roles: dict[str, list[str]]) -> bool:
-    return bool(s.ident.roles & set(ov_roles))
-
-
 @router.get("/missions/{mission}", response_class=HTMLResponse)
 async def overview_page(request: Request, mission: str) -> Response:
     s = signed_in(request)
     if not isinstance(s, Signed):
         return s
     try:
-        ov: MissionOverview = await s.reads.overview(mission)
+        ov: MissionOverview = await s.reads.overview(mission, s.ident.caller)
     except Refused as exc:
         return templates.TemplateResponse(request, "problem.html", s.context(error=exc.message),
                                           status_code=refusal_status(exc))
-    if not may_see(s, ov.roles):
+    if not ov.my_roles:
         return templates.TemplateResponse(request, "problem.html", s.context(
             error=f"{s.ident.name} holds none of mission {mission!r}'s roles ({', '.join(sorted(ov.roles))})"),
             status_code=403)
     return templates.TemplateResponse(request, "overview.html", s.context(
-        ov=ov, g=graph(ov.phases), node_w=NODE_W, node_h=NODE_H, my_roles=sorted(s.ident.roles & set(ov.roles))))
+        ov=ov, g=graph(ov.phases), node_w=NODE_W, node_h=NODE_H, my_roles=sorted(ov.my_roles)))
 

@@ -219,3 +219,27 @@ async def test_what_changed_since_last_looked(env: Env) -> None:
     # The cookie is bob's: another person in the same browser compares with nothing of his.
     await sign_in(env.client, env.keys["carol"])
     assert 'id="what-changed"' not in (await env.client.get(f"{OVERVIEW}/gates/g1")).text
+
+
+async def test_overview_shows_the_role_register_and_follows_it(env: Env) -> None:
+    import time
+
+    from service import Caller
+
+    dave = Caller("dave", roles=frozenset({"coordinator", "deputy"}))
+    await env.service.roles.grant(MISSION, Caller("root", operator=True), None, "dave", "coordinator")
+    await env.service.roles.grant(MISSION, dave, "coordinator", "alice", "mission_head")
+    await env.service.roles.grant(MISSION, dave, "coordinator", "carol", "deputy")
+    until = int((time.time() + 86400) * 1_000_000)
+    await env.service.roles.delegate(MISSION, Caller("alice", roles=frozenset({"mission_head"})), "mission_head",
+                                     "carol", until_us=until, reason="on leave")
+    await sign_in(env.client, env.keys["alice"])
+    ov = (await env.client.get(OVERVIEW)).text
+    holders = ov.split('id="holders"')[1].split("</section>")[0]
+    assert "role register (version" in holders
+    assert "<td>alice</td><td>mission_head</td>" in holders and "<td>carol</td><td>deputy</td>" in holders
+    assert "carol acts for alice as mission_head until" in holders and "on leave" in holders
+    # Bob's key says host_nation, but the register gives him nothing in this mission now.
+    await sign_in(env.client, env.keys["bob"])
+    assert (await env.client.get(OVERVIEW)).status_code == 403
+    assert "You hold no role in any mission yet." in (await env.client.get("/ui/portfolio")).text

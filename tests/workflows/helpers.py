@@ -30,6 +30,7 @@ from schemas.messages import (
     PhaseResult,
     PhaseStatus,
 )
+from schemas.register import Register
 from schemas.timefmt import DAY, format_timestamp
 from workflows import mission_workflow_id, phase_workflow_id
 
@@ -107,18 +108,20 @@ class Rig:
         return rid
 
     async def start_phase(self, plan: LoadedPlan, pid: str, *, started_by: str = "starter",
-                          limits: Limits | None = None, wid: str | None = None) -> WorkflowHandle[Any, Any]:
+                          limits: Limits | None = None, wid: str | None = None,
+                          register: Register | None = None) -> WorkflowHandle[Any, Any]:
         spec = next(p for p in plan_spec(plan).phases if p.id == pid)
         inp = PhaseInput(mission=plan.mission_id, plan_sha256=plan.sha256, phase=spec,
-                         started_by=started_by, limits=limits or Limits())
+                         started_by=started_by, limits=limits or Limits(), role_register=register)
         wid = wid or f"{phase_workflow_id(plan.mission_id, pid)}/{uuid.uuid4()}"
         self.started.append(wid)
         return await self.client.start_workflow(
             "Phase", inp, id=wid,
             task_queue=self.queue, result_type=PhaseResult)
 
-    async def start_mission(self, plan: LoadedPlan, person: str = "cora") -> WorkflowHandle[Any, Any]:
-        inp = MissionInput(plan_sha256=plan.sha256, person=person, role="coordinator")
+    async def start_mission(self, plan: LoadedPlan, person: str = "cora",
+                            register: Register | None = None) -> WorkflowHandle[Any, Any]:
+        inp = MissionInput(plan_sha256=plan.sha256, person=person, role="coordinator", role_register=register)
         wid = f"{mission_workflow_id(plan.mission_id)}/{uuid.uuid4()}"
         self.started.append(wid)
         return await self.client.start_workflow(
