@@ -120,7 +120,7 @@ class MissionOverview:
     phases: list[PhaseNode]
     audit: list[AuditEntry]
     freshness: list[Freshness]
-    roles: dict[str, list[str]]  # role -> what it does in this mission's plan
+    roles: dict[str, list[tuple[str, str | None]]]  # role -> what it may do in this mission's plan
     my_roles: set[str] = field(default_factory=set)  # what the reader holds in this mission now
     register_version: int = 0  # 0: the mission has no role register (roles come with API keys)
     holders: list[Assignment] = field(default_factory=list)  # in force now
@@ -151,17 +151,18 @@ def _light(state: str, status: str | None) -> str:
     return "grey"
 
 
-def mission_roles(plan: LoadedPlan) -> dict[str, list[str]]:
-    """Each role the plan names and what it may do: the roles a person can hold in this mission."""
-    out: dict[str, list[str]] = {}
+def mission_roles(plan: LoadedPlan) -> dict[str, list[tuple[str, str | None]]]:
+    """Each role the plan names and what it may do there, as (act, gate): `coordinate`,
+    `approve` and `waive` (per gate). The roles a person can hold in this mission."""
+    out: dict[str, list[tuple[str, str | None]]] = {}
     for r in plan.model.coordinators:
-        out.setdefault(r, []).append("coordinates")
+        out.setdefault(r, []).append(("coordinate", None))
     for ph in plan.model.phases:
         for g in ph.gates:
             for r in g.approval.roles:
-                out.setdefault(r, []).append(f"approves {g.id}")
+                out.setdefault(r, []).append(("approve", g.id))
             for r in g.approval.waiver_roles or ():
-                out.setdefault(r, []).append(f"waives in {g.id}")
+                out.setdefault(r, []).append(("waive", g.id))
     return out
 
 
