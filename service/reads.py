@@ -205,22 +205,42 @@ class Reads:
         return [(r[0], self._plan(r[1])) for r in rows]
 
     def roles_in(self, caller: Caller, plan: LoadedPlan, at: int | None = None) -> set[str]:
-        """The plan's roles this person holds in the mission at `at`: by the mission's role
-        register (their assignments and the delegations to them) once it has one, else by their
-        key (every role for a caller whose roles are not limited). Blocking."""
+        """The plan's roles this person holds in the mission at `at` (default now). Blocking."""
+        return self.roles_by_mission(caller, [plan], at).get(plan.mission_id, set())
+
+    def roles_by_mission(self, caller: Caller, plans: list[LoadedPlan], at: int | None = None) -> dict[str, set[str]]:
+        """Per mission, the plan's roles this person holds at `at`: by the mission's role register
+        (their assignments and the delegations to them) once it has one, else by their key
+        (every role for a caller whose roles are not limited). Three queries for every mission.
+        Blocking."""
         at = now_us() if at is None else at
-        roles = set(mission_roles(plan))
-        reg = self.store.role_register(plan.mission_id)
-        if reg.version > 0:
-            held = {a.role for a in reg.assignments if a.person == caller.name and a.active(at)}
-            held |= {d.role for d in reg.delegations if d.delegate == caller.name and d.active(at)}
-            return held & roles
-        return roles if caller.roles is None else set(caller.roles) & roles
+        args = {"p": caller.name, "at": at}
+        with self.store.read() as conn:
+            registered = {r[0] for r in conn.execute(text("SELECT mission FROM role_registers WHERE version > 0"))}
+            rows = list(conn.execute(text(
+                "SELECT mission, role FROM role_assignments WHERE person = :p AND from_us <= :at"
+                " AND (until_us IS NULL OR until_us > :at)"), args).all())
+            rows += conn.execute(text(
+                "SELECT mission, role FROM role_delegations WHERE delegate = :p AND from_us <= :at"
+                " AND until_us > :at"), args).all()
+        held: dict[str, set[str]] = {}
+        for mission, role in rows:
+            held.setdefault(mission, set()).add(role)
+        out = {}
+        for plan in plans:
+            roles = set(mission_roles(plan))
+            mid = plan.mission_id
+            if mid in registered:
+                out[mid] = held.get(mid, set()) & roles
+            else:
+                out[mid] = roles if caller.roles is None else set(caller.roles) & roles
+        return out
 
     def missions_for(self, caller: Caller) -> list[tuple[str, LoadedPlan]]:
         """The missions in which this person holds one of the plan's roles. Blocking."""
-        now = now_us()
-        return [(mid, plan) for mid, plan in self.missions() if self.roles_in(caller, plan, now)]
+        missions = self.missions()
+        mine = self.roles_by_mission(caller, [plan for _, plan in missions])
+        return [(mid, plan) for mid, plan in missions if mine.get(mid)]
 
     def plans_of(self, mission: str) -> list[tuple[str, str | None, int]]:
         """Every plan loaded for the mission: (sha256, version, created_at), oldest first. Blocking."""
