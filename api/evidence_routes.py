@@ -91,8 +91,10 @@ async def _authorise(p: Parts, ident: Identity, mission: str, backfill: bool) ->
                                      f"for mission {mission!r}")
         return
     plan = await p.service.plan_for_mission(mission)
-    coordinators = set(plan.model.coordinator_roles or ["coordinator"]) if plan else {"coordinator"}
-    if not ident.roles & coordinators:
+    if plan is None:
+        return  # an unknown mission: the service answers 404
+    coordinators = plan.model.coordinators
+    if not await p.service.roles.may_act_as(mission, ident.name, coordinators, kind="coordinate"):
         raise HTTPException(403, f"{ident.name} holds none of the coordinator roles "
                                  f"({', '.join(sorted(coordinators))}) needed to submit evidence")
 

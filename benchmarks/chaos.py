@@ -25,6 +25,7 @@ import os
 import random
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -77,26 +78,43 @@ def say(text: str) -> None:
 
 # --- setting up a stack ---
 
-def create_keys(stack: Stack, missions: list[str]) -> dict[str, str]:
-    """The operator's keys, made with `exitgate api-key create` as an operator would."""
-    wanted = {COORDINATOR: ["--person", COORDINATOR, "--roles", "coordinator"],
-              "feed": ["--system", "feed", "--mission", ",".join(missions), "--sources", "feed"]}
-    wanted.update({p: ["--person", p, "--roles", role] for p, (role, _) in APPROVERS.items()})
-    procs = {who: subprocess.Popen([sys.executable, "-m", "cli", "api-key", "create", *args, "--json"],
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
-                                   env={**os.environ, **stack.env})
-             for who, args in wanted.items()}
-    keys = {}
+def _cli_all(stack: Stack, what: str, runs: dict[str, list[str]]) -> dict[str, str]:
+    """Run `exitgate <args>` for each name at once; their outputs, or StackError naming the one
+    that failed."""
+    procs = {who: subprocess.Popen([sys.executable, "-m", "cli", *args], stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True, cwd=ROOT, env={**os.environ, **stack.env})
+             for who, args in runs.items()}
+    outs = {}
     for who, proc in procs.items():
         try:
             out, err = proc.communicate(timeout=120)
         except subprocess.TimeoutExpired:
             proc.kill()
-            raise StackError(f"`exitgate api-key create` for {who} did not finish in 120 s") from None
+            raise StackError(f"`exitgate {what}` for {who} did not finish in 120 s") from None
         if proc.returncode != 0:
-            raise StackError(f"`exitgate api-key create` for {who} failed: {err.strip()}")
-        keys[who] = json.loads(out)["key"]
-    return keys
+            raise StackError(f"`exitgate {what}` for {who} failed: {err.strip()}")
+        outs[who] = out
+    return outs
+
+
+def grant_roles(stack: Stack, missions: list[str]) -> None:
+    """Who holds what in each mission, imported before its plan is loaded (as an operator does)."""
+    roster = [{"person": COORDINATOR, "role": "coordinator"}] + [
+        {"person": p, "role": role} for p, (role, _) in APPROVERS.items()]
+    path = Path(tempfile.mkdtemp(prefix="chaos-roles-")) / "roles.json"
+    path.write_text(json.dumps(roster))
+    _cli_all(stack, "roles import", {m: ["roles", "import", m, str(path), "--as", "chaos-operator", "--operator"]
+                                     for m in missions})
+
+
+def create_keys(stack: Stack, missions: list[str]) -> dict[str, str]:
+    """The operator's keys, made with `exitgate api-key create` as an operator would (who holds
+    which role is the register's: grant_roles)."""
+    wanted = {COORDINATOR: ["--person", COORDINATOR],
+              "feed": ["--system", "feed", "--mission", ",".join(missions), "--sources", "feed"]}
+    wanted.update({p: ["--person", p] for p in APPROVERS})
+    outs = _cli_all(stack, "api-key create", {who: ["api-key", "create", *args, "--json"] for who, args in wanted.items()})
+    return {who: json.loads(out)["key"] for who, out in outs.items()}
 
 
 async def open_mission(api: Api, script: Script) -> None:
@@ -208,7 +226,8 @@ async def bring_up(stack: Stack, scripts: list[Script], label: str) -> dict[str,
     await asyncio.to_thread(stack.prepare)
     _, keys = await asyncio.gather(asyncio.to_thread(stack.up, 180),
                                    asyncio.to_thread(create_keys, stack, [s.mission for s in scripts]))
-    say(f"{label}: up (Temporal on {stack.temporal_port}, API on {stack.api_port}), keys made")
+    await asyncio.to_thread(grant_roles, stack, [s.mission for s in scripts])  # needs Temporal up
+    say(f"{label}: up (Temporal on {stack.temporal_port}, API on {stack.api_port}), keys made, roles granted")
     return keys
 
 

@@ -107,10 +107,11 @@ async def scene(temporal: Any, url: str, plans: list[dict[str, Any]], audit: int
     store = Store.from_url(url)
     service = Service(store, temporal.client, queue)
     reg = KeyRegistry()
-    person, _ = reg.create_person("ana", ["mission_head"])
+    person, _ = reg.create_person("ana")
     system, _ = reg.create_system("jmac", [p["mission"]["id"] for p in plans], ["jmac"])
     app = create_app(ApiSettings(), service, reg)
-    dave = Caller("dave", roles=frozenset({"coordinator"}))
+    dave = Caller("dave")
+    operator = Caller("operator", operator=True)
     try:
         async with build_worker(temporal.client, store, queue), httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=app), base_url="http://bench", timeout=60) as client:
@@ -118,6 +119,8 @@ async def scene(temporal: Any, url: str, plans: list[dict[str, Any]], audit: int
             for doc in plans:
                 mission = doc["mission"]["id"]
                 plan = load_plan(doc)
+                for who, role in (("dave", "coordinator"), ("ana", "mission_head")):
+                    await service.roles.grant(mission, operator, None, who, role)
                 await service.load_plan(plan, dave)
                 await service.ingest(mission, [{"id": f"{mission}-inc-1", "mission": mission,
                                                 "indicator": "sec.incidents", "value": 3, "observed_at": now,
@@ -130,7 +133,7 @@ async def scene(temporal: Any, url: str, plans: list[dict[str, Any]], audit: int
             deadline = time.monotonic() + 600
             while True:
                 try:
-                    awaiting = await service.gates_awaiting(Caller("ana", roles=frozenset({"mission_head"})))
+                    awaiting = await service.gates_awaiting(Caller("ana"))
                 except Unavailable:  # a worker busy starting hundreds of workflows: ask again
                     awaiting = []
                 if len(awaiting) >= wait_for:

@@ -32,14 +32,15 @@ def _registry(path: Path | None) -> Keys:
 
 
 def register(app: typer.Typer) -> None:
-    keys_app = typer.Typer(help="API keys: one per person (with roles) or per system (with missions and sources).",
+    keys_app = typer.Typer(help="API keys: one per person (who they are; roles come from the register) or per system (with missions and sources).",
                            no_args_is_help=True)
     app.add_typer(keys_app, name="api-key")
 
     @keys_app.command("create")
     def create(
         person: Annotated[str | None, typer.Option("--person", help="A person's id (approver, coordinator).")] = None,
-        roles: Annotated[str | None, typer.Option("--roles", help="Comma-separated roles the person holds.")] = None,
+        roles: Annotated[str | None, typer.Option("--roles", hidden=True,
+                                                  help="Refused: keys carry no roles (exitgate roles grant).")] = None,
         system: Annotated[str | None, typer.Option("--system", help="A system's id (evidence sender).")] = None,
         mission: Annotated[list[str] | None, typer.Option("--mission", help="Mission the system may report for (repeat or comma-separate).")] = None,
         sources: Annotated[str | None, typer.Option("--sources", help="Comma-separated sources the system may report.")] = None,
@@ -52,15 +53,18 @@ def register(app: typer.Typer) -> None:
         if (person is None) == (system is None):
             typer.echo("error: give exactly one of --person or --system", err=True)
             raise typer.Exit(2)
+        if roles is not None:
+            typer.echo("error: --roles: keys carry no roles: a key says who a person is; what they may do "
+                       "comes from each mission's role register: `exitgate roles grant MISSION PERSON ROLE "
+                       "--as YOU --by-role coordinator` (docs/authority.md)", err=True)
+            raise typer.Exit(2)
         reg = _registry(keys_file)
         try:
             if person is not None:
                 if mission or sources:
                     raise KeyCreationError("--mission/--sources", "only for --system keys")
-                key, ident = reg.create_person(person, _split(roles))
+                key, ident = reg.create_person(person)
             else:
-                if roles:
-                    raise KeyCreationError("--roles", "only for --person keys")
                 missions = [m for x in (mission or []) for m in _split(x)]
                 key, ident = reg.create_system(system or "", missions, _split(sources))
         except KeyCreationError as exc:

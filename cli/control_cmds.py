@@ -2,9 +2,10 @@
 approve, reject, waive, revoke-waiver, evidence submit.
 
 They run against Temporal and the store directly (cli/deployment.py, over the service), so they
-are for operators who hold those credentials; `--as` names the person for the workflows' checks
-and the audit log, and the operator vouches that they hold `--role`.
-People without that access use the HTTP API, where their API key proves who they are.
+are for operators who hold those credentials; `--as` names the person, and what they may do is
+checked against the mission's role register like any act (`exitgate roles ...`, cli/role_cmds.py).
+Loading a plan is an operator's act (store access). People without that access use the HTTP
+API, where their API key proves who they are.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from .store_cmds import evidence_app
 if TYPE_CHECKING:
     from service import Caller, Service
 
-As = Annotated[str, typer.Option("--as", help="The person acting (checked by the workflows, written to the audit log).")]
+As = Annotated[str, typer.Option("--as", help="The person acting (checked against the role register by the "
+                                            "workflows, written to the audit log).")]
 Role = Annotated[str, typer.Option("--role", help="The role the person acts under.")]
 Mission = Annotated[str, typer.Argument(help="Mission id.")]
 Gate = Annotated[str, typer.Argument(help="Gate id.")]
@@ -34,11 +36,11 @@ For = Annotated[str | None, typer.Option("--on-behalf-of", help="The principal y
                                                                 "(default: your own role, else your first delegation).")]
 
 
-def _caller(person: str) -> Caller:
-    """The operator acting as `--as` (the service is imported only when a command runs)."""
+def _caller(person: str, operator: bool = False) -> Caller:
+    """The person `--as` names (the service is imported only when a command runs)."""
     from service import Caller
 
-    return Caller(person)
+    return Caller(person, operator=operator)
 
 
 def _print_json(model: Any) -> None:
@@ -62,7 +64,7 @@ def load(path: Annotated[Path, typer.Argument(help="Exit plan, JSON or YAML.")],
         raise typer.Exit(2) from None
 
     async def act(svc: Service) -> None:
-        res = await svc.load_plan(plan, _caller(person))
+        res = await svc.load_plan(plan, _caller(person, operator=True))
         if res.registered:
             out.print(f"loaded {res.plan} sha256={res.sha256}: mission {res.mission} runs on it")
         else:

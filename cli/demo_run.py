@@ -3,9 +3,11 @@
 The bundled Valdoria evidence (two and a half years, with its mistakes) is shifted so that it
 ends an hour ago, then arrives month by month as live updates, as the mission's systems would
 have sent it. Each gate is evaluated as of now, so the live view shows the readiness picture
-filling in; the phase workflows re-evaluate on every `evidence_changed` signal. Then demo
-approvers sign each gate, phase by phase (a refused approval is shown with its reason), and the
-demo ends with the audit chain verified.
+filling in; the phase workflows re-evaluate on every `evidence_changed` signal. Every role
+comes from the mission's role register: an operator names the first coordinator, who grants the
+rest. Then demo approvers sign each gate, phase by phase; one signs for an absent colleague by
+delegation, and two refused approvals are shown with their reasons (the starter's, and one
+whose role has ended). The demo ends with the audit chain verified.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ COORDINATOR = ("amara", "srsg")  # the SRSG starts the exit, so she may not deci
 APPROVERS = {  # one demo person per role
     "dsrsg_rc": "bruno", "gov_focal_point": "chen", "police_commissioner": "dana", "force_commander": "emeka",
 }
+ROTATED = ("farid", "police_commissioner")  # granted, then rotated out: his approval is refused
+DEPUTY = "gita"  # signs for bruno (dsrsg_rc) on the first gate he would sign, by delegation
 
 
 @dataclass
@@ -132,22 +136,31 @@ async def approve_gate(story: Story, live: Live, gate: GateView, refusals_left: 
     mission = story.plan.mission_id
     assert gate.evaluation is not None
     digest = gate.evaluation["digest"]
+    roles = [r for r in gate.roles if r in APPROVERS][:gate.quorum]
+    tries = []
     if "separation" in refusals_left:
         refusals_left.remove("separation")
-        person, role = COORDINATOR
+        tries.append(COORDINATOR)
+    if "ended" in refusals_left and ROTATED[1] in roles:
+        refusals_left.remove("ended")
+        tries.append(ROTATED)
+    for person, role in tries:
         try:
-            await story.svc.approve(mission, gate.gate, Caller(person, roles=frozenset({role})), role, digest)
+            await story.svc.approve(mission, gate.gate, Caller(person), role, digest)
         except Refused as exc:  # the service audits it
             story.counts["refused"] += 1
             story.say(f"[red]refused[/red] {person} ({role}) approving {gate.gate}: {exc.message}", keep=True)
-    roles = [r for r in gate.roles if r in APPROVERS]
-    for role in roles[:gate.quorum]:
-        person = APPROVERS[role]
-        view_ = await story.svc.approve(mission, gate.gate, Caller(person, roles=frozenset({role})), role, digest,
-                                        "reviewed in the demo")
+    for role in roles:
+        person, principal = APPROVERS[role], None
+        if "delegation" in refusals_left and role == "dsrsg_rc":
+            refusals_left.remove("delegation")
+            person, principal = DEPUTY, APPROVERS[role]
+        view_ = await story.svc.approve(mission, gate.gate, Caller(person), role, digest, "reviewed in the demo",
+                                        on_behalf_of=principal)
         story.counts["approvals"] += 1
-        story.say(f"[green]approved[/green] {gate.gate} by {person} ({role}) on digest {digest[:12]}"
-                  + (" [bold green]-> gate approved[/bold green]" if view_.state == "approved" else ""))
+        who = f"{person} for {principal}" if principal else person
+        story.say(f"[green]approved[/green] {gate.gate} by {who} ({role}) on digest {digest[:12]}"
+                  + (" [bold green]-> gate approved[/bold green]" if view_.state == "approved" else ""), keep=bool(principal))
         await refresh(story, live)
         await asyncio.sleep(0.2)
 
@@ -156,10 +169,17 @@ async def run(sample: Path, svc: Service, pace_s: float) -> Story:
     plan = load_plan_file(sample / "plan.json")
     story = Story(plan, svc)
     mission = plan.mission_id
-    loaded = await svc.load_plan(plan, Caller(COORDINATOR[0]))
-    out.print(f"plan {loaded.plan} loaded, sha256 {loaded.sha256[:16]}…")
     person, _role = COORDINATOR
-    await svc.start_mission(mission, Caller(person, roles=frozenset({"coordinator"})), "coordinator")
+    # The operator (store access, no role) names the first coordinator; she loads the plan.
+    await svc.roles.grant(mission, Caller("operator", operator=True), None, person, "coordinator",
+                          reason="the mission's first coordinator")
+    loaded = await svc.load_plan(plan, Caller(person))
+    out.print(f"plan {loaded.plan} loaded, sha256 {loaded.sha256[:16]}…")
+    await grant_roles(svc, plan)
+    out.print(f"role register: {person} named coordinator by the operator; she granted "
+              + ", ".join(f"{p} {r}" for r, p in APPROVERS.items())
+              + f"; {ROTATED[0]} ({ROTATED[1]}) rotated out; {APPROVERS['dsrsg_rc']} delegated dsrsg_rc to {DEPUTY}")
+    await svc.start_mission(mission, Caller(person), "coordinator")
     out.print(f"mission {mission} started by {person} (coordinator); phase p1 is running")
     feed = shifted_evidence(sample / "evidence.jsonl", now_us() - 3600 * 1_000_000)
     months: dict[str, list[Any]] = {}
@@ -180,7 +200,7 @@ async def run(sample: Path, svc: Service, pace_s: float) -> Story:
             await refresh(story, live)
             await asyncio.sleep(pace_s)
         story.say("all evidence in; approvers review the gates that await them")
-        refusals = ["separation"]
+        refusals = ["separation", "ended", "delegation"]
         for ph in plan.model.phases:
             await wait_for(story, live, lambda s, p=ph.id: _phase(s, p).state in ("running", "complete")
                            and all(g.evaluation is not None for g in _phase(s, p).gates), f"phase {ph.id} to start")
@@ -194,6 +214,18 @@ async def run(sample: Path, svc: Service, pace_s: float) -> Story:
             story.say(f"[bold]phase {ph.id} complete[/bold]", keep=True)
         await refresh(story, live)
     return story
+
+
+async def grant_roles(svc: Service, plan: LoadedPlan) -> None:
+    """The register the story runs on, made by its coordinator as a deployment would (each change
+    audited)."""
+    mission = plan.mission_id
+    amara = Caller(COORDINATOR[0])
+    for role, person in [("srsg", amara.name), *APPROVERS.items(), (ROTATED[1], ROTATED[0])]:
+        await svc.roles.grant(mission, amara, "coordinator", person, role, reason="demo roster")
+    await svc.roles.end_role(mission, amara, "coordinator", *ROTATED, reason="rotated out")
+    await svc.roles.delegate(mission, Caller(APPROVERS["dsrsg_rc"]), "dsrsg_rc", DEPUTY,
+                             until_us=now_us() + 7 * DAY, reason="on leave during the review")
 
 
 def _unparsed(line: str) -> Any:

@@ -112,6 +112,8 @@ def print_gate(view: Any) -> None:
     out.print(f"approvals {len(view.approvals)}/{view.quorum} (roles: {', '.join(view.roles)})")
     for a in view.approvals:
         out.print(f"  {a.signed} on {a.digest[:12]} at {a.at}" + (f": {a.comment}" if a.comment else ""))
+    for r in view.rejections:
+        out.print(f"  [red]rejection[/red] {r.signed} on {r.digest[:12]} at {r.at}" + (f": {r.comment}" if r.comment else ""))
     for w in view.waivers:
         out.print(f"  [yellow]waived[/yellow] {w.benchmark} by {w.by}: {w.justification}"
                   + (f" (until {w.until})" if w.until else ""))

@@ -77,7 +77,7 @@ def register(app: typer.Typer) -> None:
             # One unwrapped line whatever the terminal's width, so pasting it sets both.
             out.print(f"export EXITGATE_DATA_DIR={shlex.quote(str(data_dir))} "
                       f"EXITGATE_TEMPORAL_ADDRESS=127.0.0.1:{temporal_port}", soft_wrap=True, markup=False)
-            out.print("then e.g. `exitgate api-key create --person alice --roles srsg`, "
+            out.print("then e.g. `exitgate api-key create --person alice` (and `exitgate roles grant` for her roles), "
                       "`exitgate plan load samples/valdoria/plan.json`. Ctrl-C stops everything.")
             try:
                 while not sup.dead():

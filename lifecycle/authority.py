@@ -168,13 +168,15 @@ def _window(from_us: int | None, until_us: int | None, now: int, *, until_requir
     return start, until_us
 
 
-def _role_known(role: str, plan_roles: Iterable[str]) -> None:
+def _role_known(role: str, plan_roles: Iterable[str] | None) -> None:
+    if plan_roles is None:
+        return  # no plan yet: an operator names the first coordinator
     known = sorted(set(plan_roles))
     if role not in known:
         raise InvalidInput("role", f"{role!r} is not a role of the mission's plan (roles: {', '.join(known)})")
 
 
-def grant(reg: Register, coordinator_roles: Iterable[str], plan_roles: Iterable[str], *, by: str,
+def grant(reg: Register, coordinator_roles: Iterable[str], plan_roles: Iterable[str] | None, *, by: str,
           by_role: str | None, person: str, role: str, from_us: int | None = None, until_us: int | None = None,
           reason: str = "", now: int) -> RegisterChange:
     _id("person", person)
@@ -271,7 +273,7 @@ class ImportRejected(Exception):
 _ITEM_FIELDS = {"person", "role", "from", "until", "reason"}
 
 
-def import_assignments(reg: Register, coordinator_roles: Iterable[str], plan_roles: Iterable[str],
+def import_assignments(reg: Register, coordinator_roles: Iterable[str], plan_roles: Iterable[str] | None,
                        items: Any, *, by: str, by_role: str | None, now: int) -> RegisterChange:
     """Grants from a list of `{person, role, from?, until?, reason?}` (times RFC 3339), all or
     nothing: any bad item refuses the whole import with every problem listed."""
@@ -279,7 +281,7 @@ def import_assignments(reg: Register, coordinator_roles: Iterable[str], plan_rol
         raise ImportRejected([("$", "expected a list of assignments")])
     problems: list[tuple[str, str]] = []
     grants: list[Assignment] = []
-    roles = list(plan_roles)
+    roles = None if plan_roles is None else list(plan_roles)
     for i, item in enumerate(items):
         where = f"[{i}]"
         if not isinstance(item, dict):

@@ -122,10 +122,12 @@ def _separation(gid: str, ctx: GateContext, act: Act) -> None:
     for person in people:
         as_whom = "" if person == act.person else f" (for whom {act.person} acts)"
         if person in started:
-            raise Refusal("SeparationOfDuties", f"gate {gid!r}: {person}{as_whom} started the mission's exit "
+            via = f" through {ctx.started_by}, their delegate," if person != ctx.started_by else ""
+            raise Refusal("SeparationOfDuties", f"gate {gid!r}: {person}{as_whom} started the mission's exit{via} "
                           "and may not decide its gates")
         if person in reopened:
-            raise Refusal("SeparationOfDuties", f"gate {gid!r}: {person}{as_whom} reopened this phase and may "
+            via = f" through {ctx.reopened_by}, their delegate," if person != ctx.reopened_by else ""
+            raise Refusal("SeparationOfDuties", f"gate {gid!r}: {person}{as_whom} reopened this phase{via} and may "
                           "not decide its gates")
 
 
@@ -406,6 +408,7 @@ def expire_approvals(st: GateState, now: int) -> list[Event]:
     gone = [a for a in st.approvals if a.expires is not None and parse_timestamp(a.expires) <= now]
     st.approvals = [a for a in st.approvals if a not in gone]
     return [("approval_expired", "system", {"gate": st.gate, "person": a.person, "role": a.role,
+                                            **({"principal": a.principal} if a.principal else {}),
                                             "digest": a.digest, "expires": a.expires}) for a in gone]
 
 

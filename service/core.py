@@ -143,9 +143,10 @@ class Service:
         another one (then a coordinator migrates the mission to it)."""
         async def op() -> PlanLoaded:
             coordinators = plan.model.coordinators
-            if caller.roles is not None and not caller.roles & set(coordinators):
+            if not caller.operator and not await self.roles.may_act_as(plan.mission_id, caller.name, coordinators,
+                                                                       kind="coordinate"):
                 raise Refused("RoleNotHeld", f"{caller.name} holds none of the plan's coordinator roles "
-                                             f"({', '.join(coordinators)})")
+                                             f"({', '.join(coordinators)}) in mission {plan.mission_id!r}")
             running = await mission_status(self.client, plan.mission_id)
             registered = running is None or running.plan_sha256 == plan.sha256
             if registered:
@@ -167,7 +168,7 @@ class Service:
         async def op() -> MissionView:
             plan = await self._plan(mission)
             _person(caller, role)
-            reg = await self.roles.in_force(mission)
+            reg = await self.roles.current(mission)
             lc.check_coordinator(plan.model.coordinators, resolve_act(caller, role, reg, kind="coordinate"))
             try:
                 await self.client.start_workflow(
@@ -178,8 +179,8 @@ class Service:
                     id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY)
             except WorkflowAlreadyStartedError:
                 raise Refused("MissionAlreadyStarted", f"mission {mission!r}: the exit has already been started") from None
-            latest = await self.roles.in_force(mission)
-            if latest is not None and (reg is None or latest.version > reg.version):
+            latest = await self.roles.current(mission)
+            if latest.version > reg.version:
                 await self.roles.push(mission, latest)  # changed while the exit was starting
             await asyncio.to_thread(self.store.register_mission, plan, caller.actor)
             return await self.status(mission)
@@ -189,9 +190,9 @@ class Service:
         async def op() -> MissionView:
             plan = await self._plan(mission)
             _person(caller, role)
-            reg = await self.roles.in_force(mission)
+            reg = await self.roles.current(mission)
             await self._mission_update(plan, caller, role, reg, "reopen", m.ReopenInput(
-                person=caller.name, role=role, held_roles=_held(caller, reg), phase=phase, reason=reason))
+                person=caller.name, role=role, phase=phase, reason=reason))
             return await self.status(mission)
         return await self._act("reopen", caller, {"mission": mission, "phase": phase, "role": role}, op)
 
@@ -207,16 +208,19 @@ class Service:
                 raise Refused("UnknownPlan", f"no loaded plan with sha256 {plan_sha256}: load it first") from None
             if new.mission_id != mission:
                 raise Refused("WrongMission", f"plan {plan_sha256} is for mission {new.mission_id!r}, not {mission!r}")
-            reg = await self.roles.in_force(mission)
+            reg = await self.roles.current(mission)
             await self._mission_update(plan, caller, role, reg, "migrate", m.MigrateInput(
-                person=caller.name, role=role, held_roles=_held(caller, reg), plan_sha256=plan_sha256))
+                person=caller.name, role=role, plan_sha256=plan_sha256))
             # Evidence is validated against the plan the mission runs on from now.
             await asyncio.to_thread(self.store.register_mission, new, caller.actor)
             return await self.status(mission)
         return await self._act("migrate", caller, {"mission": mission, "role": role, "plan_sha256": plan_sha256}, op)
 
-    async def _mission_update(self, plan: LoadedPlan, caller: Caller, role: str, reg: Register | None,
+    async def _mission_update(self, plan: LoadedPlan, caller: Caller, role: str, reg: Register,
                               name: str, arg: Any) -> None:
+        ms = await mission_status(self.client, plan.mission_id)
+        if ms is not None and ms.register_version is None:
+            await self.roles.adopt(plan.mission_id)
         try:
             await update(self.client, mission_workflow_id(plan.mission_id), name, arg, m.MissionStatus)
         except Gone:
@@ -275,7 +279,7 @@ class Service:
             if plan is None:
                 continue
             specs = {g.id: g for p in plan_spec(plan).phases for g in p.gates}
-            reg = await self.roles.in_force(st.mission)
+            reg = await self.roles.current(st.mission)
             for g in st.gates:
                 ref, spec = plan.gates.get(g.gate), specs.get(g.gate)
                 if ref is None or spec is None or g.state != "awaiting_approval" or g.digest is None:
@@ -304,10 +308,9 @@ class Service:
     async def _vote(self, approving: bool, mission: str, gate: str, caller: Caller, role: str, digest: str,
                     text: str | None, on_behalf_of: str | None) -> GateView:
         pos = await self._position(mission, gate)
-        reg = await self.roles.in_force(mission)
-        common: dict[str, Any] = {"person": caller.name, "role": role, "held_roles": _held(caller, reg),
-                                  "on_behalf_of": on_behalf_of, "gate": gate, "digest": digest,
-                                  "evidence_position": pos}
+        reg = await self.roles.current(mission)
+        common: dict[str, Any] = {"person": caller.name, "role": role, "on_behalf_of": on_behalf_of, "gate": gate,
+                                  "digest": digest, "evidence_position": pos}
         arg = m.ApproveInput(**common, comment=text) if approving else m.RejectInput(**common, reason=text)
         return await self._gate_act("approval" if approving else "rejection", mission, gate, caller, role,
                                     _for({"digest": digest}, on_behalf_of), "approve" if approving else "reject", arg,
@@ -318,19 +321,15 @@ class Service:
     async def withdraw(self, mission: str, gate: str, caller: Caller, reason: str,
                        on_behalf_of: str | None = None) -> GateView:
         """Take back one's counted approval or rejection (under the vote's own role)."""
-        reg = await self.roles.in_force(mission)
+        reg = await self.roles.current(mission)
 
         def check(ctx: lc.GateContext) -> None:
-            if reg is None:
-                resolve_act(caller, "", None, kind="withdraw", on_behalf_of=on_behalf_of)
-                lc.check_withdraw(ctx, caller.name, caller.roles)
-                return
             act = authority.withdrawal_act(reg, ctx.state, caller.name, now_us(), gate, on_behalf_of)
             lc.check_withdraw(ctx, caller.name, act.held if act else None, on_behalf_of, act.why if act else None)
 
         return await self._gate_act("withdrawal", mission, gate, caller, None, _for({}, on_behalf_of), "withdraw",
                                     m.WithdrawInput(person=caller.name, gate=gate, reason=reason,
-                                                    held_roles=_held(caller, reg), on_behalf_of=on_behalf_of),
+                                                    on_behalf_of=on_behalf_of),
                                     check)
 
     async def _position(self, mission: str, gate: str) -> int | None:
@@ -341,10 +340,10 @@ class Service:
 
     async def waive(self, mission: str, gate: str, caller: Caller, role: str, benchmark: str, justification: str,
                     until: str | None = None, on_behalf_of: str | None = None) -> GateView:
-        reg = await self.roles.in_force(mission)
+        reg = await self.roles.current(mission)
         return await self._gate_act("waiver", mission, gate, caller, role, _for({"benchmark": benchmark}, on_behalf_of),
                                     "waive",
-                                    m.WaiveInput(person=caller.name, role=role, held_roles=_held(caller, reg),
+                                    m.WaiveInput(person=caller.name, role=role,
                                                  on_behalf_of=on_behalf_of, gate=gate, benchmark=benchmark,
                                                  justification=justification, until=until),
                                     lambda ctx: lc.check_waive(ctx, resolve_act(caller, role, reg, kind="waive", gate=gate,
@@ -353,10 +352,10 @@ class Service:
 
     async def revoke_waiver(self, mission: str, gate: str, caller: Caller, role: str, benchmark: str,
                             reason: str | None = None, on_behalf_of: str | None = None) -> GateView:
-        reg = await self.roles.in_force(mission)
+        reg = await self.roles.current(mission)
         return await self._gate_act("waiver_revoke", mission, gate, caller, role,
                                     _for({"benchmark": benchmark}, on_behalf_of), "revoke_waiver",
-                                    m.RevokeWaiverInput(person=caller.name, role=role, held_roles=_held(caller, reg),
+                                    m.RevokeWaiverInput(person=caller.name, role=role,
                                                         on_behalf_of=on_behalf_of, gate=gate, benchmark=benchmark,
                                                         reason=reason),
                                     lambda ctx: lc.check_revoke(ctx, resolve_act(caller, role, reg, kind="waive",
@@ -372,6 +371,8 @@ class Service:
             _person(caller, role)
             read = await phase_read(self.client, mission, ref.phase.id)
             if read is not None and read.running:
+                if read.status.register_version is None:
+                    await self.roles.adopt(mission)
                 try:
                     st = await update(self.client, phase_workflow_id(mission, ref.phase.id), name, arg, m.GateState)
                 except Gone:  # it completed since we read it
@@ -421,12 +422,6 @@ def _person(caller: Caller, role: str | None) -> None:
     if caller.kind != "person":
         raise Refused("RoleNotHeld", f"system {caller.name!r} holds no role" + (f" (not {role!r})" if role else "")
                       + "; acts on missions and gates are made by people, with a person's key")
-
-
-def _held(caller: Caller, reg: Register | None) -> list[str] | None:
-    """The roles an act carries to the workflow: none with a register (the workflow resolves the
-    act with its copy), else the caller's key's (None: an operator vouches)."""
-    return None if reg is not None or caller.roles is None else sorted(caller.roles)
 
 
 def _for(details: dict[str, Any], on_behalf_of: str | None) -> dict[str, Any]:

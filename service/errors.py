@@ -1,8 +1,9 @@
 """Who calls the service, and how it refuses.
 
-Every operation is made by a `Caller`: a person (with the roles their key holds, or `None`
-when an operator with direct access vouches for the role, as the CLI's `--as` does) or a
-system. Everything the service refuses on purpose is a `Refused`; any other exception is a
+Every operation is made by a `Caller`: a person or a system. A caller carries no roles: what a
+person may do comes from the mission's role register alone (service/register.py); `operator`
+marks someone with direct access to the store (the command line), who may change the register
+without holding a role and is recorded as such. Everything the service refuses on purpose is a `Refused`; any other exception is a
 server error. Its `type` is one of CONTRACT section 4's refusal types, or one of the service's
 own for what the contract leaves open:
 
@@ -22,7 +23,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 from lifecycle import FORBIDDEN, NOT_FOUND, InvalidInput, Refusal
-from lifecycle.gate import Act
 
 __all__ = ["UNKNOWN", "Caller", "Refused", "Unavailable", "refused_from"]
 
@@ -32,22 +32,16 @@ UNKNOWN: frozenset[str] = NOT_FOUND | {"UnknownMission", "UnknownPlan"}
 
 @dataclass(frozen=True)
 class Caller:
-    """Who calls: `roles` None means an operator vouches for the role (nothing to check)."""
+    """Who calls (a key or a sign-in identifies them; it carries no roles)."""
 
     name: str
     kind: Literal["person", "system"] = "person"
-    roles: frozenset[str] | None = None
-    # An operator with direct access to the store (the CLI's operator mode): may change the
-    # role register without holding a role, and is recorded as such.
     operator: bool = False
 
     @property
     def actor(self) -> str:
         """The audit log's name for them: a person's bare name, `system:<name>` for a system."""
         return self.name if self.kind == "person" else f"system:{self.name}"
-
-    def act(self, role: str) -> Act:
-        return Act(self.name, role, self.roles)
 
 
 class Refused(Exception):

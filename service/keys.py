@@ -3,7 +3,8 @@
 A key reads `eg_<key id>_<secret>`. The key id lets us find the entry without comparing
 against every hash; the comparison itself is constant-time. Two kinds of identity:
 
-- a *person* (approver, coordinator) with the roles they hold;
+- a *person* (approver, coordinator): the key says who they are, never what they may do; that
+  comes from each mission's role register alone (CONTRACT section 5, service/register.py);
 - a *system* that may submit evidence for some missions and only from some sources.
 
 Two registries with one interface (`Keys`): `StoreKeyRegistry`, the store's `api_keys` table,
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 
     from .errors import Caller
 
-__all__ = ["Identity", "KeyCreationError", "KeyRegistry", "Keys", "StoreKeyRegistry", "hash_key"]
+__all__ = ["Identity", "KeyCreationError", "KeyRegistry", "Keys", "StoreKeyRegistry", "UiSession", "hash_key"]
 
 _KEY = re.compile(r"^eg_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
 _ID = re.compile(ID_PATTERN)
@@ -54,7 +55,6 @@ class Identity:
     key_id: str
     kind: Literal["person", "system"]
     name: str  # the person's id or the system's id
-    roles: frozenset[str] = frozenset()
     missions: frozenset[str] = frozenset()
     sources: frozenset[str] = frozenset()
 
@@ -68,17 +68,29 @@ class Identity:
     def caller(self) -> Caller:
         from .errors import Caller
 
-        return Caller(self.name, self.kind, self.roles if self.kind == "person" else frozenset())
+        return Caller(self.name, self.kind)
 
     def to_json(self) -> dict[str, Any]:
-        return {"key_id": self.key_id, "kind": self.kind, "name": self.name,
-                "roles": sorted(self.roles), "missions": sorted(self.missions),
+        return {"key_id": self.key_id, "kind": self.kind, "name": self.name, "missions": sorted(self.missions),
                 "sources": sorted(self.sources)}
 
     @staticmethod
     def from_json(d: dict[str, Any]) -> Identity:
-        return Identity(d["key_id"], d["kind"], d["name"], frozenset(d.get("roles", ())),
-                        frozenset(d.get("missions", ())), frozenset(d.get("sources", ())))
+        # Keys made before the role register may list roles: they are ignored (what a person may
+        # do comes from the register alone).
+        return Identity(d["key_id"], d["kind"], d["name"], frozenset(d.get("missions", ())),
+                        frozenset(d.get("sources", ())))
+
+
+@dataclass(frozen=True)
+class UiSession:
+    """An open approver page session: opened with a personal key (`key_id`), or for a person
+    signed in through the identity provider (`person`, and the provider's ID token as
+    `end_hint`, for signing out there too). Exactly one of key_id and person is set."""
+
+    key_id: str | None
+    person: str | None = None
+    end_hint: str | None = None
 
 
 def hash_key(key: str) -> str:
@@ -95,7 +107,7 @@ def _check_ids(field: str, values: list[str], *, allow_empty: bool = False) -> f
 
 
 class Keys(Protocol):
-    def create_person(self, person: str, roles: list[str]) -> tuple[str, Identity]: ...
+    def create_person(self, person: str) -> tuple[str, Identity]: ...
 
     def create_system(self, system: str, missions: list[str], sources: list[str]) -> tuple[str, Identity]: ...
 
@@ -110,9 +122,13 @@ class Keys(Protocol):
     # Approver page sessions, ended on the server: a cookie copied before sign-out is dead after.
     def open_session(self, key_id: str, ends_at: int) -> str: ...
 
-    def session_key(self, session_id: str, at: int) -> str | None: ...
+    def open_person_session(self, person: str, ends_at: int, end_hint: str | None = None) -> str: ...
 
-    def end_session(self, session_id: str) -> None: ...
+    def session(self, session_id: str, at: int) -> UiSession | None: ...
+
+    def end_session(self, session_id: str) -> str | None:
+        """End it; the end hint it had (None for a key's session, or one already ended)."""
+        ...
 
 
 def _new_key() -> tuple[str, str]:
@@ -134,9 +150,9 @@ def _new_session() -> tuple[str, str]:
 class _Checked:
     """Both registries check a request the same way before creating the key."""
 
-    def create_person(self, person: str, roles: list[str]) -> tuple[str, Identity]:
+    def create_person(self, person: str) -> tuple[str, Identity]:
         _check_ids("person", [person])
-        return self._create("person", person, roles=_check_ids("roles", roles))
+        return self._create("person", person)
 
     def create_system(self, system: str, missions: list[str], sources: list[str]) -> tuple[str, Identity]:
         _check_ids("system", [system])
@@ -147,13 +163,19 @@ class _Checked:
         raise NotImplementedError
 
 
+def _session_from_json(v: list[Any]) -> tuple[UiSession, int]:
+    # [key id, ends at] in files written before sign-in through a provider; then with person and hint.
+    person, hint = (v[2], v[3]) if len(v) >= 4 else (None, None)
+    return UiSession(v[0], person, hint), int(v[1])
+
+
 class KeyRegistry(_Checked):
     """Keys in memory, optionally persisted to a JSON file."""
 
     def __init__(self, path: str | Path | None = None):
         self.path = Path(path) if path is not None else None
         self._entries: dict[str, tuple[str, Identity]] = {}  # key id -> (hash, identity)
-        self._sessions: dict[str, tuple[str, int]] = {}  # session id hash -> (key id, ends at)
+        self._sessions: dict[str, tuple[UiSession, int]] = {}  # session id hash -> (session, ends at)
         self._mtime: int | None = None
         self._reload()
 
@@ -166,7 +188,7 @@ class KeyRegistry(_Checked):
         doc = json.loads(self.path.read_text())
         self._entries = {e["identity"]["key_id"]: (e["hash"], Identity.from_json(e["identity"]))
                          for e in doc.get("keys", ())}
-        self._sessions = {h: (str(v[0]), int(v[1])) for h, v in doc.get("sessions", {}).items()}
+        self._sessions = {h: _session_from_json(v) for h, v in doc.get("sessions", {}).items()}
         self._mtime = mtime
 
     def _save(self) -> None:
@@ -174,7 +196,7 @@ class KeyRegistry(_Checked):
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         doc = {"keys": [{"hash": h, "identity": ident.to_json()} for h, ident in self._entries.values()],
-               "sessions": {h: list(v) for h, v in self._sessions.items()}}
+               "sessions": {h: [u.key_id, end, u.person, u.end_hint] for h, (u, end) in self._sessions.items()}}
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".keys-")
         with os.fdopen(fd, "w") as fh:
             json.dump(doc, fh, indent=1)
@@ -212,24 +234,33 @@ class KeyRegistry(_Checked):
         return entry[1] if _matches(key, entry[0] if entry else None) and entry else None
 
     def open_session(self, key_id: str, ends_at: int) -> str:
+        return self._open(UiSession(key_id), ends_at)
+
+    def open_person_session(self, person: str, ends_at: int, end_hint: str | None = None) -> str:
+        return self._open(UiSession(None, person, end_hint), ends_at)
+
+    def _open(self, session: UiSession, ends_at: int) -> str:
         self._reload()
         now = int(time.time() * 1_000_000)
         # Sessions past their end are dropped here, so the file does not grow with every sign-in.
         self._sessions = {h: v for h, v in self._sessions.items() if v[1] > now}
         sid, digest = _new_session()
-        self._sessions[digest] = (key_id, ends_at)
+        self._sessions[digest] = (session, ends_at)
         self._save()
         return sid
 
-    def session_key(self, session_id: str, at: int) -> str | None:
+    def session(self, session_id: str, at: int) -> UiSession | None:
         self._reload()
         found = self._sessions.get(hash_key(session_id))
         return found[0] if found is not None and found[1] > at else None
 
-    def end_session(self, session_id: str) -> None:
+    def end_session(self, session_id: str) -> str | None:
         self._reload()
-        if self._sessions.pop(hash_key(session_id), None) is not None:
-            self._save()
+        found = self._sessions.pop(hash_key(session_id), None)
+        if found is None:
+            return None
+        self._save()
+        return found[0].end_hint
 
 
 class StoreKeyRegistry(_Checked):
@@ -262,11 +293,17 @@ class StoreKeyRegistry(_Checked):
 
     def open_session(self, key_id: str, ends_at: int) -> str:
         sid, digest = _new_session()
-        self.store.ui_session_add(digest, key_id, ends_at)
+        self.store.ui_session_add(digest, ends_at, key_id=key_id)
         return sid
 
-    def session_key(self, session_id: str, at: int) -> str | None:
-        return self.store.ui_session_key(hash_key(session_id), at)
+    def open_person_session(self, person: str, ends_at: int, end_hint: str | None = None) -> str:
+        sid, digest = _new_session()
+        self.store.ui_session_add(digest, ends_at, person=person, end_hint=end_hint)
+        return sid
 
-    def end_session(self, session_id: str) -> None:
-        self.store.ui_session_end(hash_key(session_id))
+    def session(self, session_id: str, at: int) -> UiSession | None:
+        found = self.store.ui_session_get(hash_key(session_id), at)
+        return UiSession(*found) if found is not None else None
+
+    def end_session(self, session_id: str) -> str | None:
+        return self.store.ui_session_end(hash_key(session_id))

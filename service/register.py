@@ -35,19 +35,22 @@ __all__ = ["Roles", "plan_roles", "resolve_act"]
 log = logging.getLogger("exitgate.service")
 
 
-def resolve_act(caller: Caller, role: str, reg: Register | None, *, kind: au.ActKind, gate: str | None = None,
+def resolve_act(caller: Caller, role: str, reg: Register, *, kind: au.ActKind, gate: str | None = None,
                 on_behalf_of: str | None = None) -> lc.Act:
     """The act as the service checks it now, where no workflow can (the workflow resolves it
-    again, at its own instant, when it decides). Without a register: the caller's roles."""
-    if reg is None:
-        if on_behalf_of not in (None, caller.name):
-            raise Refused("RoleNotHeld", f"{caller.name} cannot act for {on_behalf_of}: the mission has no role "
-                                         "register, so there are no delegations")
-        return caller.act(role)
+    again, at its own instant, when it decides)."""
     return au.resolve(reg, caller.name, role, now_us(), kind=kind, gate=gate, on_behalf_of=on_behalf_of)
 
 
-def plan_roles(plan: LoadedPlan) -> set[str]:
+def _coord(plan: LoadedPlan | None) -> list[str]:
+    return plan.model.coordinators if plan is not None else []
+
+
+def plan_roles(plan: LoadedPlan | None) -> set[str] | None:
+    """Every role the plan names (None before the mission has a plan: an operator naming the
+    first coordinator)."""
+    if plan is None:
+        return None
     roles = set(plan.model.coordinators)
     for ph in plan.model.phases:
         for g in ph.gates:
@@ -68,11 +71,16 @@ class Roles:
         await self.svc._plan(mission)
         return await asyncio.to_thread(self.svc.store.role_register, mission)
 
-    async def in_force(self, mission: str) -> Register | None:
-        """The register acts resolve with, or None while the mission has none (acts then carry
-        the caller's roles, as before the register existed)."""
-        reg = await asyncio.to_thread(self.svc.store.role_register, mission)
-        return reg if reg.version > 0 else None
+    async def current(self, mission: str) -> Register:
+        """The register as stored now (empty while nobody has been granted anything)."""
+        return await asyncio.to_thread(self.svc.store.role_register, mission)
+
+    async def may_act_as(self, mission: str, person: str, roles: list[str], *, kind: au.ActKind = "vote",
+                         gate: str | None = None) -> list[str]:
+        """Of `roles`, those `person` holds now, directly or by a delegation covering the act."""
+        reg = await self.current(mission)
+        now = now_us()
+        return [r for r in roles if au.resolve(reg, person, r, now, kind=kind, gate=gate).held]
 
     async def holders(self, mission: str, at: int | None = None) -> list[Assignment]:
         """Who holds what now, or held what at `at`."""
@@ -85,7 +93,7 @@ class Roles:
                     from_us: int | None = None, until_us: int | None = None, reason: str = "") -> Register:
         return await self._change("grant", mission, caller, by_role, {"person": person, "role": role},
                                   lambda plan, reg, now: au.grant(
-                                      reg, plan.model.coordinators, plan_roles(plan), by=caller.name, by_role=by_role,
+                                      reg, _coord(plan), plan_roles(plan), by=caller.name, by_role=by_role,
                                       person=person, role=role, from_us=from_us, until_us=until_us, reason=reason,
                                       now=now))
 
@@ -93,21 +101,21 @@ class Roles:
                        reason: str = "") -> Register:
         return await self._change("end_role", mission, caller, by_role, {"person": person, "role": role},
                                   lambda plan, reg, now: au.end_role(
-                                      reg, plan.model.coordinators, by=caller.name, by_role=by_role, person=person,
+                                      reg, _coord(plan), by=caller.name, by_role=by_role, person=person,
                                       role=role, reason=reason, now=now))
 
     async def delegate(self, mission: str, caller: Caller, role: str, to: str, *, until_us: int | None,
                        from_us: int | None = None, gates: list[str] | None = None, reason: str = "") -> Register:
         return await self._change("delegate", mission, caller, role, {"role": role, "to": to, "gates": gates},
                                   lambda plan, reg, now: au.delegate(
-                                      reg, list(plan.gates), by=caller.name, role=role, to=to, until_us=until_us,
+                                      reg, list(plan.gates) if plan else [], by=caller.name, role=role, to=to, until_us=until_us,
                                       from_us=from_us, gates=gates, reason=reason, now=now))
 
     async def end_delegation(self, mission: str, caller: Caller, by_role: str | None, seq: int,
                              reason: str = "") -> Register:
         return await self._change("end_delegation", mission, caller, by_role, {"delegation": seq},
                                   lambda plan, reg, now: au.end_delegation(
-                                      reg, plan.model.coordinators, by=caller.name, by_role=by_role, seq=seq,
+                                      reg, _coord(plan), by=caller.name, by_role=by_role, seq=seq,
                                       reason=reason, now=now, operator=caller.operator))
 
     async def import_assignments(self, mission: str, caller: Caller, by_role: str | None, items: Any) -> Register:
@@ -116,13 +124,16 @@ class Roles:
         return await self._change("roles_import", mission, caller, by_role,
                                   {"items": len(items) if isinstance(items, list) else None},
                                   lambda plan, reg, now: au.import_assignments(
-                                      reg, plan.model.coordinators, plan_roles(plan), items, by=caller.name,
+                                      reg, _coord(plan), plan_roles(plan), items, by=caller.name,
                                       by_role=by_role, now=now))
 
     async def _change(self, kind: str, mission: str, caller: Caller, by_role: str | None, details: dict[str, Any],
-                      decide: Callable[[LoadedPlan, Register, int], RegisterChange]) -> Register:
+                      decide: Callable[[LoadedPlan | None, Register, int], RegisterChange]) -> Register:
         async def op() -> Register:
-            plan = await self.svc._plan(mission)
+            plan = await self.svc.plan_for_mission(mission)
+            if plan is None and not (caller.operator and kind in ("grant", "roles_import")):
+                raise Refused("UnknownMission", f"unknown mission {mission!r}: load its plan first (an operator "
+                                                "may name its first coordinator before: roles grant --operator)")
             if caller.kind != "person":
                 raise Refused("RoleNotHeld", f"system {caller.name!r} holds no role; the register is changed by "
                                              "people")
@@ -143,6 +154,14 @@ class Roles:
         return await self.svc._act(f"{kind}", caller, {"mission": mission, "by_role": by_role, **details}, op)
 
     # -- telling the workflows -------------------------------------------------------------------
+
+    async def adopt(self, mission: str) -> None:
+        """Give the register to a mission whose workflows started before there was one (their
+        acts would otherwise be checked against no register at all): from now on they resolve
+        every act with it, like any other."""
+        log.info("mission %s: its workflows had no role register; sending version %s", mission,
+                 (reg := await self.current(mission)).version)
+        await self.push(mission, reg)
 
     async def push(self, mission: str, reg: Register) -> None:
         """Send the register to the mission workflow, then to every phase it runs, awaited."""

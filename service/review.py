@@ -34,6 +34,7 @@ from .views import GateView
 
 __all__ = ["BenchmarkChange", "Changes", "Opener", "Review", "review"]
 
+FOR = " for "  # the page's "deputy for bruno" choices (api/ui.py)
 STALE_WARNING_US = 7 * DAY  # warn when evidence goes stale within this and the gate is undecided
 
 
@@ -249,39 +250,46 @@ def stale_warnings(view: GateView, now: int) -> list[str]:
 
 
 async def review(reads: Reads, view: GateView, caller: Caller, since: str | None = None,
-                 viewed: str | None = None) -> Review:
+                 viewed: str | None = None, votes_as: list[str] | None = None,
+                 waives_as: list[str] | None = None) -> Review:
+    """`votes_as`, `waives_as`: the page's "as" choices from the register ("deputy", or
+    "deputy for bruno" under a delegation); each is offered only if the lifecycle lets it through."""
     now = now_us()
     changes, cast = await asyncio.to_thread(changes_since, reads, view, caller.name, since, viewed)
     signed = sorted(((d, seq) for (who, d), seq in cast.items() if who == caller.name), key=lambda x: x[1])
     opens = openers(view.evaluation["explanation"], parse_timestamp(view.evaluation["as_of"])) \
         if view.evaluation and view.evaluation.get("as_of") else []
-    plan, ctx = await reads.gate_context(view.mission, view.gate)
-    reg = await reads.service.roles.in_force(view.mission)
-    held = await asyncio.to_thread(reads.roles_in, caller, plan, now)
+    _, ctx = await reads.gate_context(view.mission, view.gate)
+    reg = await reads.service.roles.current(view.mission)
     digest = view.evaluation["digest"] if view.evaluation else ""
     cannot: dict[str, str] = {}
 
-    def allowed(roles: list[str], act: str, kind: au.ActKind, check: Any) -> list[str]:
-        """The roles under which the lifecycle lets the act through now, with the act resolved
-        as the service resolves it (the register, or the caller's key without one)."""
+    def allowed(choices: list[str], act: str, kind: au.ActKind, roles: list[str], check: Any) -> list[str]:
+        """The choices under which the lifecycle lets the act through now, with the act resolved
+        as the service resolves it (service.register.resolve_act)."""
         ok, why = [], []
-        for role in sorted(roles, key=lambda r: r not in held):  # the roles they hold first
+        for choice in choices:
+            role, _, principal = choice.partition(FOR)
             try:
-                check(resolve_act(caller, role, reg, kind=kind, gate=view.gate))
+                check(resolve_act(caller, role, reg, kind=kind, gate=view.gate, on_behalf_of=principal or None))
             except Refusal as exc:
                 why.append(exc.message)
             except Refused as exc:
                 why.append(exc.message)
             else:
-                ok.append(role)
+                ok.append(choice)
         if not ok:
-            cannot[act] = why[0] if why else f"this gate names no role that may {act}"
+            cannot[act] = why[0] if why else (
+                f"{caller.name} holds none of the roles that may {act} here ({', '.join(roles)}), "
+                "nor acts for anyone who does" if roles else f"this gate names no role that may {act}")
         return ok
 
-    approve = allowed(list(view.roles), "approve", "vote", lambda a: lc.check_vote(ctx, a, digest, approving=True))
-    reject = allowed(list(view.roles), "reject", "vote", lambda a: lc.check_vote(ctx, a, digest, approving=False))
+    approve = allowed(votes_as or [], "approve", "vote", list(view.roles),
+                      lambda a: lc.check_vote(ctx, a, digest, approving=True))
+    reject = allowed(votes_as or [], "reject", "vote", list(view.roles),
+                     lambda a: lc.check_vote(ctx, a, digest, approving=False))
     benchmarks = list(_benchmarks(view.evaluation["explanation"])) if view.evaluation else []
-    waive = allowed(list(view.waiver_roles), "waive", "waive",
+    waive = allowed(waives_as or [], "waive", "waive", list(view.waiver_roles),
                     lambda a: lc.check_waive(ctx, a, benchmarks[0], None, now)) if benchmarks else []
     whatif = await asyncio.to_thread(plan_whatif, reads, view.mission, view.gate)
     return Review(changes, opens, stale_warnings(view, now), approve, reject, waive, cannot, signed, cast, whatif)

@@ -212,24 +212,31 @@ class Store:
 
     # --- approver page sessions (hashes of their ids only) ----------------------------------
 
-    def ui_session_add(self, id_hash: str, key_id: str, ends_at: int) -> None:
+    def ui_session_add(self, id_hash: str, ends_at: int, *, key_id: str | None = None,
+                       person: str | None = None, end_hint: str | None = None) -> None:
+        if (key_id is None) == (person is None):
+            raise ValueError("a session names either a key or a person")
         with self.session() as s:
-            s.add(UiSessionRow(id_hash=id_hash, key_id=key_id, created_at=now_us(), ends_at=ends_at))
+            s.add(UiSessionRow(id_hash=id_hash, key_id=key_id, person=person, end_hint=end_hint,
+                               created_at=now_us(), ends_at=ends_at))
 
-    def ui_session_key(self, id_hash: str, at: int) -> str | None:
-        """The key id of a session open at `at` (not ended, not past its end)."""
+    def ui_session_get(self, id_hash: str, at: int) -> tuple[str | None, str | None, str | None] | None:
+        """(key id, person, end hint) of a session open at `at` (not ended, not past its end)."""
         t = UiSessionRow.__table__.c  # type: ignore[attr-defined]
         with self.read() as conn:
-            row = conn.execute(select(t.key_id).where(t.id_hash == id_hash, t.ended_at.is_(None),
-                                                      t.ends_at > at)).first()
-        return str(row[0]) if row is not None else None
+            row = conn.execute(select(t.key_id, t.person, t.end_hint).where(
+                t.id_hash == id_hash, t.ended_at.is_(None), t.ends_at > at)).first()
+        return (row[0], row[1], row[2]) if row is not None else None
 
-    def ui_session_end(self, id_hash: str) -> None:
+    def ui_session_end(self, id_hash: str) -> str | None:
+        """End the session; its end hint, which is not kept past the end."""
         with self.session() as s:
             row = s.get(UiSessionRow, id_hash)
-            if row is not None and row.ended_at is None:
-                row.ended_at = now_us()
-                s.add(row)
+            if row is None or row.ended_at is not None:
+                return None
+            hint, row.end_hint, row.ended_at = row.end_hint, None, now_us()
+            s.add(row)
+            return hint
 
     # --- evidence ---------------------------------------------------------------------------
 

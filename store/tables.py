@@ -130,15 +130,19 @@ class EvidenceChangeRow(SQLModel, table=True):
 
 class UiSessionRow(SQLModel, table=True):
     """A sign-in to the approver page. The cookie carries the session id; only its sha256 is kept,
-    and signing out sets ended_at, so a copied cookie stops working everywhere at once."""
+    and signing out sets ended_at, so a copied cookie stops working everywhere at once. A sign-in
+    with a personal API key names the key; one through the identity provider names the person,
+    with the provider's ID token to hint at sign-out (end_hint)."""
 
     __tablename__ = "ui_sessions"
 
     id_hash: str = Field(primary_key=True, max_length=64)
-    key_id: str = Field(max_length=32)
+    key_id: str | None = Field(default=None, max_length=32)
     created_at: int = Field(sa_column=Column(BigInteger, nullable=False))
     ends_at: int = Field(sa_column=Column(BigInteger, nullable=False))
     ended_at: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    person: str | None = Field(default=None, max_length=64)
+    end_hint: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class RoleAssignmentRow(SQLModel, table=True):

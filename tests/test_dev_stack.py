@@ -32,9 +32,15 @@ def test_dev_stack_serves_cli_and_api_and_stops_on_ctrl_c(tmp_path: Path) -> Non
         base, cli = st.base, st.cli
         assert httpx.get(f"{base}/docs").status_code == 200
 
+        # The register: an operator names the first coordinator, who imports the rest.
+        cli("roles", "grant", "valdoria", "amara", "coordinator", "--as", "ops", "--operator")
         # Coordinator: load the plan, start the exit (a role that is not a coordinator's is refused).
         out = cli("plan", "load", str(PLAN), "--as", "amara").stdout
         assert "mission valdoria runs on it" in out
+        cli("roles", "import", "valdoria", str(PLAN.parent / "roles.yaml"), "--as", "amara", "--by-role", "coordinator")
+        cli("roles", "grant", "valdoria", "amara", "srsg", "--as", "amara", "--by-role", "coordinator")
+        held = cli("roles", "list", "valdoria").stdout
+        assert "bruno as dsrsg_rc" in held and "granted by ops (operator)" in held, held
         refused = cli("mission", "start", "valdoria", "--as", "amara", "--role", "srsg", ok=False)
         assert refused.returncode == 3 and "refused (RoleNotAllowed)" in refused.stderr
         assert "is not a coordinator role" in refused.stderr
@@ -92,8 +98,7 @@ def test_dev_stack_serves_cli_and_api_and_stops_on_ctrl_c(tmp_path: Path) -> Non
         assert "told running phases: p2" in imported.stderr, imported.stderr
 
         # The API process serves the same state to an approver's key.
-        key = json.loads(cli("api-key", "create", "--person", "dana", "--roles", "police_commissioner",
-                             "--json").stdout)["key"]
+        key = json.loads(cli("api-key", "create", "--person", "dana", "--json").stdout)["key"]
         r = httpx.get(f"{base}/v1/missions/valdoria/status", headers={"X-API-Key": key})
         assert r.status_code == 200 and r.json()["phases"][0]["state"] == "complete", r.text
 

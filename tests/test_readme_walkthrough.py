@@ -39,7 +39,7 @@ NOT_WALKTHROUGH = {
 # `exitgate dev`. Not in the suite: that takes minutes (4.4 and 6.5 min on this 2-core machine
 # at load average 10), far over the minute a test here may take.
 NEEDS_STACK = re.compile(r"\bexitgate (dev|plan load|mission|evidence submit|status|explain|approve|reject|waive|"
-                         r"revoke-waiver|phase)\b")
+                         r"revoke-waiver|phase|roles|delegate|delegation|withdraw)\b")
 DEV = "exitgate dev"
 LIVE_FROM = WALKTHROUGH[-1]  # the section whose commands run against the stack
 

@@ -40,9 +40,11 @@ def _seen(request: Request, p: Parts, who: str) -> dict[str, str]:
     return {str(k): str(v) for k, v in data["g"].items()}
 
 
-async def review_context(request: Request, p: Parts, ident: Identity, view: GateView) -> dict[str, Any]:
+async def review_context(request: Request, p: Parts, ident: Identity, view: GateView, votes_as: list[str],
+                         waives_as: list[str]) -> dict[str, Any]:
     viewed = _seen(request, p, ident.name).get(f"{view.mission}/{view.gate}")
-    return {"review": await review(reads(p), view, ident.caller, request.query_params.get("since"), viewed)}
+    return {"review": await review(reads(p), view, ident.caller, request.query_params.get("since"), viewed,
+                                   votes_as, waives_as)}
 
 
 def remember_view(request: Request, resp: Response, p: Parts, ident: Identity, view: GateView) -> None:

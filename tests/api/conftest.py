@@ -139,8 +139,17 @@ class Env:
         return await self.gate(gate, lambda v: v["evaluation"] is not None and not v["evaluation_pending"], who)
 
 
+# Each person's roles in the mission's register (their keys say only who they are).
 KEYS = {"alice": ["mission_head"], "bob": ["host_nation"], "carol": ["deputy", "mission_head"],
         "dave": ["coordinator", "deputy"]}
+OPERATOR = Caller("operator", operator=True)
+
+
+async def grant_all(service: Service, mission: str, roles: dict[str, list[str]]) -> None:
+    """Grant `roles` in the mission's register, as an operator with store access would."""
+    for person, held in roles.items():
+        for role in held:
+            await service.roles.grant(mission, OPERATOR, None, person, role, reason="test roster")
 SYSTEMS = {"jmac": ([MISSION], ["jmac", "unpol"]), "rogue": ([MISSION], ["rogue"]),
            "elsewhere": (["other-mission"], ["jmac"])}
 
@@ -169,14 +178,16 @@ async def forget_workflows(client: Client, plan: dict[str, Any], timeout_s: floa
 
 @asynccontextmanager
 async def stack(temporal: WorkflowEnvironment, tmp: Path, plan: dict[str, Any] | None = None,
-                settings: ApiSettings | None = None, start: bool = True) -> AsyncIterator[Env]:
-    """The whole app on its own task queue and store; the plan loaded and (by dave) started."""
+                settings: ApiSettings | None = None, start: bool = True,
+                roster: dict[str, list[str]] | None = None) -> AsyncIterator[Env]:
+    """The whole app on its own task queue and store; the register granted (`roster`, default
+    KEYS), the plan loaded and (by dave) started."""
     plan = plan or PLAN
     queue = f"exitgate-api-{uuid.uuid4()}"
     store = Store.from_url(f"sqlite:///{tmp / f'store-{uuid.uuid4().hex[:8]}.sqlite'}")
     service = Service(store, temporal.client, queue)
     reg = KeyRegistry()
-    keys = {p: reg.create_person(p, roles)[0] for p, roles in KEYS.items()}
+    keys = {p: reg.create_person(p)[0] for p in KEYS}
     keys |= {s: reg.create_system(s, ms, srcs)[0] for s, (ms, srcs) in SYSTEMS.items()}
     app = create_app(settings or ApiSettings(max_body_bytes=64 * 1024, data_dir=tmp), service, reg)
     try:
@@ -184,10 +195,11 @@ async def stack(temporal: WorkflowEnvironment, tmp: Path, plan: dict[str, Any] |
                 transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
             # What an earlier test left (its teardown gave up waiting) goes first.
             assert await forget_workflows(temporal.client, plan), "an earlier test's workflows are still there"
-            await service.load_plan(load_plan(plan), Caller("dave"))
+            # Before the plan, an operator names the mission's people (no plan yet: any role).
+            await grant_all(service, plan["mission"]["id"], KEYS if roster is None else roster)
+            await service.load_plan(load_plan(plan), OPERATOR)
             if start:
-                await service.start_mission(plan["mission"]["id"], Caller("dave", roles=frozenset(KEYS["dave"])),
-                                            "coordinator")
+                await service.start_mission(plan["mission"]["id"], Caller("dave"), "coordinator")
             try:
                 yield Env(client, app, keys, store, service, reg)
             finally:

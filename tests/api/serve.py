@@ -14,8 +14,8 @@ from cli.supervisor import free_port
 
 
 @contextmanager
-def serving(app: Any, **config: Any) -> Iterator[str]:
-    port = free_port()
+def serving(app: Any, port: int | None = None, **config: Any) -> Iterator[str]:
+    port = port or free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                                            ws="none", **{"lifespan": "on", **config}))
     thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)

@@ -29,7 +29,7 @@ async def test_401_without_or_with_a_bad_key(env: Env) -> None:
 
 async def test_x_api_key_header_works(env: Env) -> None:
     r = await env.client.get("/v1/me", headers={"X-API-Key": env.keys["bob"]})
-    assert r.status_code == 200 and r.json()["name"] == "bob" and r.json()["roles"] == ["host_nation"]
+    assert r.status_code == 200 and r.json()["name"] == "bob" and "roles" not in r.json()
 
 
 async def test_system_key_outside_its_missions_is_403_and_audited(env: Env) -> None:
@@ -103,7 +103,7 @@ async def test_metrics_count_requests_and_evidence_outcomes(env: Env) -> None:
 def test_key_registry_file_keeps_only_hashes(tmp_path: Path) -> None:
     path = tmp_path / "keys.json"
     reg = KeyRegistry(path)
-    key, ident = reg.create_person("alice", ["mission_head"])
+    key, ident = reg.create_person("alice")
     text = path.read_text()
     assert key not in text and hash_key(key) in text
     assert path.stat().st_mode & 0o777 == 0o600

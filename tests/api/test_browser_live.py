@@ -23,7 +23,8 @@ async def test_approve_and_stale_refusal_on_the_real_stack(tmp_path: Path, brows
     with dev_stack(tmp_path) as st:
         keys = {}
         for person, roles in (("dave", "coordinator"), ("alice", "mission_head"), ("bob", "host_nation")):
-            keys[person] = st.cli("api-key", "create", "--person", person, "--roles", roles).stdout.strip()
+            keys[person] = st.cli("api-key", "create", "--person", person).stdout.strip()
+            st.cli("roles", "grant", MISSION, person, roles, "--as", "ops", "--operator")
         keys["jmac"] = st.cli("api-key", "create", "--system", "jmac", "--mission", MISSION,
                               "--sources", "jmac,unpol").stdout.strip()
 

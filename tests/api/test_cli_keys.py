@@ -14,12 +14,11 @@ from service.keys import KeyRegistry
 def test_create_person_and_system_keys(tmp_path: Path) -> None:
     path = str(tmp_path / "keys.json")
     runner = CliRunner()
-    r = runner.invoke(app, ["api-key", "create", "--person", "alice", "--roles", "srsg, dsrsg_rc",
-                            "--keys-file", path, "--json"])
+    r = runner.invoke(app, ["api-key", "create", "--person", "alice", "--keys-file", path, "--json"])
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
     ident = KeyRegistry(path).verify(out["key"])
-    assert ident is not None and ident.kind == "person" and ident.roles == {"srsg", "dsrsg_rc"}
+    assert ident is not None and ident.kind == "person" and "roles" not in out
     r = runner.invoke(app, ["api-key", "create", "--system", "sage", "--mission", "valdoria",
                             "--sources", "sage", "--keys-file", path])
     assert r.exit_code == 0
@@ -35,10 +34,11 @@ def test_bad_input_names_the_option(tmp_path: Path) -> None:
     path = str(tmp_path / "keys.json")
     runner = CliRunner()
     cases = [
-        (["--person", "alice"], "roles: give at least one"),
-        (["--person", "al ice", "--roles", "x"], "person: 'al ice' is not a valid id"),
+        # Keys carry no roles: the register does (the message says where to grant them).
+        (["--person", "alice", "--roles", "srsg"], "exitgate roles grant"),
+        (["--person", "al ice"], "person: 'al ice' is not a valid id"),
         (["--system", "sage", "--sources", "sage"], "missions: give at least one"),
-        (["--system", "sage", "--mission", "v", "--roles", "x"], "--roles: only for --person keys"),
+        (["--system", "sage", "--mission", "v", "--roles", "x"], "keys carry no roles"),
         (["--person", "a", "--system", "b"], "exactly one of --person or --system"),
     ]
     for args, message in cases:

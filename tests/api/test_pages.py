@@ -55,7 +55,7 @@ async def test_overview_shows_graph_gates_freshness_audit_and_an_empty_register(
 
 
 async def test_overview_refuses_a_person_without_a_role_in_the_mission(env: Env) -> None:
-    key, _ = env.registry.create_person("erin", ["auditor"])
+    key, _ = env.registry.create_person("erin")  # in no mission's register
     await sign_in(env.client, key)
     r = await env.client.get(OVERVIEW)
     assert r.status_code == 403 and "holds none of mission" in r.text
@@ -226,20 +226,22 @@ async def test_overview_shows_the_role_register_and_follows_it(env: Env) -> None
 
     from service import Caller
 
-    dave = Caller("dave", roles=frozenset({"coordinator", "deputy"}))
-    await env.service.roles.grant(MISSION, Caller("root", operator=True), None, "dave", "coordinator")
-    await env.service.roles.grant(MISSION, dave, "coordinator", "alice", "mission_head")
-    await env.service.roles.grant(MISSION, dave, "coordinator", "carol", "deputy")
     until = int((time.time() + 86400) * 1_000_000)
-    await env.service.roles.delegate(MISSION, Caller("alice", roles=frozenset({"mission_head"})), "mission_head",
-                                     "carol", until_us=until, reason="on leave")
+    await env.service.roles.delegate(MISSION, Caller("alice"), "mission_head", "erin", until_us=until,
+                                     reason="on leave")
     await sign_in(env.client, env.keys["alice"])
     ov = (await env.client.get(OVERVIEW)).text
     holders = ov.split('id="holders"')[1].split("</section>")[0]
     assert "role register (version" in holders
     assert "<td>alice</td><td>mission_head</td>" in holders and "<td>carol</td><td>deputy</td>" in holders
-    assert "carol acts for alice as mission_head until" in holders and "on leave" in holders
-    # Bob's key says host_nation, but the register gives him nothing in this mission now.
+    assert "erin acts for alice as mission_head until" in holders and "on leave" in holders
+    # Erin holds nothing of her own: the delegation alone opens the mission to her.
+    key, _ = env.registry.create_person("erin")
+    await sign_in(env.client, key)
+    assert (await env.client.get(OVERVIEW)).status_code == 200
+    assert f'href="{OVERVIEW}"' in (await env.client.get("/ui/portfolio")).text
+    # Bob's role ends: the mission is closed to him.
+    await env.service.roles.end_role(MISSION, Caller("dave"), "coordinator", "bob", "host_nation")
     await sign_in(env.client, env.keys["bob"])
     assert (await env.client.get(OVERVIEW)).status_code == 403
     assert "You hold no role in any mission yet." in (await env.client.get("/ui/portfolio")).text

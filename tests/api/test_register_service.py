@@ -9,7 +9,10 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from schemas import messages as m
+from schemas.ids import mission_workflow_id, phase_workflow_id
 from service import Caller, Refused, Service
+from service.temporal import query_status
 from store import now_us
 
 from .conftest import MISSION, open_gate, stack
@@ -26,7 +29,7 @@ async def refusal(coro: object) -> Refused:
 
 async def test_grants_ends_and_delegations_reach_the_running_workflows(temporal: WorkflowEnvironment,
                                                                        tmp_path: Path) -> None:
-    async with stack(temporal, tmp_path, start=False) as env:
+    async with stack(temporal, tmp_path, start=False, roster={}) as env:
         svc: Service = env.service
         dave, alice, bob, carol, erin = (Caller(n) for n in ("dave", "alice", "bob", "carol", "erin"))
         # Only an operator changes the register without a role; that is how the first coordinator is named.
@@ -64,6 +67,33 @@ async def test_grants_ends_and_delegations_reach_the_running_workflows(temporal:
             assert kind in kinds, kind
         [refused_vote] = env.audit("rejection.refused")
         assert refused_vote.payload["type"] == "RoleNotHeld"
+        assert [e.payload["type"] for e in env.audit("end_role.refused")] == ["NoActiveAssignment"]
+        assert [e.payload["type"] for e in env.audit("delegate.refused")] == ["CannotRedelegate"]
+        [made] = env.audit("delegation_made")
+        assert (made.payload["delegator"], made.payload["delegate"]) == ("carol", "erin")
+        [first] = env.audit("role_granted")[:1]
+        assert (first.actor, first.payload["operator"]) == ("root", True)
         [approval, _] = await env.audited("approval", 2)
         assert (approval.actor, approval.payload["principal"]) == ("erin", "carol")
         assert env.store.audit_verify().ok
+
+
+async def test_a_mission_started_before_the_register_adopts_it_at_its_first_act(temporal: WorkflowEnvironment,
+                                                                                tmp_path: Path) -> None:
+    async with stack(temporal, tmp_path, start=False, roster={"alice": ["mission_head"], "carol": ["deputy"]}) as env:
+        svc: Service = env.service
+        plan = await svc.plan_for_mission(MISSION)
+        assert plan is not None
+        # As a run started by an earlier version: no register in its input.
+        await temporal.client.start_workflow(
+            "Mission", m.MissionInput(plan_sha256=plan.sha256, person="dave", role="coordinator"),
+            id=mission_workflow_id(MISSION), task_queue=svc.task_queue)
+        digest = await open_gate(env)
+        r = await refusal(svc.approve(MISSION, "g1", Caller("bob"), "host_nation", digest))
+        assert r.type == "RoleNotHeld", r.message  # bob holds nothing in the register
+        status = await query_status(temporal.client.get_workflow_handle(phase_workflow_id(MISSION, "p1")),
+                                    m.PhaseStatus)
+        assert status.register_version == 2
+        await svc.approve(MISSION, "g1", Caller("alice"), "mission_head", digest)
+        view = await svc.approve(MISSION, "g1", Caller("carol"), "deputy", digest)
+        assert view.state == "approved"

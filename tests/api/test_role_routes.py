@@ -24,11 +24,13 @@ async def post(env: Env, path: str, body: Any, who: str) -> httpx.Response:
 
 
 async def test_the_register_over_http(temporal: WorkflowEnvironment, tmp_path: Path) -> None:
-    async with stack(temporal, tmp_path, start=False) as env:
+    async with stack(temporal, tmp_path, start=False, roster={}) as env:
         await env.service.roles.grant(MISSION, Caller("root", operator=True), None, "dave", "coordinator")
         r = await post(env, "/roles", {"person": "alice", "role": "mission_head", "by_role": "coordinator"}, "dave")
         assert r.status_code == 200, r.text
         assert [(a["person"], a["role"]) for a in r.json()["held"]] == [("dave", "coordinator"), ("alice", "mission_head")]
+        first = r.json()["held"][0]
+        assert first["granted_by_role"] is None and first["until"] is None and first["from"].endswith("Z"), first
         before = format_timestamp(now_us())
         for who, role in (("bob", "host_nation"), ("carol", "deputy")):
             assert (await post(env, "/roles", {"person": who, "role": role, "by_role": "coordinator"},

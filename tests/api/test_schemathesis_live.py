@@ -25,8 +25,10 @@ schemathesis.serializer.alias("application/x-ndjson", "text/plain")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DevStack, dict[str, str]]]:
     data: Path = tmp_path_factory.mktemp("schemathesis-live")
     with dev_stack(data) as st:
-        keys = {"dave": st.cli("api-key", "create", "--person", "dave", "--roles", "coordinator").stdout.strip(),
-                "alice": st.cli("api-key", "create", "--person", "alice", "--roles", "mission_head").stdout.strip(),
+        for person, role in (("dave", "coordinator"), ("alice", "mission_head")):
+            st.cli("roles", "grant", MISSION, person, role, "--as", "ops", "--operator")
+        keys = {"dave": st.cli("api-key", "create", "--person", "dave").stdout.strip(),
+                "alice": st.cli("api-key", "create", "--person", "alice").stdout.strip(),
                 "jmac": st.cli("api-key", "create", "--system", "jmac", "--mission", MISSION,
                                "--sources", "jmac,unpol").stdout.strip()}
         with httpx.Client(base_url=st.base, headers={"X-API-Key": keys["dave"]}) as c:

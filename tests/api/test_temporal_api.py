@@ -27,7 +27,7 @@ from service.keys import KeyRegistry
 from store import Store, now_us
 from worker import build_worker
 
-from .conftest import MISSION, forget_workflows
+from .conftest import MISSION, forget_workflows, grant_all
 from .conftest import PLAN as BASE_PLAN
 
 PLAN = copy.deepcopy(BASE_PLAN)
@@ -77,16 +77,15 @@ async def live(temporal: WorkflowEnvironment, tmp_path_factory: Any) -> AsyncIte
     store = Store.from_url(f"sqlite:///{tmp / 'store.sqlite'}")
     dep = Service(store, env.client, queue)
     reg = KeyRegistry(tmp / "keys.json")
-    keys = {
-        "cora": reg.create_person("cora", ["coordinator"])[0],
-        "rhea": reg.create_person("rhea", ["coordinator", "mission_head"])[0],
-        "alice": reg.create_person("alice", ["mission_head"])[0],
-        "bob": reg.create_person("bob", ["host_nation"])[0],
-        "carol": reg.create_person("carol", ["deputy", "mission_head"])[0],
+    roster = {"cora": ["coordinator"], "rhea": ["coordinator", "mission_head"], "alice": ["mission_head"],
+              "bob": ["host_nation"], "carol": ["deputy", "mission_head"]}
+    keys = {p: reg.create_person(p)[0] for p in roster}
+    keys |= {
         "jmac": reg.create_system("jmac", [MISSION], ["jmac", "unpol"])[0],
         "rogue": reg.create_system("rogue", [MISSION], ["rogue"])[0],
         "elsewhere": reg.create_system("elsewhere", ["other-mission"], ["jmac"])[0],
     }
+    await grant_all(dep, MISSION, roster)  # before the plan: an operator names the mission's people
     app = create_app(ApiSettings(max_body_bytes=64 * 1024, data_dir=tmp), dep, reg)
     try:
         async with build_worker(env.client, store, queue), httpx.AsyncClient(

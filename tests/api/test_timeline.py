@@ -55,7 +55,7 @@ async def valdoria_api(sample_dir: Path, temporal: WorkflowEnvironment, tmp_path
     async with stack(temporal, tmp_path, plan=doc, start=False) as env:
         # A backfill: each record known from its reported_at, as in file mode.
         await env.service.ingest(plan.mission_id, raws, actor="system:test", backfill=True)
-        keys = {"head": env.registry.create_person("hana", ["mission_head"])[0],
+        keys = {"head": env.registry.create_person("hana")[0],
                 "sys": env.registry.create_system("sensors", [plan.mission_id], ["jmac"])[0],
                 "other": env.registry.create_system("elsewhere", ["another-mission"], ["jmac"])[0]}
         yield Valdoria(env.client, keys, plan.mission_id, env.store)

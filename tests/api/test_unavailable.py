@@ -32,10 +32,10 @@ async def test_reads_answer_503_at_once_when_no_worker_answers(temporal: Workflo
     store = Store.from_url(f"sqlite:///{tmp_path / 'store.sqlite'}")
     service = Service(store, temporal.client, f"no-worker-{uuid.uuid4()}")
     reg = KeyRegistry()
-    key = reg.create_person("alice", ["mission_head"])[0]
+    key = reg.create_person("alice")[0]
     app = create_app(ApiSettings(data_dir=tmp_path), service, reg)
     try:
-        await service.load_plan(plan, Caller("dave"))
+        await service.load_plan(plan, Caller("dave", operator=True))
         # The exit started, but no worker polls its task queue (stopped, or never started).
         await temporal.client.start_workflow(
             "Mission", MissionInput(plan_sha256=plan.sha256, person="dave", role="coordinator"),

@@ -185,6 +185,15 @@ def test_withdrawal_by_the_delegate_or_the_principal_under_the_votes_role() -> N
     assert st.approvals == [] and events[0][2]["principal"] == "bruno"
 
 
+def test_an_approval_given_for_a_principal_expires_as_theirs() -> None:
+    r = reg(held("bruno", "deputy"), deleg("bruno", "deputy", "dana"))
+    s, st = spec(approval_valid_for_us=DAY), awaiting()
+    lc.approve(st, s, au.resolve(r, "dana", "deputy", NOW), D1, None, NOW)
+    [(kind, _, payload)] = lc.expire_approvals(st, NOW + DAY)
+    assert kind == "approval_expired" and (payload["person"], payload["principal"]) == ("dana", "bruno")
+    assert st.approvals == []
+
+
 def test_a_counted_approval_keeps_its_role_after_the_assignment_ends() -> None:
     r = reg(held("ana", "head", until=NOW + 1), held("hal", "host"))
     s, st = spec(required_roles=["head"]), awaiting()

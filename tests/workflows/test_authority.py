@@ -20,6 +20,7 @@ from schemas.messages import (
     Limits,
     MissionStatus,
     RejectInput,
+    ReopenInput,
     WithdrawInput,
 )
 from schemas.register import Assignment, Delegation, Register
@@ -240,3 +241,35 @@ async def test_continue_as_new_carries_the_register(rig: Rig) -> None:
     g = await awaiting(h, "g1")
     await vote(h, "p2", "deputy", g.digest)
     await refused(vote(h, "zed", "deputy", g.digest), "RoleNotHeld")
+
+
+async def test_a_delegate_starts_and_reopens_and_their_principal_decides_no_gate(rig: Rig) -> None:
+    m = f"md-{uuid.uuid4().hex[:10]}"
+    now = await server_now(rig)
+    plan = rig.load(plan_doc([phase("p1", [gate("g1")]), phase("p2", [gate("g2", quorum=2)], depends_on=["p1"])],
+                             mission=m))
+    rig.evidence(m, "ind.a", 3, day=1)
+    reg = (Reg(m).grant("cora", "coordinator", now - DAY).grant("cole", "coordinator", now - DAY)
+           .grant("cora", "head", now - DAY).grant("cole", "host", now - DAY).grant("ana", "head", now - DAY)
+           .grant("hal", "host", now - DAY).delegate("cora", "coordinator", "dana", now - 1, now + DAY)
+           .delegate("cole", "coordinator", "dan", now - 1, now + DAY, gates=["g1"])
+           .delegate("cole", "coordinator", "eve", now - 1, now + DAY))
+    mh = await rig.start_mission(plan, person="dana", register=reg.copy())  # dana for cora
+    st: MissionStatus = await wait_mission(mh, lambda s: s.started_for == "cora", "started for cora")
+    assert st.started_by == "dana"
+    p1 = rig.client.get_workflow_handle(phase_workflow_id(m, "p1"))
+    g = await awaiting(p1, "g1")
+    assert "through dana" in await refused(vote(p1, "cora", "head", g.digest), "SeparationOfDuties")
+    await vote(p1, "ana", "head", g.digest)
+    await wait_mission(mh, lambda s: any(p.id == "p1" and p.state == "complete" for p in s.phases), "p1 complete")
+    # A gate-limited delegation never covers a reopen; a mission-wide one does.
+    reopen = ReopenInput(phase="p1", person="dan", role="coordinator", reason="recount")
+    await refused(mh.execute_update("reopen", reopen), "RoleNotHeld")
+    await mh.execute_update("reopen", reopen.model_copy(update={"person": "eve"}), result_type=MissionStatus)
+    st = await wait_mission(mh, lambda s: any(p.id == "p1" and p.reopened_for == "cole" for p in s.phases), "reopened")
+    g = await awaiting(p1, "g1")
+    await refused(vote(p1, "eve", "host", g.digest), "RoleNotHeld")  # eve holds no host role
+    assert "reopened this phase through eve" in await refused(vote(p1, "cole", "host", g.digest),
+                                                              "SeparationOfDuties")
+    await vote(p1, "hal", "host", g.digest)
+    await save_history(mh, "register_mission_delegate")
