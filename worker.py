@@ -25,6 +25,7 @@ from runtime import (
     relay_forever,
     workflow_runner,
 )
+from runtime.tracing import setup_tracing
 from workflows.registry import WORKFLOWS
 
 __all__ = ["TemporalSettings", "build_worker", "connect", "default_backend", "register_search_attributes"]
@@ -38,10 +39,15 @@ def build_worker(client: Client, backend: Backend, task_queue: str, webhook: Web
 
 
 def default_backend() -> Store:
-    """The store from EXITGATE_DATABASE_URL (a SQLite file under the data folder by default)."""
-    from store import Store
+    """The store from EXITGATE_DATABASE_URL (a SQLite file under the data folder by default),
+    keeping warm evidence indexes (EXITGATE_EVIDENCE_CACHE_RECORDS; store/warm.py)."""
+    from store import Store, StoreSettings
 
-    return Store.from_url(None)
+    store = Store.from_url(None)
+    budget = StoreSettings().evidence_cache_records
+    if budget > 0:
+        store.keep_evidence_warm(budget)
+    return store
 
 
 async def main() -> None:
@@ -50,6 +56,7 @@ async def main() -> None:
         settings, hook = TemporalSettings(), WebhookSettings().webhook()
     except ValidationError as exc:
         raise SystemExit(f"exitgate worker: bad settings: {exc}") from None
+    setup_tracing("exitgate-worker")  # before connecting: the client carries the interceptor
     client = await connect(settings)
     if settings.register_search_attributes:
         await register_search_attributes(client, settings.temporal_namespace)

@@ -10,6 +10,7 @@ import asyncio
 import time
 from typing import Any
 
+from opentelemetry import trace
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -30,6 +31,8 @@ from .backend import Backend
 from .webhook import Webhook, notification_doc
 
 __all__ = ["COMPUTATION_ERRORS", "ExitgateActivities", "plan_spec"]
+
+_TRACER = trace.get_tracer("exitgate.activities")
 
 # Errors of computing over the evidence, not of reaching it: retrying cannot help.
 COMPUTATION_ERRORS = (ArithmeticError, ValueError, TypeError, KeyError, IndexError)
@@ -77,6 +80,8 @@ class ExitgateActivities:
             # the phase shows why and goes on with its other gates.
             raise ApplicationError(f"gate {inp.gate!r}: evaluation failed: {type(exc).__name__}: {exc}",
                                    type="EvaluationFailed", non_retryable=True) from exc
+        trace.get_current_span().set_attributes({"exitgate.mission": inp.mission, "exitgate.gate": inp.gate,
+                                                 "exitgate.status": out["status"]})
         return GateEvaluation(status=out["status"], digest=out["digest"],
                               valid_until=out["valid_until"], evidence_position=position)
 
@@ -86,7 +91,11 @@ class ExitgateActivities:
             for e in batch.entries:
                 self.backend.audit_append(e.kind, e.payload, e.actor, key=e.key)
             return len(batch.entries)
-        return await asyncio.to_thread(write)
+        # The write itself, inside the activity's span (a no-op unless tracing is on).
+        with _TRACER.start_as_current_span("audit.write", attributes={
+                "exitgate.audit.entries": len(batch.entries),
+                "exitgate.audit.kinds": sorted({e.kind for e in batch.entries})}):
+            return await asyncio.to_thread(write)
 
     @activity.defn(name="notify")
     async def notify(self, inp: NotifyInput) -> None:

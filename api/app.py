@@ -15,10 +15,19 @@ from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from runtime.tracing import instrument_app, setup_tracing
 from service import Refused, Service, Unavailable
 from service.keys import Keys
 
-from . import evidence_routes, gate_routes, mission_routes, role_routes, timeline_routes, ui
+from . import (
+    evidence_routes,
+    gate_routes,
+    mission_routes,
+    rehearsal_routes,
+    role_routes,
+    timeline_routes,
+    ui,
+)
 from .bodies import validation_error_response
 from .deps import Parts
 from .errors import refused_response, unavailable_response
@@ -48,6 +57,7 @@ def from_environment() -> FastAPI:
     environment, connected when the server starts."""
     settings = ApiSettings()
     metrics = Metrics()
+    setup_tracing("exitgate-api")  # before Service.connect: its client carries the interceptor
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -72,6 +82,7 @@ def _build(settings: ApiSettings, metrics: Metrics,
         summary="Exit-readiness gates for peacekeeping missions: evidence in, evaluations and approvals out.",
         lifespan=lifespan,
     )
+    instrument_app(app)  # a span per request, when tracing is on (runtime/tracing.py)
     app.add_exception_handler(Refused, refused_response)
     app.add_exception_handler(Unavailable, unavailable_response)
     app.include_router(evidence_routes.router)
@@ -79,6 +90,7 @@ def _build(settings: ApiSettings, metrics: Metrics,
     app.include_router(mission_routes.router)
     app.include_router(role_routes.router)
     app.include_router(timeline_routes.router)
+    app.include_router(rehearsal_routes.router)
     app.include_router(ui.router)
     app.include_router(pages_router)
     app.mount("/ui/static", StaticFiles(directory=Path(__file__).parent / "static"), name="ui-static")

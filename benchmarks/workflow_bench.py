@@ -4,10 +4,11 @@
     skeleton (start, wait for a signal, one activity, wait for an update); --repeat R measures
     both R times, alternating, and reports the medians;
 (b) evidence-to-decision latency p50/p99: signal -> evaluation visible to a query;
-(c) S evidence signals into one gate: none lost, runs continued as new, time taken.
+(c) S evidence signals into one gate: none lost, runs continued as new, time taken;
+(d) history kept per gate round and per whole gate (events, bytes), for docs/scaling.md.
 
     .venv/bin/python benchmarks/workflow_bench.py [--n 1000] [--repeat 3] [--signals 50000]
-        [--parts throughput,latency,flood] [--json]
+        [--parts throughput,latency,history,flood] [--json]
 """
 
 from __future__ import annotations
@@ -114,6 +115,39 @@ async def latency(client: Client, queue: str, backend: MemoryBackend, inp: Phase
     return gate_ms, skel_ms
 
 
+async def history_size(h: WorkflowHandle[Any, Any]) -> tuple[int, int]:
+    events = (await h.fetch_history()).events
+    return len(events), sum(e.ByteSize() for e in events)
+
+
+async def history(client: Client, queue: str, backend: MemoryBackend, inp: PhaseInput, rounds: int) -> dict[str, Any]:
+    """What Temporal keeps per gate round (an evidence signal, its evaluation and audit entry)
+    and per whole gate (start, evaluate, approve, complete): events and bytes of history."""
+    h = await client.start_workflow("Phase", inp, id=f"hist-{uuid.uuid4()}", task_queue=queue)
+    await poll(h, lambda s: s.gates[0].evaluations >= 1 and not s.pending_evaluation, "status", PhaseStatus)
+    await asyncio.sleep(1.5)  # let the first group commit of audit entries land
+    events0, bytes0 = await history_size(h)
+    for i in range(rounds):
+        backend.add_evidence("bench", ev(f"h-{i}-{uuid.uuid4().hex[:6]}", 9 if i % 2 else 1, 2 + i % 25))
+        before = (await h.query("status", result_type=PhaseStatus)).gates[0].evaluations
+        await h.signal("evidence_changed", EvidenceChanged(indicators=["ind.a"]))
+        await poll(h, lambda s, b=before: s.gates[0].evaluations > b and not s.pending_evaluation, "status",
+                   PhaseStatus, LATENCY_POLL_S)
+        await asyncio.sleep(1.5)  # one round at a time: each its own audit group commit
+    events1, bytes1 = await history_size(h)
+    await h.terminate()
+    backend.add_evidence("bench", ev(f"h-pass-{uuid.uuid4().hex[:6]}", 1, 28))  # the gate passes again
+    g = await client.start_workflow("Phase", inp, id=f"histg-{uuid.uuid4()}", task_queue=queue)
+    await poll(g, lambda s: s.gates[0].state == "awaiting_approval", "status", PhaseStatus)
+    st = await g.query("status", result_type=PhaseStatus)
+    await g.execute_update("approve", ApproveInput(gate="g1", person="ana", role="head", digest=st.gates[0].digest or ""))
+    await g.result()
+    gate_events, gate_bytes = await history_size(g)
+    return {"rounds": rounds, "events_per_round": round((events1 - events0) / rounds, 1),
+            "bytes_per_round": round((bytes1 - bytes0) / rounds), "gate_to_completion_events": gate_events,
+            "gate_to_completion_bytes": gate_bytes}
+
+
 def pct(xs: list[float], q: float) -> float:
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(q * len(xs)))]
@@ -141,7 +175,8 @@ async def main() -> None:
     ap.add_argument("--latency-samples", type=int, default=50)
     ap.add_argument("--signals", type=int, default=50_000)
     ap.add_argument("--repeat", type=int, default=3, help="throughput measurements; the median is reported")
-    ap.add_argument("--parts", default="throughput,latency,flood", help="comma-separated subset")
+    ap.add_argument("--history-rounds", type=int, default=10)
+    ap.add_argument("--parts", default="throughput,latency,history,flood", help="comma-separated subset")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     # The same footing as the workflows (runtime.workflow_runner writes their bytecode): without
@@ -187,6 +222,8 @@ async def main() -> None:
                     "p50_ratio": round(pct(g_ms, 0.5) / pct(s_ms, 0.5), 3),
                     "p99_ratio": round(pct(g_ms, 0.99) / pct(s_ms, 0.99), 3), "goal_ratio_at_most": 1.3,
                     "mean_gate": round(statistics.fmean(g_ms), 1)}
+            if "history" in parts:
+                out["history"] = await history(env.client, queue, backend, inp, args.history_rounds)
             if "flood" in parts:
                 out["flood"] = await flood(env.client, queue, inp, args.signals)
     finally:

@@ -15,6 +15,7 @@ from . import (
     notify_cmds,
     plan_cmds,
     plantest_cmds,
+    rehearse_cmds,
     role_cmds,
     stack_cmds,
     store_cmds,
@@ -55,6 +56,7 @@ app.add_typer(notify_cmds.notify_app, name="notifications")
 worker_cmds.register(app)
 stack_cmds.register(app)
 plantest_cmds.register(app)  # plan test, plan diff, timeline-compare
+app.add_typer(rehearse_cmds.commands)
 
 
 def main() -> None:

@@ -50,6 +50,7 @@ _EVIDENCE_ID = re.compile(EVIDENCE_ID_PATTERN)
 _ID = re.compile(ID_PATTERN)
 _FIELDS = ("id", "mission", "indicator", "value", "observed_at", "reported_at", "source", "supersedes", "provenance")
 _REQUIRED = ("mission", "indicator", "value", "observed_at", "source")
+_FIELD_SET, _REQUIRED_SET = frozenset(_FIELDS), frozenset(_REQUIRED)
 
 Value = bool | int | float | None
 
@@ -214,12 +215,14 @@ def check_record(
         return _retry_outcome(raw, first, line, ind.kind if ind else "number")
 
     errors: list[FieldError] = []
-    for key in raw:
-        if key not in _FIELDS:
-            errors.append(FieldError(key, f"unknown field (allowed: {', '.join(_FIELDS)})"))
-    for key in _REQUIRED:
-        if key not in raw:
-            errors.append(FieldError(key, "required field is missing"))
+    if not _FIELD_SET.issuperset(raw):
+        for key in raw:
+            if key not in _FIELDS:
+                errors.append(FieldError(key, f"unknown field (allowed: {', '.join(_FIELDS)})"))
+    if not raw.keys() >= _REQUIRED_SET:
+        for key in _REQUIRED:
+            if key not in raw:
+                errors.append(FieldError(key, "required field is missing"))
 
     mission = raw.get("mission")
     if "mission" in raw and mission != plan.mission_id:

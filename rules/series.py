@@ -16,6 +16,7 @@ are listed in `EvidenceIndex.unusable` with the reason, instead of failing every
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -81,10 +82,13 @@ class IndicatorSeries:
             v = View(self.obs, self.values, np.arange(len(self.obs)), self, prefix=True)
         else:
             # A record is never known before it is observed, so only the prefix observed by T
-            # can count: mask that alone.
+            # can count; of that, the settled prefix counts whole: mask the rest alone.
             hi = int(np.searchsorted(self.obs, as_of, side="right"))
-            mask = (self.known[:hi] <= as_of) & (self.superseded_at[:hi] > as_of) & self.is_point[:hi]
+            lo = min(hi, self._settled(as_of))
+            mask = (self.known[lo:hi] <= as_of) & (self.superseded_at[lo:hi] > as_of) & self.is_point[lo:hi]
             pos = np.flatnonzero(mask)
+            if lo:
+                pos = np.concatenate([np.arange(lo), pos + lo])
             k = len(pos)
             if k == 0 or int(pos[-1]) == k - 1:
                 # The counting points are a prefix (typical: only late reports are unknown):
@@ -93,11 +97,94 @@ class IndicatorSeries:
             else:
                 v = View(self.obs[pos], self.values[pos], pos, self, prefix=False)
         # Only the same instant is reused (benchmarks of one evaluation share a view); holding
-        # more costs memory per indicator and measurably slows large indexes.
-        if len(self._views) >= 4:
-            self._views.pop(next(iter(self._views)))
+        # more costs memory per indicator and measurably slows large indexes. A warm index
+        # (store/warm.py) is read by several threads at once: drop keys without iterating live.
+        for old in list(self._views)[:-3]:
+            self._views.pop(old, None)
         self._views[as_of] = v
         return v
+
+    def _settled(self, as_of: int) -> int:
+        """How many leading records all count as of T: known by T, not superseded by T, points.
+
+        Late reports sit at the end of a series observed up to now, so for T near now this is
+        most of it (a warm index is evaluated as of now, all its series whole)."""
+        cum = self.__dict__.get("_cum")
+        if cum is None:
+            nonpoint = np.flatnonzero(~self.is_point)
+            cum = self.__dict__["_cum"] = (np.maximum.accumulate(self.known),
+                                           -np.minimum.accumulate(self.superseded_at),
+                                           int(nonpoint[0]) if len(nonpoint) else len(self.obs))
+        known_by, minus_superseded, first_nonpoint = cum
+        return min(int(np.searchsorted(known_by, as_of, side="right")),
+                   int(np.searchsorted(minus_superseded, -as_of, side="left")), first_nonpoint)
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held: the arrays, the id strings and the list holding them (views aside)."""
+        cached = self.__dict__.get("_nbytes")
+        if cached is None:
+            arrays = self.obs.nbytes + self.known.nbytes + self.superseded_at.nbytes
+            arrays += self.is_point.nbytes + self.values.nbytes
+            cached = self.__dict__["_nbytes"] = (arrays + sys.getsizeof(self.ids)
+                                                 + sum(sys.getsizeof(i) for i in self.ids))
+        return int(cached)
+
+    def merged(self, records: list[Record], unusable: dict[str, tuple[int, str]]) -> tuple[IndicatorSeries, int]:
+        """This series plus `records` (of its indicator), as a new series, and how many were new.
+
+        Each record goes where a full rebuild would put it (point order), found by binary
+        search; a record already held is skipped. Corrections set their target's
+        superseded_at, wherever the target sits. `unusable` gets the new unusable records.
+        """
+        obs, known, ids = self.obs, self.known, self.ids
+        fresh: list[Record] = []
+        at: list[int] = []
+        seen: set[str] = set()
+        for r in sorted(records, key=lambda r: (r.observed_at, r.known_at, r.id)):
+            pos = int(np.searchsorted(obs, r.observed_at, side="left"))
+            hi = int(np.searchsorted(obs, r.observed_at, side="right"))
+            while pos < hi and (int(known[pos]), ids[pos]) < (r.known_at, r.id):
+                pos += 1
+            if r.id in seen or (pos < hi and ids[pos] == r.id):
+                continue
+            seen.add(r.id)
+            problem = unusable_value(r.value)
+            if problem is not None:
+                unusable[r.id] = (r.known_at, problem)
+            fresh.append(r)
+            at.append(pos)
+        if not fresh:
+            return self, 0
+        where = np.array(at, dtype=np.intp)
+        new_ids: list[str] = []
+        prev = 0
+        for p, r in zip(at, fresh, strict=True):
+            new_ids.extend(ids[prev:p])
+            new_ids.append(r.id)
+            prev = p
+        new_ids.extend(ids[prev:])
+        superseded_at = np.insert(self.superseded_at, where, NEVER)
+        targets = {r.supersedes: r.known_at for r in fresh if r.supersedes is not None}
+        if targets:
+            for i, rid in enumerate(new_ids):
+                if rid in targets:
+                    superseded_at[i] = targets[rid]
+        return IndicatorSeries(
+            indicator=self.indicator,
+            obs=np.insert(obs, where, [r.observed_at for r in fresh]),
+            known=np.insert(known, where, [r.known_at for r in fresh]),
+            superseded_at=superseded_at,
+            is_point=np.insert(self.is_point, where, [r.value is not None and r.id not in unusable for r in fresh]),
+            values=np.insert(self.values, where, [0.0 if r.value is None or r.id in unusable else float(r.value)
+                                                  for r in fresh]),
+            ids=new_ids,
+        ), len(fresh)
+
+    @classmethod
+    def empty(cls, indicator: str) -> IndicatorSeries:
+        return cls(indicator, np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64),
+                   np.zeros(0, np.bool_), np.zeros(0, np.float64), [])
 
 
 def unusable_value(value: object) -> str | None:
@@ -146,6 +233,33 @@ class EvidenceIndex:
                 ids=[r.id for r in rs],
             )
         self.count = len(recs)
+
+    def with_records(self, records: Iterable[Record]) -> EvidenceIndex:
+        """This index plus `records`, as a new index equal to one built from all of them at once.
+
+        Series no record touches are shared, the others replaced (IndicatorSeries.merged), so
+        an evaluation still holding this index is undisturbed. Records already held are
+        skipped: a batch read twice adds once. A correction must come in the same call as its
+        target or later, as the store's outbox delivers them.
+        """
+        groups: dict[str, list[Record]] = {}
+        for r in records:
+            groups.setdefault(r.indicator, []).append(r)
+        if not groups:
+            return self
+        out = EvidenceIndex(())
+        out.unusable = dict(self.unusable)
+        out.series = dict(self.series)
+        out.count = self.count
+        for ind, rs in groups.items():
+            old = out.series.get(ind) or IndicatorSeries.empty(ind)
+            out.series[ind], added = old.merged(rs, out.unusable)
+            out.count += added
+        return out
+
+    @property
+    def nbytes(self) -> int:
+        return sum(s.nbytes for s in self.series.values())
 
     def unusable_known(self, as_of: int) -> list[dict[str, str]]:
         """The records known at `as_of` whose stored value does not count, with the reason."""

@@ -19,6 +19,8 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from schemas.messages import SA_GATE_STATES, SA_MISSION, SA_PHASE
 
+from .tracing import temporal_interceptors
+
 __all__ = ["SEARCH_ATTRIBUTES", "SEARCH_ATTRIBUTES_CLI", "TemporalSettings", "connect", "register_search_attributes",
            "workflow_runner"]
 
@@ -49,7 +51,8 @@ async def connect(settings: TemporalSettings | None = None) -> Client:
     if api_key and tls is False:
         tls = True  # API keys are only ever sent over TLS
     return await Client.connect(s.temporal_address, namespace=s.temporal_namespace, tls=tls,
-                                api_key=api_key, data_converter=pydantic_data_converter)
+                                api_key=api_key, data_converter=pydantic_data_converter,
+                                interceptors=temporal_interceptors())
 
 
 SEARCH_ATTRIBUTES = {

@@ -20,7 +20,7 @@ from referencing import Registry, Resource
 from .timefmt import parse_timestamp
 
 HERE = Path(__file__).parent
-NAMES = ("exit-plan.schema.json", "rule.schema.json", "evidence.schema.json", "plan-test.schema.json")
+NAMES = ("exit-plan.schema.json", "rule.schema.json", "evidence.schema.json", "plan-test.schema.json", "scenario.schema.json")
 
 
 @cache

@@ -15,6 +15,7 @@ from pydantic import TypeAdapter
 
 from .models import EvidenceRecord, ExitPlan, Node
 from .plantest import PlanTestFile
+from .scenario import ScenarioFile
 
 HERE = Path(__file__).parent
 BASE = "https://exitgate.invalid/schemas/"  # an identifier, never fetched: refs resolve locally
@@ -38,6 +39,9 @@ def schemas() -> dict[str, dict[str, Any]]:
         ),
         "plan-test.schema.json": _schema(
             "plan-test.schema.json", "exitgate plan test file", PlanTestFile.model_json_schema(by_alias=True)
+        ),
+        "scenario.schema.json": _schema(
+            "scenario.schema.json", "exitgate rehearsal scenario", ScenarioFile.model_json_schema(by_alias=True)
         ),
     }
 

@@ -52,8 +52,12 @@ log = logging.getLogger("exitgate.service")
 
 
 class Service:
-    def __init__(self, store: Store, client: Client, task_queue: str = "exitgate", search_attributes: bool = True):
+    def __init__(self, store: Store, client: Client, task_queue: str = "exitgate", search_attributes: bool = True,
+                 clock: Callable[[], int] = now_us):
         self.store = store
+        # What "now" is to the service (receipt of evidence, reads): the wall clock, except in a
+        # rehearsal, whose clock is the scenario's.
+        self.clock = clock
         self.client = client
         self.task_queue = task_queue
         self.search_attributes = search_attributes
@@ -105,7 +109,8 @@ class Service:
         Outcome per raw. The store's outbox holds what changed; the relay tells the running
         phases at once (and, should Temporal be unreachable now, every worker's relay later)."""
         plan = await self._plan(mission)
-        outcomes = await asyncio.to_thread(self.store.ingest, plan, list(raws), backfill=backfill, actor=actor)
+        outcomes = await asyncio.to_thread(self.store.ingest, plan, list(raws), received_at=self.clock(),
+                                           backfill=backfill, actor=actor)
         if self.client is not None and any(o.status == "stored" for o in outcomes):
             try:
                 await relay_once(self.store, self.client, mission, patience_s=RELAY_PATIENCE_S)
@@ -169,7 +174,7 @@ class Service:
             plan = await self._plan(mission)
             _person(caller, role)
             reg = await self.roles.current(mission)
-            lc.check_coordinator(plan.model.coordinators, resolve_act(caller, role, reg, kind="coordinate"))
+            lc.check_coordinator(plan.model.coordinators, resolve_act(caller, role, reg, at=self.clock(), kind="coordinate"))
             try:
                 await self.client.start_workflow(
                     "Mission", m.MissionInput(plan_sha256=plan.sha256, person=caller.name, role=role,
@@ -225,7 +230,7 @@ class Service:
             await update(self.client, mission_workflow_id(plan.mission_id), name, arg, m.MissionStatus)
         except Gone:
             # No exit to act on: who may act is still answered first.
-            lc.check_coordinator(plan.model.coordinators, resolve_act(caller, role, reg, kind="coordinate"))
+            lc.check_coordinator(plan.model.coordinators, resolve_act(caller, role, reg, at=self.clock(), kind="coordinate"))
             raise Refused("MissionNotStarted", f"mission {plan.mission_id!r}: the exit has not been started") from None
 
     # -- reading ---------------------------------------------------------------------------------
@@ -286,7 +291,7 @@ class Service:
                     continue
                 ctx = lc.GateContext(spec, g, "paused" if st.paused else "running", st.started_by, st.reopened_by)
                 mine = [r for r in spec.approval.roles
-                        if _may_vote(ctx, resolve_act(caller, r, reg, kind="vote", gate=g.gate), g.digest)]
+                        if _may_vote(ctx, resolve_act(caller, r, reg, at=self.clock(), kind="vote", gate=g.gate), g.digest)]
                 if mine:
                     out.append(AwaitingGate(mission=st.mission, phase=st.phase, gate=g.gate, name=ref.gate.name,
                                             digest=g.digest, approvals=len(g.approvals),
@@ -314,7 +319,7 @@ class Service:
         arg = m.ApproveInput(**common, comment=text) if approving else m.RejectInput(**common, reason=text)
         return await self._gate_act("approval" if approving else "rejection", mission, gate, caller, role,
                                     _for({"digest": digest}, on_behalf_of), "approve" if approving else "reject", arg,
-                                    lambda ctx: lc.check_vote(ctx, resolve_act(caller, role, reg, kind="vote", gate=gate,
+                                    lambda ctx: lc.check_vote(ctx, resolve_act(caller, role, reg, at=self.clock(), kind="vote", gate=gate,
                                                                                on_behalf_of=on_behalf_of),
                                                               digest, approving=approving))
 
@@ -324,7 +329,7 @@ class Service:
         reg = await self.roles.current(mission)
 
         def check(ctx: lc.GateContext) -> None:
-            act = authority.withdrawal_act(reg, ctx.state, caller.name, now_us(), gate, on_behalf_of)
+            act = authority.withdrawal_act(reg, ctx.state, caller.name, self.clock(), gate, on_behalf_of)
             lc.check_withdraw(ctx, caller.name, act.held if act else None, on_behalf_of, act.why if act else None)
 
         return await self._gate_act("withdrawal", mission, gate, caller, None, _for({}, on_behalf_of), "withdraw",
@@ -346,9 +351,9 @@ class Service:
                                     m.WaiveInput(person=caller.name, role=role,
                                                  on_behalf_of=on_behalf_of, gate=gate, benchmark=benchmark,
                                                  justification=justification, until=until),
-                                    lambda ctx: lc.check_waive(ctx, resolve_act(caller, role, reg, kind="waive", gate=gate,
+                                    lambda ctx: lc.check_waive(ctx, resolve_act(caller, role, reg, at=self.clock(), kind="waive", gate=gate,
                                                                                 on_behalf_of=on_behalf_of),
-                                                               benchmark, until, now_us()))
+                                                               benchmark, until, self.clock()))
 
     async def revoke_waiver(self, mission: str, gate: str, caller: Caller, role: str, benchmark: str,
                             reason: str | None = None, on_behalf_of: str | None = None) -> GateView:
@@ -358,7 +363,7 @@ class Service:
                                     m.RevokeWaiverInput(person=caller.name, role=role,
                                                         on_behalf_of=on_behalf_of, gate=gate, benchmark=benchmark,
                                                         reason=reason),
-                                    lambda ctx: lc.check_revoke(ctx, resolve_act(caller, role, reg, kind="waive",
+                                    lambda ctx: lc.check_revoke(ctx, resolve_act(caller, role, reg, at=self.clock(), kind="waive",
                                                                                  gate=gate, on_behalf_of=on_behalf_of),
                                                                 benchmark))
 

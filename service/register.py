@@ -36,10 +36,11 @@ log = logging.getLogger("exitgate.service")
 
 
 def resolve_act(caller: Caller, role: str, reg: Register, *, kind: au.ActKind, gate: str | None = None,
-                on_behalf_of: str | None = None) -> lc.Act:
-    """The act as the service checks it now, where no workflow can (the workflow resolves it
-    again, at its own instant, when it decides)."""
-    return au.resolve(reg, caller.name, role, now_us(), kind=kind, gate=gate, on_behalf_of=on_behalf_of)
+                on_behalf_of: str | None = None, at: int | None = None) -> lc.Act:
+    """The act as the service checks it now (`at`: the service's clock), where no workflow can
+    (the workflow resolves it again, at its own instant, when it decides)."""
+    return au.resolve(reg, caller.name, role, now_us() if at is None else at, kind=kind, gate=gate,
+                      on_behalf_of=on_behalf_of)
 
 
 def _coord(plan: LoadedPlan | None) -> list[str]:
@@ -79,13 +80,13 @@ class Roles:
                          gate: str | None = None) -> list[str]:
         """Of `roles`, those `person` holds now, directly or by a delegation covering the act."""
         reg = await self.current(mission)
-        now = now_us()
+        now = self.svc.clock()
         return [r for r in roles if au.resolve(reg, person, r, now, kind=kind, gate=gate).held]
 
     async def holders(self, mission: str, at: int | None = None) -> list[Assignment]:
         """Who holds what now, or held what at `at`."""
         await self.svc._plan(mission)
-        return await asyncio.to_thread(self.svc.store.role_holders, mission, now_us() if at is None else at)
+        return await asyncio.to_thread(self.svc.store.role_holders, mission, self.svc.clock() if at is None else at)
 
     # -- changing --------------------------------------------------------------------------------
 
@@ -142,7 +143,7 @@ class Roles:
                                              "store changes the register without one")
 
             def run() -> Register:
-                return self.svc.store.role_register_change(mission, lambda reg: decide(plan, reg, now_us()))
+                return self.svc.store.role_register_change(mission, lambda reg: decide(plan, reg, self.svc.clock()))
 
             try:
                 reg = await asyncio.to_thread(run)

@@ -97,7 +97,11 @@ async def phase_read(client: Client, mission: str, phase: str) -> PhaseRead | No
     try:
         desc = await handle.describe()
         if desc.status == WorkflowExecutionStatus.COMPLETED:
-            res: m.PhaseResult = await handle.result()
+            # The run described, not the id's latest: a reopen may start the next run between
+            # the two calls, and result() without a run id then found no completion event
+            # (RuntimeError, seen in rehearsals reading status right after a reopen).
+            done = client.get_workflow_handle(desc.id, run_id=desc.run_id, result_type=m.PhaseResult)
+            res: m.PhaseResult = await done.result(follow_runs=False)
             return PhaseRead(m.PhaseStatus(
                 mission=mission, phase=phase, plan_sha256=res.plan_sha256, generation=res.generation,
                 paused=False, complete=True, started_by="", reopened_by=None, gates=res.gates,

@@ -40,6 +40,7 @@ from .tables import (
     PlanRow,
     UiSessionRow,
 )
+from .warm import WarmIndexes
 
 __all__ = ["Store", "StoreError", "now_us"]
 
@@ -90,6 +91,7 @@ class Store:
         # Plans are immutable under their sha256, and validating one costs tens of milliseconds
         # of JSON Schema work: keep what was loaded (a few plans per deployment).
         self._plans: dict[str, LoadedPlan] = {}
+        self.warm: WarmIndexes | None = None
 
     @classmethod
     def from_url(cls, url: str | None = None, *, migrate_db: bool = True) -> Store:
@@ -287,10 +289,27 @@ class Store:
         with self.session() as session:
             outbox.mark_delivered(session, ids, now_us())
 
+    def keep_evidence_warm(self, budget_records: int) -> WarmIndexes:
+        """From now on, gate reads (evidence_index with horizons) come from warm per-mission
+        indexes (store/warm.py) holding up to `budget_records` records in all; for long-lived
+        processes, as the worker."""
+        self.warm = WarmIndexes(self, budget_records)
+        return self.warm
+
     def evidence_index(self, mission: str, as_of: int | None = None,
                        indicators: Iterable[str] | None = None,
                        horizons: Mapping[str, int | None] | None = None) -> EvidenceIndex:
-        """The records known at `as_of` (all, if None), ready for rules.evaluate.
+        """The records known at `as_of` (all, if None), ready for rules.evaluate; with
+        `horizons`, for one gate's evaluation (see cold_evidence_index), from a warm index if
+        the store keeps them."""
+        if self.warm is not None and horizons is not None and indicators is not None and as_of is not None:
+            return self.warm.index(mission, as_of, indicators, horizons)
+        return self.cold_evidence_index(mission, as_of, indicators, horizons)
+
+    def cold_evidence_index(self, mission: str, as_of: int | None = None,
+                            indicators: Iterable[str] | None = None,
+                            horizons: Mapping[str, int | None] | None = None) -> EvidenceIndex:
+        """The records known at `as_of` (all, if None), read from the database.
 
         With `horizons` (rules.plan.LoadedPlan.gate_horizons) only what one gate can see is
         read: per indicator, the points inside its longest window plus every correction (a
@@ -317,8 +336,7 @@ class Store:
     def _records(self, mission: str, as_of: int | None, indicators: Iterable[str] | None,
                  lower: Mapping[str, int]) -> list[Record]:
         t = EvidenceRow.__table__.c  # type: ignore[attr-defined]
-        q = select(t.id, t.indicator, t.value, t.observed_at, t.reported_at, t.known_at, t.source,
-                   t.supersedes).where(t.mission == mission)
+        q = self._select_records(mission)
         if as_of is not None:
             q = q.where(t.known_at <= as_of)
         if indicators is not None:
@@ -329,23 +347,38 @@ class Store:
                         for i, low in lower.items()]
             q = q.where(or_(*clauses)) if clauses else q.where(false())
         with self.read() as conn:
-            rows = conn.execute(q).all()
+            return self._rows_to_records(conn, q, mission)
+
+    def records_in(self, conn: Connection, mission: str) -> list[Record]:
+        """Every record of a mission, on the caller's connection (a snapshot, for warm indexes)."""
+        return self._rows_to_records(conn, self._select_records(mission), mission)
+
+    @staticmethod
+    def _select_records(mission: str) -> Any:
+        t = EvidenceRow.__table__.c  # type: ignore[attr-defined]
+        return select(t.id, t.indicator, t.value, t.observed_at, t.reported_at, t.known_at, t.source,
+                      t.supersedes).where(t.mission == mission)
+
+    @staticmethod
+    def _rows_to_records(conn: Connection, q: Any, mission: str) -> list[Record]:
         loads = json.loads
-        return [Record(r[0], mission, r[1], loads(r[2]), r[3], r[4], r[5], r[6], r[7]) for r in rows]
+        return [Record(r[0], mission, r[1], loads(r[2]), r[3], r[4], r[5], r[6], r[7]) for r in conn.execute(q)]
 
     def records_by_id(self, mission: str, ids: Iterable[str]) -> dict[str, Record]:
         """Stored records of a mission by id (ids not stored are left out)."""
         wanted = sorted(set(ids))
         if not wanted:
             return {}
+        with self.read() as conn:
+            return self.records_by_id_in(conn, mission, wanted)
+
+    def records_by_id_in(self, conn: Connection, mission: str, ids: list[str]) -> dict[str, Record]:
+        """records_by_id on the caller's connection."""
         t = EvidenceRow.__table__.c  # type: ignore[attr-defined]
         out: dict[str, Record] = {}
-        with self.read() as conn:
-            for i in range(0, len(wanted), 500):  # bounded IN lists keep index scans
-                q = select(t.id, t.indicator, t.value, t.observed_at, t.reported_at, t.known_at, t.source,
-                           t.supersedes).where(t.mission == mission, t.id.in_(wanted[i:i + 500]))
-                for r in conn.execute(q).all():
-                    out[r[0]] = Record(r[0], mission, r[1], json.loads(r[2]), r[3], r[4], r[5], r[6], r[7])
+        for i in range(0, len(ids), 500):  # bounded IN lists keep index scans
+            q = self._select_records(mission).where(t.id.in_(ids[i:i + 500]))
+            out.update((r.id, r) for r in self._rows_to_records(conn, q, mission))
         return out
 
     def evidence_count(self, mission: str | None = None) -> int:
@@ -405,7 +438,7 @@ class Store:
             yield (r[0], r[1], r[2], r[3], r[4], r[5], r[6])
 
     @contextmanager
-    def _snapshot(self) -> Iterator[Connection]:
+    def snapshot(self) -> Iterator[Connection]:
         # Head and rows from one snapshot: an append landing between two reads must not look
         # like tampering.
         with self.read() as conn:
@@ -415,17 +448,17 @@ class Store:
                 yield conn
 
     def audit_verify(self) -> VerifyResult:
-        with self._snapshot() as conn:
+        with self.snapshot() as conn:
             head = conn.execute(text("SELECT seq, hash FROM audit_head WHERE id = 1")).first()
             return verify_rows(self._audit_rows(conn), (head[0], head[1]) if head else None)
 
     def audit_entries(self) -> list[AuditEntry]:
-        with self._snapshot() as conn:
+        with self.snapshot() as conn:
             return [AuditEntry(s, a, k, ac, json.loads(p), pv, h) for s, a, k, ac, p, pv, h in self._audit_rows(conn)]
 
     def audit_export(self, fp: IO[str]) -> int:
         n = 0
-        with self._snapshot() as conn:
+        with self.snapshot() as conn:
             rows = list(self._audit_rows(conn))
         for seq, at, kind, actor, payload, prev, digest in rows:
             fp.write(json.dumps({"seq": seq, "at": at, "kind": kind, "actor": actor,

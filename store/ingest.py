@@ -2,11 +2,12 @@
 
 Each chunk: prefetch what acceptance needs (records already stored under the chunk's ids and
 its supersedes targets, and which targets are already corrected) in two queries, decide every
-record with `rules.evidence.check_record`, insert the accepted ones with "on conflict do
-nothing", and append the chunk's audit entry, all in one transaction. If another importer won
-a race for an id (or for correcting the same record), fewer rows come back than were sent:
-the chunk is rolled back and decided again against the now-visible rows, so the end state is
-the same as if the imports had run one after the other.
+record with `rules.evidence.check_record`, insert the accepted ones (COPY on PostgreSQL,
+"on conflict do nothing" on SQLite), and append the chunk's audit entry, all in one
+transaction. If another importer won a race for an id (or for correcting the same record),
+the insert says so (a unique violation, or fewer rows back than were sent): the chunk is
+rolled back and decided again against the now-visible rows, so the end state is the same as
+if the imports had run one after the other.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+import psycopg
 from sqlalchemy import select
 from sqlalchemy.dialects import sqlite
 
@@ -79,24 +81,19 @@ def _prefetch(store: Store, session: Session, ids: set[str]) -> _ChunkKnown:
 
 
 def _prefetch_pg(session: Session, ids: set[str]) -> _ChunkKnown:
-    # Long IN lists made PostgreSQL's planner flip to sequential scans once the table grew
-    # (28k records/s fell to 800/s past ~40k rows); a staged id table joined on the indexes
-    # keeps every chunk's lookups proportional to the chunk.
+    # One array parameter per lookup: an index scan however large the table (long IN lists of
+    # separate parameters made the planner flip to sequential scans once the table grew, and
+    # cost the driver a placeholder each).
     raw = session.connection().connection.driver_connection
+    wanted = list(ids)
     rows: dict[str, Record] = {}
     with raw.cursor() as cur:  # type: ignore[union-attr]
-        cur.execute("CREATE TEMP TABLE IF NOT EXISTS ids_in (id text PRIMARY KEY) ON COMMIT DELETE ROWS")
-        with cur.copy("COPY ids_in (id) FROM STDIN") as copy:
-            for rid in ids:
-                copy.write_row((rid,))
-        cur.execute("ANALYZE ids_in")
-        cur.execute(f"SELECT {', '.join('e.' + c for c in _COLUMNS)} FROM evidence e JOIN ids_in i ON e.id = i.id")
+        cur.execute(f"SELECT {', '.join(_COLUMNS)} FROM evidence WHERE id = ANY(%s)", (wanted,))
         for r in cur.fetchall():
             rec = _record(dict(zip(_COLUMNS, r, strict=True)))
             rows[rec.id] = rec
-        cur.execute("SELECT e.supersedes FROM evidence e JOIN ids_in i ON e.supersedes = i.id")
+        cur.execute("SELECT supersedes FROM evidence WHERE supersedes = ANY(%s)", (wanted,))
         corrected = {r[0] for r in cur.fetchall()}
-        cur.execute("DELETE FROM ids_in")
     return _ChunkKnown(rows, corrected)
 
 
@@ -107,40 +104,53 @@ def _parse(chunk: list[tuple[int | None, Any]], lines: bool) -> list[tuple[int |
     return out
 
 
-def _insert(store: Store, session: Session, recs: list[Record], backfill: bool) -> set[str]:
-    """Insert, skipping rows another importer got to first; return the ids this call stored."""
+def _value_text(v: Any) -> str:
+    # The JSON text of a value acceptance let through (a bool, an int, a finite float or null),
+    # as json.dumps writes it, without its encoder's per-call setup.
+    if v is None:
+        return "null"
+    if v is True:
+        return "true"
+    if v is False:
+        return "false"
+    return int.__repr__(v) if isinstance(v, int) else float.__repr__(v)
+
+
+def _insert(store: Store, session: Session, recs: list[Record], backfill: bool) -> None:
+    """Insert the chunk's accepted records; raise _LostRace if another importer stored one of
+    their ids (or corrected one of their targets) first."""
     if not recs:
-        return set()
-    rows = [(r.id, r.mission, r.indicator, json.dumps(r.value), r.observed_at, r.reported_at, r.received_at,
+        return
+    rows = [(r.id, r.mission, r.indicator, _value_text(r.value), r.observed_at, r.reported_at, r.received_at,
              r.known_at, r.source, r.supersedes,
              json.dumps(r.provenance, ensure_ascii=False) if r.provenance is not None else None, backfill)
             for r in recs]
     if store.dialect == "postgresql":
-        return _insert_copy(session, rows)
+        _insert_copy(session, rows)
+        return
     table = EvidenceRow.__table__  # type: ignore[attr-defined]
     stmt = sqlite.insert(table).on_conflict_do_nothing().returning(table.c.id)
-    stored: set[str] = set()
+    stored = 0
     for i in range(0, len(rows), 1000):
-        stored.update(session.execute(stmt, [dict(zip(_COLUMNS, row, strict=True)) for row in rows[i:i + 1000]]).scalars())
-    return stored
+        stored += len(session.execute(stmt, [dict(zip(_COLUMNS, row, strict=True))
+                                             for row in rows[i:i + 1000]]).scalars().all())
+    if stored != len(rows):
+        raise _LostRace
 
 
-def _insert_copy(session: Session, rows: list[tuple[Any, ...]]) -> set[str]:
-    # A multi-row INSERT of thousands of parameters is mostly placeholder parsing in the driver;
-    # COPY into a transaction-scoped staging table, then one INSERT ... SELECT, is ~10x faster.
+def _insert_copy(session: Session, rows: list[tuple[Any, ...]]) -> None:
+    # COPY straight into the table: the chunk's ids were looked up in this transaction, so a
+    # unique violation means a concurrent importer committed one of them since (PostgreSQL
+    # waits for that importer's commit before raising); the chunk is then decided again. A
+    # staging table and INSERT ... ON CONFLICT cost twice the writes for that rare race.
     raw = session.connection().connection.driver_connection
-    cols = ", ".join(_COLUMNS)
     with raw.cursor() as cur:  # type: ignore[union-attr]
-        cur.execute("CREATE TEMP TABLE IF NOT EXISTS evidence_in (LIKE evidence INCLUDING DEFAULTS) "
-                    "ON COMMIT DELETE ROWS")
-        with cur.copy(f"COPY evidence_in ({cols}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-        cur.execute(f"INSERT INTO evidence ({cols}) SELECT {cols} FROM evidence_in "
-                    "ON CONFLICT DO NOTHING RETURNING id")
-        stored = {r[0] for r in cur.fetchall()}
-        cur.execute("DELETE FROM evidence_in")
-    return stored
+        try:
+            with cur.copy(f"COPY evidence ({', '.join(_COLUMNS)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        except psycopg.errors.UniqueViolation:
+            raise _LostRace from None
 
 
 class _LostRace(Exception):
@@ -173,8 +183,7 @@ def ingest_chunk(store: Store, plan: LoadedPlan, chunk: list[tuple[int | None, A
                     known.accept(res)
                     accepted.append(res)
                     outcomes.append(Outcome("stored", res.id, line))
-                if len(_insert(store, session, accepted, backfill)) != len(accepted):
-                    raise _LostRace
+                _insert(store, session, accepted, backfill)
                 counts = Counter(o.status for o in outcomes)
                 store.audit_append("evidence.import" if not backfill else "evidence.backfill", {
                     "mission": plan.mission_id, "plan_sha256": plan.sha256, "received_at": received_at,
@@ -185,7 +194,7 @@ def ingest_chunk(store: Store, plan: LoadedPlan, chunk: list[tuple[int | None, A
                 # After the audit append, which holds the audit head's lock until commit: change
                 # ids are then given in commit order, so an evaluation that read position P has
                 # seen every change up to P (an id taken earlier could commit after a higher one).
-                add_changes(session, plan.mission_id, {r.indicator for r in accepted}, received_at)
+                add_changes(session, plan.mission_id, ((r.indicator, r.id) for r in accepted), received_at)
                 return outcomes
         except _LostRace:
             continue

@@ -3,6 +3,7 @@ store's position per indicator. See store.tables.EvidenceChangeRow for why it ex
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
     from sqlmodel import Session
 
-__all__ = ["EvidenceChange", "add_changes", "mark_delivered", "pending", "position"]
+__all__ = ["EvidenceChange", "add_changes", "latest", "mark_delivered", "pending", "position", "since"]
 
 _T = EvidenceChangeRow.__table__  # type: ignore[attr-defined]
 
@@ -27,9 +28,14 @@ class EvidenceChange:
     indicator: str
 
 
-def add_changes(session: Session, mission: str, indicators: Iterable[str], at: int) -> None:
-    """In the transaction that stored the records."""
-    rows = [{"mission": mission, "indicator": i, "stored_at": at} for i in sorted(set(indicators))]
+def add_changes(session: Session, mission: str, stored: Iterable[tuple[str, str]], at: int) -> None:
+    """In the transaction that stored the records: one change per indicator, naming the ids of
+    the records (`stored`: (indicator, record id) pairs) it stored."""
+    by_indicator: dict[str, list[str]] = {}
+    for indicator, rid in stored:
+        by_indicator.setdefault(indicator, []).append(rid)
+    rows = [{"mission": mission, "indicator": i, "stored_at": at, "record_ids": json.dumps(by_indicator[i])}
+            for i in sorted(by_indicator)]
     if rows:
         session.execute(insert(_T), rows)
 
@@ -43,6 +49,29 @@ def position(conn: Connection | Session, mission: str, indicators: Iterable[str]
     if received_by is not None:
         q = q.where(_T.c.stored_at <= received_by)
     return int(conn.execute(q).scalar() or 0)
+
+
+def latest(conn: Connection | Session, mission: str) -> int:
+    """The mission's highest change id (0: none)."""
+    return int(conn.execute(select(func.max(_T.c.id)).where(_T.c.mission == mission)).scalar() or 0)
+
+
+def since(conn: Connection | Session, mission: str, after: int) -> tuple[int, list[str] | None]:
+    """The mission's changes after `after`: the highest id among them (`after` if none) and the
+    ids of the records they stored; None if one of them predates record_ids (migration 0008).
+
+    Ids follow commit order (store/ingest.py), so once a change is visible every lower one is:
+    reading "after P" again later can miss nothing."""
+    rows = conn.execute(select(_T.c.id, _T.c.record_ids).where(_T.c.mission == mission, _T.c.id > after)
+                        .order_by(_T.c.id)).all()
+    if not rows:
+        return after, []
+    ids: list[str] = []
+    for r in rows:
+        if r.record_ids is None:
+            return int(rows[-1].id), None
+        ids.extend(json.loads(r.record_ids))
+    return int(rows[-1].id), ids
 
 
 def pending(conn: Connection | Session, mission: str | None = None, limit: int = 1000) -> list[EvidenceChange]:

@@ -12,6 +12,9 @@ class StoreSettings(BaseSettings):
 
     database_url: str | None = None
     data_dir: Path = Path(".exitgate")
+    # Records a worker keeps in warm evidence indexes, over all missions (store/warm.py);
+    # about 100 bytes each (docs/scaling.md). 0: every gate read goes to the database.
+    evidence_cache_records: int = 2_000_000
 
     @property
     def url(self) -> str:

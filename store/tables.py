@@ -113,12 +113,14 @@ class EvidenceChangeRow(SQLModel, table=True):
     The relay (runtime/relay.py) signals the running phases that use the indicator and sets
     `delivered_at`. The id is also the store's position: an evaluation records the highest id
     of its gate's indicators it saw, and an approval on an evaluation older than evidence
-    already stored is refused."""
+    already stored is refused. `record_ids` (a JSON list; none on changes older than
+    migration 0008) lets a warm evidence index (store/warm.py) read just the records it lacks."""
 
     __tablename__ = "evidence_changes"
     __table_args__ = (
         Index("ix_evidence_changes_position", "mission", "indicator", "id"),
         Index("ix_evidence_changes_pending", "delivered_at", "id"),
+        Index("ix_evidence_changes_mission", "mission", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -126,6 +128,7 @@ class EvidenceChangeRow(SQLModel, table=True):
     indicator: str = Field(max_length=64)
     stored_at: int = Field(sa_column=Column(BigInteger, nullable=False))
     delivered_at: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    record_ids: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class UiSessionRow(SQLModel, table=True):

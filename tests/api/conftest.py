@@ -179,19 +179,21 @@ async def forget_workflows(client: Client, plan: dict[str, Any], timeout_s: floa
 @asynccontextmanager
 async def stack(temporal: WorkflowEnvironment, tmp: Path, plan: dict[str, Any] | None = None,
                 settings: ApiSettings | None = None, start: bool = True,
-                roster: dict[str, list[str]] | None = None) -> AsyncIterator[Env]:
+                roster: dict[str, list[str]] | None = None, client: Client | None = None) -> AsyncIterator[Env]:
     """The whole app on its own task queue and store; the register granted (`roster`, default
-    KEYS), the plan loaded and (by dave) started."""
+    KEYS), the plan loaded and (by dave) started. `client`: the Temporal client of the service
+    and the worker (the dev server's by default)."""
     plan = plan or PLAN
+    client = client or temporal.client
     queue = f"exitgate-api-{uuid.uuid4()}"
     store = Store.from_url(f"sqlite:///{tmp / f'store-{uuid.uuid4().hex[:8]}.sqlite'}")
-    service = Service(store, temporal.client, queue)
+    service = Service(store, client, queue)
     reg = KeyRegistry()
     keys = {p: reg.create_person(p)[0] for p in KEYS}
     keys |= {s: reg.create_system(s, ms, srcs)[0] for s, (ms, srcs) in SYSTEMS.items()}
     app = create_app(settings or ApiSettings(max_body_bytes=64 * 1024, data_dir=tmp), service, reg)
     try:
-        async with build_worker(temporal.client, store, queue), httpx.AsyncClient(
+        async with build_worker(client, store, queue), httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
             # What an earlier test left (its teardown gave up waiting) goes first.
             assert await forget_workflows(temporal.client, plan), "an earlier test's workflows are still there"

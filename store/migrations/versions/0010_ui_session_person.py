@@ -1,7 +1,7 @@
 """approver page sessions of people signed in through an OpenID Connect provider
 
 Revision ID: 0010
-Revises: 0007
+Revises: 0008
 
 A session opened with a personal API key names the key (revoking it ends the session); one
 opened through the organisation's identity provider names the person, and keeps the provider's
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0010'
-down_revision = '0007'
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,95 @@
+"""Reading the workflows of one rehearsal: whether they have work in hand, and their gates.
+
+A rehearsal moves on only when nothing is in hand (no workflow task or activity pending on any
+of its workflows, and no evidence change waiting in the store's outbox): that
+is what "every gate the evidence touches has been evaluated" means on the server. A closed
+phase's gates are read from its last history event rather than `handle.result()`, whose long
+poll the time-skipping server sometimes never answers on a run that continued as new (see
+tests/workflows/helpers.py, closed_result).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable
+
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
+
+from schemas import messages as m
+from service.temporal import query_status
+from store import Store
+
+__all__ = ["Stuck", "Watch"]
+
+# Real seconds a workflow may keep work in hand before the rehearsal says what it is.
+QUIET_PATIENCE_S = 60.0
+
+
+class Stuck(RuntimeError):
+    """Work that never finished: a diagnosis, not a hang."""
+
+
+class Watch:
+    def __init__(self, client: Client, store: Store, mission: str, workflow_ids: Iterable[str]):
+        self.client = client
+        self.store = store
+        self.mission = mission
+        self.ids = list(workflow_ids)
+
+    async def busy(self) -> list[str]:
+        out: list[str] = []
+        for wid in self.ids:
+            try:
+                d = await self.client.get_workflow_handle(wid).describe()
+            except RPCError as exc:
+                if exc.status == RPCStatusCode.NOT_FOUND:
+                    continue
+                raise
+            if d.status != WorkflowExecutionStatus.RUNNING:
+                continue
+            raw = d.raw_description
+            work = []
+            if raw.HasField("pending_workflow_task"):
+                work.append("a workflow task")
+            work += [f"activity {a.activity_type.name} (attempt {a.attempt})" for a in raw.pending_activities]
+            if work:
+                out.append(f"{wid}: " + ", ".join(work))
+        if await asyncio.to_thread(self.store.pending_changes, self.mission, 1):
+            out.append("evidence changes not yet relayed to the phases")
+        return out
+
+    async def quiet(self) -> None:
+        """Return once nothing is in hand, twice in a row (a signal between two workflows is
+        in flight for a moment after the sender's task completed)."""
+        deadline = time.monotonic() + QUIET_PATIENCE_S
+        calm = 0
+        while True:
+            busy = await self.busy()
+            calm = 0 if busy else calm + 1
+            if calm >= 2:
+                return
+            if time.monotonic() > deadline:
+                raise Stuck(f"work still in hand after {QUIET_PATIENCE_S:.0f} s:\n  " + "\n  ".join(busy))
+            await asyncio.sleep(0.003)
+
+    async def phase_gates(self, wid: str) -> tuple[str, dict[str, m.GateState], bool]:
+        """(run status, its gates by id, paused) of a phase's latest run: live while it runs,
+        its result once complete, nothing for a run that ended otherwise."""
+        handle = self.client.get_workflow_handle(wid)
+        try:
+            d = await handle.describe()
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                return "none", {}, False
+            raise
+        if d.status == WorkflowExecutionStatus.RUNNING:
+            st = await query_status(handle, m.PhaseStatus)
+            return "running", {g.gate: g for g in st.gates}, st.paused
+        if d.status == WorkflowExecutionStatus.COMPLETED:
+            last = (await handle.fetch_history()).events[-1]
+            payloads = last.workflow_execution_completed_event_attributes.result.payloads
+            [res] = await self.client.data_converter.decode(payloads, [m.PhaseResult])
+            return "complete", {g.gate: g for g in res.gates}, False
+        return "closed", {}, False
