@@ -32,6 +32,7 @@ from .bodies import validation_error_response
 from .deps import Parts
 from .errors import refused_response, unavailable_response
 from .middleware import BodyLimit, Metrics, RequestMetrics
+from .pages.router import router as pages_router
 from .settings import ApiSettings
 
 __all__ = ["create_app", "from_environment"]
@@ -91,6 +92,7 @@ def _build(settings: ApiSettings, metrics: Metrics,
     app.include_router(timeline_routes.router)
     app.include_router(rehearsal_routes.router)
     app.include_router(ui.router)
+    app.include_router(pages_router)
     app.mount("/ui/static", StaticFiles(directory=Path(__file__).parent / "static"), name="ui-static")
 
     @app.get("/metrics", include_in_schema=False)
