@@ -50,7 +50,7 @@ app.add_typer(control_cmds.commands)
 app.add_typer(notify_cmds.notify_app, name="notifications")
 worker_cmds.register(app)
 stack_cmds.register(app)
-plantest_cmds.register(app)  # plan test, plan diff, timeline-compare
+plantest_cmds.register(app)  # plan test, plan diff
 
 
 def main() -> None:

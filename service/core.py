@@ -91,6 +91,16 @@ class Service:
     async def plan_for_mission(self, mission: str) -> LoadedPlan | None:
         return await asyncio.to_thread(self.store.plan_for_mission, mission)
 
+    async def loaded_plan(self, mission: str, sha256: str) -> LoadedPlan:
+        """A plan loaded for the mission (a version it may migrate to, or compare against)."""
+        try:
+            plan = await asyncio.to_thread(self.store.load_plan, sha256)
+        except LookupError:
+            raise Refused("UnknownPlan", f"no loaded plan with sha256 {sha256}: load it first") from None
+        if plan.mission_id != mission:
+            raise Refused("WrongMission", f"plan {sha256} is for mission {plan.mission_id!r}, not {mission!r}")
+        return plan
+
     async def _plan(self, mission: str) -> LoadedPlan:
         plan = await self.plan_for_mission(mission)
         if plan is None:
@@ -193,12 +203,7 @@ class Service:
         async def op() -> MissionView:
             plan = await self._plan(mission)
             _person(caller, role)
-            try:
-                new = await asyncio.to_thread(self.store.load_plan, plan_sha256)
-            except LookupError:
-                raise Refused("UnknownPlan", f"no loaded plan with sha256 {plan_sha256}: load it first") from None
-            if new.mission_id != mission:
-                raise Refused("WrongMission", f"plan {plan_sha256} is for mission {new.mission_id!r}, not {mission!r}")
+            new = await self.loaded_plan(mission, plan_sha256)
             await self._mission_update(plan, caller, role, "migrate", m.MigrateInput(
                 person=caller.name, role=role, held_roles=_held(caller), plan_sha256=plan_sha256))
             # Evidence is validated against the plan the mission runs on from now.
