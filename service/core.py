@@ -26,7 +26,13 @@ from lifecycle import gate as lc
 from rules.evidence import Outcome
 from rules.plan import LoadedPlan
 from rules.series import EvidenceIndex
-from runtime import TemporalSettings, connect, relay_once, signal_evidence_changed
+from runtime import (
+    TemporalSettings,
+    connect,
+    connect_patiently,
+    relay_once,
+    signal_evidence_changed,
+)
 from schemas import messages as m
 from schemas.ids import mission_workflow_id, phase_workflow_id
 from schemas.timefmt import format_timestamp
@@ -57,10 +63,12 @@ class Service:
         self.search_attributes = search_attributes
 
     @classmethod
-    async def connect(cls, database_url: str | None = None, temporal: TemporalSettings | None = None) -> Service:
-        """From settings: EXITGATE_DATABASE_URL and the EXITGATE_TEMPORAL_* variables."""
+    async def connect(cls, database_url: str | None = None, temporal: TemporalSettings | None = None,
+                      *, patient: bool = False) -> Service:
+        """From settings: EXITGATE_DATABASE_URL and the EXITGATE_TEMPORAL_* variables. patient:
+        wait for a Temporal that does not answer yet (a server process), not fail at once (a command)."""
         t = temporal or TemporalSettings()
-        client = await connect(t)
+        client = await (connect_patiently(t) if patient else connect(t))
         store = await asyncio.to_thread(Store.from_url, database_url)
         return cls(store, client, t.task_queue)
 
