@@ -48,6 +48,8 @@ REJECTIONS: list[tuple[str, Any, str, str]] = [
     ("missing indicator", {k: v for k, v in record().items() if k != "indicator"}, "indicator", "required field is missing"),
     ("missing value", {k: v for k, v in record().items() if k != "value"}, "value", "required field is missing"),
     ("missing observed_at", {k: v for k, v in record().items() if k != "observed_at"}, "observed_at", "required field is missing"),
+    # Found by scripts/fuzz.py: a null observed_at passed every check and failed an assertion (500).
+    ("null observed_at", record(observed_at=None), "observed_at", "must be an RFC 3339 timestamp string, not null"),
     ("missing source", {k: v for k, v in record().items() if k != "source"}, "source", "required field is missing"),
     ("unknown mission", record(mission="hillside"), "mission", "unknown mission 'hillside'"),
     ("unknown indicator", record(indicator="nope"), "indicator", "unknown indicator 'nope'"),
