@@ -493,9 +493,9 @@ def _start_child(tree: str, tests: tuple[str, ...], log: str, trace: tuple[str, 
 
 
 class _Trace:
-    """A pytest plugin recording, per test, the lines of one file executed while the test's
-    body runs. Lines run anywhere else (imports, fixtures' setup and teardown, collection)
-    are recorded under "" and make every test a candidate: a fixture's work is shared."""
+    """A pytest plugin recording, per test, the lines of one file executed while the test is
+    set up and runs. Lines run anywhere else (imports, collection, teardown) are recorded
+    under "" and make every test a candidate."""
 
     def __init__(self, path: str):
         import threading
@@ -528,8 +528,11 @@ class _Trace:
         sys.settrace(None)
         threading.settrace(None)
 
-    @pytest.hookimpl(tryfirst=True)  # before pytest's own, which runs the test
-    def pytest_runtest_call(self, item: Any) -> None:
+    @pytest.hookimpl(tryfirst=True)  # before pytest's own, which sets the test up
+    def pytest_runtest_setup(self, item: Any) -> None:
+        # A fixture set up for this test counts as the test's own: a wider fixture (session,
+        # module) is set up for the first test that needs it, and another test it would fail
+        # is still found when the mutant survives the first one (the recheck).
         self.order.append(item.nodeid)
         self.bucket = self.hits.setdefault(item.nodeid, set())
         self.began = time.perf_counter()
@@ -550,17 +553,22 @@ class _Trace:
 
 def _selection(trace: dict[str, Any], m: Mutant) -> tuple[str, ...] | None:
     """The tests that execute the mutant's lines, fastest first; None: run them all (its lines
-    run outside any test's body, or in no test this process saw: maybe in a subprocess)."""
+    run outside any test, at import or collection, or in no test this process saw: maybe in a
+    subprocess)."""
     lines = set(m.span_lines)
     if lines & set(trace["hits"][""]):
         return None
-    chosen = tuple(t for t in trace["order"] if lines & set(trace["hits"].get(t, ())))
-    return chosen or None
+    # By test function, not parameter: ids may be built from what the product computes (a
+    # reason text), which the mutant may change.
+    chosen = dict.fromkeys(t.split("[", 1)[0] for t in trace["order"] if lines & set(trace["hits"].get(t, ())))
+    return tuple(chosen) or None
 
 
-def _outcome(status: int, tests: tuple[str, ...], log: str) -> str:
+def _outcome(status: int, tests: tuple[str, ...], log: str, chosen: bool = False) -> str:
     code = os.waitstatus_to_exitcode(status)
     if code in (4, 5):
+        if chosen:  # the mutant changed what the chosen tests are (their ids): the whole selection decides
+            return "passed"
         raise SystemExit(f"pytest could not run {' '.join(tests)} (exit {code}); see {log}")
     return "passed" if code == 0 else "failed"
 
@@ -605,7 +613,7 @@ def _run_module(slots: list[_Slot], module: str, jobs: list[tuple[Mutant, tuple[
                     continue
                 pid, status = os.waitpid(slot.pid, os.WNOHANG)
                 if pid:
-                    outcome = _outcome(status, slot.tests, slot.log)
+                    outcome = _outcome(status, slot.tests, slot.log, chosen=slot.tests != TABLE[module])
                 elif time.monotonic() > slot.deadline:
                     _kill(slot.pid)
                     outcome = "timeout"
