@@ -49,9 +49,10 @@ RULE_TESTS = ("tests/rules/test_explanation_contract.py", "tests/rules/test_comp
 TABLE: dict[str, tuple[str, ...]] = {
     "rules/tree.py": (*RULE_TESTS, "tests/rules/test_plan_rejections.py"),
     "rules/compiler.py": RULE_TESTS,
-    "rules/evaluate.py": (*RULE_TESTS, "tests/timeline/test_exact.py"),
-    "rules/series.py": ("tests/rules/test_series.py", *RULE_TESTS),
-    "rules/evidence.py": ("tests/rules/test_evidence_rejections.py", *RULE_TESTS),
+    "rules/evaluate.py": (*RULE_TESTS, "tests/timeline/test_exact.py", "tests/rules/test_value_range.py",
+                          "tests/plans/test_coverage.py", "tests/plans/test_plan_test.py"),
+    "rules/series.py": ("tests/rules/test_series.py", "tests/rules/test_value_range.py", *RULE_TESTS),
+    "rules/evidence.py": ("tests/rules/test_evidence_rejections.py", "tests/rules/test_value_range.py", *RULE_TESTS),
     "rules/plan.py": ("tests/rules/test_plan_rejections.py", "tests/rules/test_plan_votes.py", "tests/rules/test_plan_horizons.py",
                       "tests/rules/test_schema_agreement.py", *RULE_TESTS),
     "rules/documents.py": ("tests/rules/test_plan_rejections.py", "tests/rules/test_schema_agreement.py"),
@@ -97,6 +98,9 @@ EQUIVALENT: dict[str, str] = {
     "rules/series.py::EvidenceIndex.__init__: boolean `r.supersedes is not None and r.supersedes in by_id` -> "
     "`(r.supersedes is not None or r.supersedes in by_id)`":
         "it also marks targets that are not in the index, and marks are only read for records that are",
+    "rules/series.py::unusable_value: boolean `value is None or isinstance(value, bool)` -> "
+    "`(value is None and isinstance(value, bool))`":
+        "a bool then reaches the integer branch, which answers None for it too (abs(True) is 1)",
     "rules/evidence.py::check_record: constant `False` -> `True`":
         "the default of `backfill`: every caller (Ledger.add, the store's import) passes it",
     "rules/evidence.py::check_record: negate `ind` -> `(not (ind))`":

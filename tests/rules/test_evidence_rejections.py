@@ -292,3 +292,10 @@ def test_records_and_outcomes_as_json(plan: LoadedPlan) -> None:
     assert bad.to_json() == {"status": "rejected", "id": "r3", "line": 4, "errors": [
         {"field": "value", "reason": "-1 is below the indicator's minimum 0"}]}
     assert "line" not in ledger.add(record("r3", value=-1)).to_json()
+
+
+def test_a_lone_surrogate_rejection_keeps_the_records_id_when_it_is_one(plan: LoadedPlan) -> None:
+    kept = Ledger(plan).add(record(rid="r-lone", provenance={"uri": "x\ud800"}), line=1)
+    lost = Ledger(plan).add(record(rid="bad id", provenance={"uri": "x\ud800"}), line=1)
+    assert (kept.status, kept.id, lost.status, lost.id) == ("rejected", "r-lone", "rejected", None)
+    assert kept.errors[0].field == "provenance.uri"
