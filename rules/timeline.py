@@ -470,10 +470,6 @@ def timeline(plan: LoadedPlan, index: EvidenceIndex, start_us: int, end_us: int,
     by_indicator: dict[str, list[str]] = {}
     for bid, st in bstates.items():
         by_indicator.setdefault(st.b.indicator, []).append(bid)
-    gates_of: dict[str, list[str]] = {}
-    for g, bs in gate_bench.items():
-        for b in bs:
-            gates_of.setdefault(b.id, []).append(g)
     slots: dict[str, dict[str, int]] = {}
     for g in gate_ids:
         slots[g] = {}
@@ -562,7 +558,8 @@ def _ctx(st: _BenchmarkState, values: list[Any], newest_obs: list[int], times: l
 
 
 def _moves(column: list[Any]) -> list[int]:
-    """The steps at which a ctx value differs from the one before (value or type)."""
+    """The steps at which a ctx value differs from the one before (value or type); the
+    first step always, so every gate's rule runs at least once."""
     out = [0]
     prev = column[0] if column else None
     for k in range(1, len(column)):
