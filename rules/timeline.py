@@ -9,20 +9,24 @@ events: a point *enters* at its knowledge time and *leaves* at the knowledge tim
 correction. A window `(T - w, T]` then holds a point over one interval of instants:
 from its entry to the earlier of its correction and `observed_at + w`. Counts and exact sums
 of every window at every instant therefore come from a few vectorised cumulative sums over
-those intervals, before any walk; the walk over the steps follows individual points only
-for the aggregates that need them (min, max, change, trend).
+those intervals, with no walk over the steps at all. The smallest and largest value, the
+first and the newest counting position of every window at every instant come from a segment
+tree over the instants on which each point's interval is laid (`_stab`); trend is computed
+for all the instants whose window changed at once, the windows laid out one after another.
 
 Sums are kept exactly as Python integers (each value scaled by a power of two common to the
 indicator), so the rounded sum equals `math.fsum` of the same points: mean and sum match
-`evaluate` to the last bit, not merely within rounding. min, max, change and trend are
-recomputed from the window's points only when the window's contents changed since the last
-step; trend with correctly rounded sums, so it too matches `evaluate` to the last bit.
+`evaluate` to the last bit, not merely within rounding. trend takes `evaluate`'s element-wise
+steps and its correctly rounded sums (`_row_fsums`, vectorised, with fsum wherever it cannot
+prove the rounding), so it too matches `evaluate` to the last bit.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Iterable, Sequence
+import operator
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +38,7 @@ from schemas.timefmt import DAY, parse_duration
 from .compiler import Status
 from .evaluate import Waiver, _typed
 from .plan import LoadedPlan
-from .series import NEVER, EvidenceIndex, IndicatorSeries
+from .series import EvidenceIndex, IndicatorSeries
 from .tree import children, iter_benchmarks
 
 __all__ = ["BenchmarkSeries", "Timeline", "instants", "timeline"]
@@ -90,101 +94,63 @@ def instants(start_us: int, end_us: int, step_us: int) -> list[int]:
 
 
 class _Window:
-    """The counting points of one indicator observed in (T - span, T]: positions >= lo.
+    """The counting points of one indicator observed in (T - span, T].
 
-    count, exact sum, negative zeros and "changed since the previous step" are known for
-    every instant before the walk starts (see `_IndicatorState._sums`); only min and max
-    need the points themselves, so only windows read by a min or max follow them.
+    Each counting point is in the window over one interval of instants, [first, last); count,
+    exact sum, negative zeros and "changed since the previous step" at every instant come from
+    those intervals (`_sums`), and so do the smallest and largest value and the first position
+    (`_stab`), all before the benchmarks read them.
     """
 
-    __slots__ = ("changed", "count", "counts", "extremes", "hi_val", "lo", "lo_val", "los",
-                 "negzeros", "totals")
+    __slots__ = ("bounds", "changed", "counts", "first", "last", "negzeros", "pts", "span", "totals")
 
-    def __init__(self, los: list[int], extremes: bool, counts: list[int], totals: list[int],
-                 negzeros: list[int], changed: list[bool]):
-        self.los = los  # lo at each instant, precomputed by one vectorised search
-        self.lo = 0
+    def __init__(self, span: int | None, pts: np.ndarray, first: np.ndarray, last: np.ndarray, counts: list[int],
+                 totals: list[int], negzeros: list[int], changed: list[bool]):
+        self.span = span
+        self.bounds: tuple[list[int], list[int]] | None = None  # see window_points
+        self.pts = pts  # positions of the points that ever count, ascending
+        self.first = first  # per point: the first instant it is in the window
+        self.last = last  # per point: the first instant it is no longer in it
         self.counts = counts  # per instant: how many points count in the window
         self.totals = totals  # per instant: their exact sum, in units of 2**-scale
         self.negzeros = negzeros  # per instant: how many are -0.0 (fsum may keep the sign)
         self.changed = changed  # per instant: did a point enter or leave since the step before
-        self.count = 0  # the running count, kept only while following extremes
-        # min and max, kept while only points come in; None once a point equal to one of
-        # them leaves, until the next read recomputes them from the window.
-        self.extremes = extremes
-        self.lo_val: float | None = None
-        self.hi_val: float | None = None
-
-    def enter(self, v: float) -> None:
-        self.count += 1
-        if self.count == 1:
-            self.lo_val = self.hi_val = v
-        elif self.lo_val is not None and self.hi_val is not None:
-            if v < self.lo_val:
-                self.lo_val = v
-            if v > self.hi_val:
-                self.hi_val = v
-
-    def leave(self, v: float) -> None:
-        self.count -= 1
-        if v == self.lo_val or v == self.hi_val:
-            self.lo_val = self.hi_val = None
 
 
 class _IndicatorState:
-    def __init__(self, series: IndicatorSeries | None, spans: Iterable[tuple[int | None, bool]],
-                 times: np.ndarray):
-        n = 0 if series is None else len(series.obs)
+    def __init__(self, series: IndicatorSeries | None, spans: Iterable[int | None], times: np.ndarray):
         k = len(times)
         self.series = series
-        self.active = [False] * n
-        self.active_np = np.zeros(n, np.bool_)
-        self.newest = -1  # the last counting position, or -1
+        self.times = times
         self.windows: dict[int | None, _Window] = {}
         if series is None:
-            self.on_pos: list[int] = []
-            self.off_pos: list[int] = []
             zeros = [0] * k
-            self.on_at, self.off_at = zeros, zeros
             self.vals: list[float] = []
             self.obs: list[int] = []
             self.scale = 1
-            for span, extremes in spans:
-                self.windows[span] = _Window(zeros, extremes, zeros, zeros, zeros, [False] * k)
-            self.window_list: list[_Window] = []
+            none = np.zeros(0, np.int64)
+            for span in spans:
+                self.windows[span] = _Window(span, none, none, none, zeros, zeros, zeros, [False] * k)
             self.newest_at = [-1] * k
             return
         entry = np.maximum(series.known, series.obs)
         counts = series.is_point & (entry < series.superseded_at)  # else it never counts
-        on = np.flatnonzero(counts)
-        on = on[np.argsort(entry[on], kind="stable")]
-        off = np.flatnonzero(counts & (series.superseded_at != NEVER))
-        off = off[np.argsort(series.superseded_at[off], kind="stable")]
-        self.on_pos = on.tolist()
-        self.off_pos = off.tolist()
-        self.on_at = np.searchsorted(entry[on], times, side="right").tolist()
-        self.off_at = np.searchsorted(series.superseded_at[off], times, side="right").tolist()
         self.vals = series.values.tolist()
         self.obs = series.obs.tolist()
-        self.newest_at = _newest(k, np.flatnonzero(counts), np.maximum(series.known, series.obs), series.superseded_at,
-                                 times)
         # Each point counts at the instants [entered, superseded); the window of span w holds
         # it while also T < observed_at + w: one interval of instants per point and window.
         pts = np.flatnonzero(counts)
         first_in = np.searchsorted(times, entry[pts], side="left")
         first_off = np.searchsorted(times, series.superseded_at[pts], side="left")
+        self.newest_at = _newest(k, pts, first_in, first_off)
         ints = self._exact(series.values[pts])
         negzero = ((series.values == 0) & np.signbit(series.values))[pts]
-        for span, extremes in spans:
+        for span in spans:
             if span is None:
-                los = [0] * k
                 last = first_off
             else:
-                los = np.searchsorted(series.obs, times - span, side="right").tolist()
                 last = np.minimum(first_off, np.searchsorted(times, series.obs[pts] + span, side="left"))
-            self.windows[span] = _Window(los, extremes, *_sums(k, first_in, last, ints, negzero))
-        # Only windows read by min or max follow the points one by one.
-        self.window_list = [w for w in self.windows.values() if w.extremes]
+            self.windows[span] = _Window(span, pts, first_in, last, *_sums(k, first_in, last, ints, negzero))
 
     def _exact(self, values: np.ndarray) -> np.ndarray:
         """The values as exact integers in units of 2**-scale (sets scale)."""
@@ -204,47 +170,6 @@ class _IndicatorState:
         out[:] = [m << (e + shift) for m, e in zip(mantissa.tolist(), power.tolist(), strict=True)]
         return out
 
-    def advance(self, k: int, prev: int) -> None:
-        """Move to instant k from instant prev (-1: from nothing).
-
-        The hottest loop of the timeline (once per record entering or leaving), hence the
-        local names and the inlined window updates.
-        """
-        windows = self.window_list
-        active, active_np, vals = self.active, self.active_np, self.vals
-        entering = self.on_pos[self.on_at[prev] if prev >= 0 else 0:self.on_at[k]]
-        if entering:
-            newest = self.newest
-            for p in entering:
-                active[p] = True
-                active_np[p] = True
-                if p > newest:
-                    newest = p
-                for w in windows:
-                    if p >= w.lo:
-                        w.enter(vals[p])
-            self.newest = newest
-        # Entries before exits: a point that enters and leaves within one step is left out.
-        leaving = self.off_pos[self.off_at[prev] if prev >= 0 else 0:self.off_at[k]]
-        if leaving:
-            for p in leaving:
-                active[p] = False
-                active_np[p] = False
-                for w in windows:
-                    if p >= w.lo:
-                        w.leave(vals[p])
-            newest = self.newest
-            while newest >= 0 and not active[newest]:
-                newest -= 1
-            self.newest = newest
-        for w in windows:
-            lo = w.los[k]
-            for p in range(w.lo, lo):
-                if active[p]:
-                    w.leave(vals[p])
-        for w in self.windows.values():
-            w.lo = w.los[k]
-
     def exact_sum(self, w: _Window, k: int) -> float:
         total = w.totals[k]
         if total == 0:
@@ -252,23 +177,68 @@ class _IndicatorState:
             return -0.0 if _FSUM_NEGZERO and w.negzeros[k] == n > 0 else 0.0
         return total / self.scale  # int / int rounds correctly, as fsum does
 
-    def window_points(self, w: _Window) -> tuple[np.ndarray, np.ndarray]:
+    def window_points(self, w: _Window, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The values and observation times of the window at instant k, in order."""
         assert self.series is not None
-        pos = w.lo + np.flatnonzero(self.active_np[w.lo:])
+        if w.bounds is None:  # the points observed in (T - span, T], for each instant T
+            obs = self.series.obs[w.pts]
+            hi = np.searchsorted(obs, self.times, side="right")
+            lo = np.zeros(len(hi), np.int64) if w.span is None else np.searchsorted(obs, self.times - w.span,
+                                                                                      side="right")
+            w.bounds = (lo.tolist(), hi.tolist())
+        a, b = w.bounds[0][k], w.bounds[1][k]
+        pos = w.pts[a:b][(w.first[a:b] <= k) & (k < w.last[a:b])]
         return self.series.values[pos], self.series.obs[pos]
 
-    def extremes(self, w: _Window) -> tuple[float, float]:
-        lo, hi = w.lo_val, w.hi_val
+    def extremes(self, w: _Window, name: str) -> list[float]:
+        """min or max of the window at every instant (meaningless where it is empty)."""
+        values = self.series.values[w.pts] if self.series is not None else np.zeros(0)
+        if name == "min":
+            out = _stab(len(w.counts), w.first, w.last, values, np.minimum, np.inf)
+        else:
+            out = _stab(len(w.counts), w.first, w.last, values, np.maximum, -np.inf)
         # A zero may be +0.0 or -0.0; which one numpy returns depends on the order, so a
         # zero extreme is always taken from the window as `aggregate` takes it.
-        if lo is None or hi is None or lo == 0 or hi == 0:
-            values, _ = self.window_points(w)
-            lo, hi = w.lo_val, w.hi_val = float(values.min()), float(values.max())
-        return lo, hi
+        result: list[float] = out.tolist()
+        for k in np.flatnonzero(out == 0).tolist():
+            window, _ = self.window_points(w, k)
+            result[k] = float(window.min() if name == "min" else window.max())
+        return result
 
-    def first(self, w: _Window) -> int:
-        """The first counting position in a non-empty window."""
-        return w.lo + int(np.argmax(self.active_np[w.lo:]))
+    def first(self, w: _Window) -> list[int]:
+        """The first counting position of the window at every instant (where it is not empty)."""
+        out: list[int] = _stab(len(w.counts), w.first, w.last, w.pts, np.minimum, np.iinfo(np.int64).max).tolist()
+        return out
+
+
+def _stab(k: int, first: np.ndarray, last: np.ndarray, values: np.ndarray, ufunc: np.ufunc,
+          identity: Any) -> np.ndarray:
+    """Per instant i < k, ufunc over the values of the points with first <= i < last
+    (identity where there are none): a segment tree over the instants, each interval laid on
+    its O(log k) nodes, then every node handed down to its leaves; no loop over points."""
+    size = 1
+    while size < k:
+        size *= 2
+    tree = np.full(2 * size, identity, dtype=values.dtype)
+    keep = first < last
+    lo, hi, v = first[keep] + size, last[keep] + size, values[keep]
+    while lo.size:
+        odd = (lo & 1) == 1
+        ufunc.at(tree, lo[odd], v[odd])
+        lo = lo + odd
+        odd = (hi & 1) == 1
+        hi = hi - odd
+        ufunc.at(tree, hi[odd], v[odd])
+        lo, hi = lo >> 1, hi >> 1
+        keep = lo < hi
+        lo, hi, v = lo[keep], hi[keep], v[keep]
+    level = 1
+    while level < size:
+        parents = tree[level:2 * level]
+        for child in (tree[2 * level:4 * level:2], tree[2 * level + 1:4 * level:2]):
+            ufunc(child, parents, out=child)
+        level *= 2
+    return tree[size:size + k]
 
 
 def _sums(k: int, first: np.ndarray, last: np.ndarray, ints: np.ndarray, negzero: np.ndarray
@@ -292,22 +262,36 @@ def _sums(k: int, first: np.ndarray, last: np.ndarray, ints: np.ndarray, negzero
     return counts.tolist(), totals.tolist(), negzeros.tolist(), changed.tolist()
 
 
-def _newest(k: int, pts: np.ndarray, entry: np.ndarray, superseded_at: np.ndarray, times: np.ndarray) -> list[int]:
+def _newest(k: int, pts: np.ndarray, first_in: np.ndarray, first_off: np.ndarray) -> list[int]:
     """Per instant, the last counting position (positions follow observed_at), or -1."""
-    first_in = np.searchsorted(times, entry[pts], side="left")
-    first_off = np.searchsorted(times, superseded_at[pts], side="left")
     newest = np.full(k + 1, -1, np.int64)
     stays = first_off == k  # never superseded within the range: counts from first_in on
     np.maximum.at(newest, first_in[stays], pts[stays])
     newest = np.maximum.accumulate(newest)[:k]
-    for p, a, b in zip(pts[~stays].tolist(), first_in[~stays].tolist(), first_off[~stays].tolist(), strict=True):
-        if a < b:
-            np.maximum(newest[a:b], p, out=newest[a:b])
-    return newest.tolist()
+    gone = ~stays
+    if bool(gone.any()):
+        np.maximum(newest, _stab(k, first_in[gone], first_off[gone], pts[gone].astype(np.int64), np.maximum, -1),
+                   out=newest)
+    out: list[int] = newest.tolist()
+    return out
+
+
+_OPS: dict[str, Callable[[Any, Any], bool]] = {
+    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq, "!=": operator.ne}
+
+
+def _statuses(b: Benchmark, ctx: list[Any]) -> list[Status]:
+    """The benchmark's status at each step from its ctx values, as the compiled rule tests them
+    (rules/compiler.py: None is unknown, else the comparison with the threshold)."""
+    if b.op == "between":
+        low, high = b.threshold  # type: ignore[misc]
+        return [None if v is None else low <= v <= high for v in ctx]
+    fn, threshold = _OPS[b.op], b.threshold
+    return [None if v is None else fn(v, threshold) for v in ctx]
 
 
 class _BenchmarkState:
-    __slots__ = ("b", "ind", "kind", "max_age", "min_points", "value", "window")
+    __slots__ = ("b", "ind", "kind", "max_age", "min_points", "window")
 
     def __init__(self, b: Benchmark, kind: str, ind: _IndicatorState):
         self.b = b
@@ -316,24 +300,124 @@ class _BenchmarkState:
         self.window = ind.windows[parse_duration(b.window) if b.window else None]
         self.max_age = parse_duration(b.max_age) if b.max_age else None
         self.min_points = b.min_points
-        self.value: Any = None
 
-    def refresh(self, k: int) -> None:
-        """min, max, change or trend at instant k: the aggregates that read particular points
-        (count, sum, mean and latest come from the precomputed sums, `_arithmetic`)."""
+    def column(self, n_steps: int) -> list[Any]:
+        """min, max, change or trend at every instant: the aggregates that read particular
+        points (count, sum, mean and latest come from the precomputed sums, `_arithmetic`).
+        A value is recomputed only at instants where the window's contents changed."""
         w = self.window
-        name, kind, n, ind = self.b.aggregate, self.kind, w.counts[k], self.ind
-        if n == 0:
-            self.value = None
-        elif name == "min":
-            self.value = _typed(kind, ind.extremes(w)[0])
-        elif name == "max":
-            self.value = _typed(kind, ind.extremes(w)[1])
-        elif name == "change":
-            self.value = None if n < 2 else _typed(kind, ind.vals[ind.newest] - ind.vals[ind.first(w)])
-        else:
-            values, obs = ind.window_points(w)
-            self.value = _trend(values, obs, ind.exact_sum(w, k))
+        name, kind, counts, ind = self.b.aggregate, self.kind, w.counts, self.ind
+        if name in ("min", "max"):
+            ext = ind.extremes(w, name)
+            return [None if n == 0 else _typed(kind, v) for n, v in zip(counts, ext, strict=True)]
+        if name == "change":
+            vals, first = ind.vals, ind.first(w)
+            return [None if n < 2 else _typed(kind, vals[p] - vals[f])
+                    for n, p, f in zip(counts, ind.newest_at, first, strict=True)]
+        return _trend_column(ind, w, n_steps)
+
+
+def _trend_column(ind: _IndicatorState, w: _Window, n_steps: int) -> list[Any]:
+    """trend at every instant: `_trend` of each window that changed, for all of them at
+    once. The windows' points are laid out one instant after another (each in position
+    order), the element-wise steps are `_trend`'s, and each instant's sums are the correctly
+    rounded ones (`_row_fsums`), so every value is bit for bit `_trend`'s."""
+    counts, changed = w.counts, w.changed
+    rows = [k for k in range(n_steps) if changed[k] and counts[k] >= 2]
+    found: dict[int, float | None] = {}
+    i = 0
+    while i < len(rows):  # in slices of instants, to bound the memory of the layout
+        j, size = i, 0
+        while j < len(rows) and (j == i or size + counts[rows[j]] <= _PAIRS):
+            size += counts[rows[j]]
+            j += 1
+        found.update(_trend_rows(ind, w, rows[i:j]))
+        i = j
+    out: list[Any] = []
+    value: Any = None
+    for k in range(n_steps):
+        if changed[k]:
+            value = found.get(k)
+        out.append(value)
+    return out
+
+
+_PAIRS = 1 << 19  # (instant, point) pairs laid out at once by `_trend_column`
+
+
+def _trend_rows(ind: _IndicatorState, w: _Window, instants: list[int]) -> dict[int, float | None]:
+    assert ind.series is not None
+    ind.window_points(w, instants[0])  # sets w.bounds
+    assert w.bounds is not None
+    ks = np.array(instants, np.int64)
+    lo = np.array([w.bounds[0][k] for k in instants], np.int64)
+    length = np.array([w.bounds[1][k] for k in instants], np.int64) - lo
+    idx = np.arange(int(length.sum())) - np.repeat(np.cumsum(length) - length - lo, length)
+    at = np.repeat(ks, length)
+    keep = (w.first[idx] <= at) & (at < w.last[idx])
+    pos = w.pts[idx[keep]]
+    n = np.array([w.counts[k] for k in instants], np.int64)
+    assert len(pos) == int(n.sum()), "the layout must hold each window's counted points"
+    starts = np.cumsum(n) - n
+    values, obs = ind.series.values[pos], ind.series.obs[pos]
+    x = (obs - np.repeat(obs[starts], n)) / DAY
+    mx = _row_fsums(x, starts, n) / n
+    my = np.array([ind.exact_sum(w, k) for k in instants]) / n
+    dx = x - np.repeat(mx, n)
+    sxx = _row_fsums(dx * dx, starts, n).tolist()
+    sxy = _row_fsums(dx * (values - np.repeat(my, n)), starts, n).tolist()
+    return {k: None if sx == 0 else sy / sx for k, sx, sy in zip(instants, sxx, sxy, strict=True)}
+
+
+def _row_fsums(v: np.ndarray, starts: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """`math.fsum` of each row v[start:start + n] (rows back to back, none empty), vectorised.
+
+    Each row's terms are split twice without error on a grid fine enough that the parts add
+    up exactly in any order (Rump, Ogita and Oishi's ExtractVector: sigma = 2**e * 2**c with
+    every |term| < 2**e and 2**c > the row's length), the rest is added with a bound on its
+    error, and the exactly known parts are combined by TwoSum. Where the bound cannot show
+    that the result is the correctly rounded sum (or the sum is zero, whose sign fsum
+    decides, or a term is not finite) the row is summed by fsum itself."""
+    rows = len(n)
+    out = np.zeros(rows)
+    sure = np.zeros(rows, np.bool_)
+    if rows and bool(np.all(np.isfinite(v))):
+        c = int(n.max() + 1).bit_length()
+        r = v
+        parts: list[np.ndarray] = []
+        for _ in range(2):  # one split is mostly enough; a second where it is not
+            _, e = np.frexp(np.maximum.reduceat(np.abs(r), starts))
+            if int(e.max()) + c > 1000:
+                break
+            sigma = np.repeat(np.ldexp(1.0, e + c), n)
+            q = (sigma + r) - sigma
+            r = r - q
+            parts.append(np.add.reduceat(q, starts))
+            rest = np.add.reduceat(r, starts)
+            bound = np.add.reduceat(np.abs(r), starts) * (n * 2.0**-51)
+            if len(parts) == 1:
+                out, err3 = _two_sum(parts[0], rest)
+                slack = np.abs(err3) + bound
+            else:
+                s, err1 = _two_sum(parts[0], parts[1])
+                y, err2 = _two_sum(err1, rest)
+                out, err3 = _two_sum(s, y)
+                slack = np.abs(err2) + np.abs(err3) + bound
+            half_ulp = np.spacing(np.nextafter(np.abs(out), 0)) / 2
+            sure = (out != 0) & (slack * (1 + 2.0**-40) < half_ulp)
+            if bool(sure.all()):
+                break
+    for i in np.flatnonzero(~sure).tolist():
+        a = int(starts[i])
+        out[i] = math.fsum(v[a:a + int(n[i])].tolist())
+    return out
+
+
+def _two_sum(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """s = fl(a + b) and the error e with a + b = s + e exactly (Knuth)."""
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
 
 
 def _trend(values: np.ndarray, obs: np.ndarray, sum_values: float) -> float | None:
@@ -376,14 +460,11 @@ def timeline(plan: LoadedPlan, index: EvidenceIndex, start_us: int, end_us: int,
 
     gate_bench: dict[str, list[Benchmark]] = {
         g: [b for b, _ in iter_benchmarks(plan.gates[g].gate.rule)] for g in gate_ids}
-    spans: dict[str, dict[int | None, bool]] = {}
+    spans: dict[str, dict[int | None, None]] = {}  # an ordered set of window spans
     for bs in gate_bench.values():
         for b in bs:
-            span = parse_duration(b.window) if b.window else None
-            extremes = b.aggregate in ("min", "max")
-            per = spans.setdefault(b.indicator, {})
-            per[span] = per.get(span, False) or extremes
-    inds = {i: _IndicatorState(index.series.get(i), s.items(), times) for i, s in spans.items()}
+            spans.setdefault(b.indicator, {})[parse_duration(b.window) if b.window else None] = None
+    inds = {i: _IndicatorState(index.series.get(i), s, times) for i, s in spans.items()}
     bstates = {b.id: _BenchmarkState(b, plan.indicators[b.indicator].kind, inds[b.indicator])
                for bs in gate_bench.values() for b in bs}
     by_indicator: dict[str, list[str]] = {}
@@ -398,56 +479,49 @@ def timeline(plan: LoadedPlan, index: EvidenceIndex, start_us: int, end_us: int,
 
     n_steps = len(times_list)
     # Pass 1, one indicator at a time: every benchmark's value, points and context value at
-    # every instant. The walk over the points (advance) is needed only for the aggregates
-    # that look at particular points and for staleness; counts and sums are precomputed.
+    # every instant, each a column computed from the windows' precomputed intervals.
     values: dict[str, list[Any]] = {}
     ctx_values: dict[str, list[Any]] = {}
     for ind_id, ist in inds.items():
-        members = [bstates[bid] for bid in by_indicator[ind_id]]
-        walked = [st for st in members if st.b.aggregate not in _ARITHMETIC]
         obs = ist.obs
         newest_obs = [obs[p] if p >= 0 else _NO_OBS for p in ist.newest_at]
-        if walked:
-            walked_values: list[list[Any]] = [[] for _ in walked]
-            for k in range(n_steps):
-                ist.advance(k, k - 1)
-                for st, out in zip(walked, walked_values, strict=True):
-                    if st.window.changed[k]:
-                        st.refresh(k)
-                    out.append(st.value)
-            for st, out in zip(walked, walked_values, strict=True):
-                values[st.b.id] = out
-        for st in members:
-            bid = st.b.id
-            if bid not in values:
-                values[bid] = _arithmetic(st, n_steps)
+        for bid in by_indicator[ind_id]:
+            st = bstates[bid]
+            values[bid] = _arithmetic(st, n_steps) if st.b.aggregate in _ARITHMETIC else st.column(n_steps)
             ctx_values[bid] = _ctx(st, values[bid], newest_obs, times_list)
 
-    # Pass 2: the rules. The rule reads only ctx values, so a gate is re-run only when one
-    # of its benchmarks' ctx value moved (or its waivers did).
+    # Pass 2: the rules. A rule's statuses follow from its benchmarks' statuses alone (a ctx
+    # value of None is unknown, any other is compared with the threshold), so a gate is re-run
+    # only at steps where one of its benchmarks' statuses moved (or its waivers did), with the
+    # ctx values of that step, and its statuses hold until the next such step.
     gate_out: dict[str, list[Status]] = {}
     bench_status: dict[str, list[Status]] = {}
+    leaf = {bid: _statuses(st.b, ctx_values[bid]) for bid, st in bstates.items()}
     for g in gate_ids:
         bids = [b.id for b in gate_bench[g]]
         columns = [ctx_values[bid] for bid in bids]
         moved = [False] * n_steps
-        for col in columns:
-            for k in _moves(col):
+        moved[0] = True
+        for bid in bids:
+            for k in _moves(leaf[bid]):
                 moved[k] = True
-        rows: list[list[Status]] = []
-        active = last_active = _NONE
-        statuses: list[Status] = []
-        for k, t in enumerate(times_list):
-            if ws:
-                active = frozenset(w.benchmark for w in ws if w.active(t) and w.benchmark in waivable[g])
-            if moved[k] or active != last_active:  # moved[0] is always set (_moves)
-                ctx = {bid: col[k] for bid, col in zip(bids, columns, strict=True)}
-                statuses = plan.compiled(g, active)(ctx)
-                last_active = active
-            rows.append(statuses)
-        gate_out[g] = [row[0] for row in rows]
-        for bid, slot in slots[g].items():
-            bench_status[bid] = [row[slot] for row in rows]
+        active: list[frozenset[str]] = [_NONE] * n_steps
+        if ws:
+            for k, t in enumerate(times_list):
+                active[k] = frozenset(w.benchmark for w in ws if w.active(t) and w.benchmark in waivable[g])
+                if k and active[k] != active[k - 1]:
+                    moved[k] = True
+        runs = [k for k in range(n_steps) if moved[k]] + [n_steps]
+        gate_col: list[Status] = []
+        slot_cols: dict[str, list[Status]] = {bid: [] for bid in slots[g]}
+        for k, until in itertools.pairwise(runs):
+            statuses = plan.compiled(g, active[k])({bid: col[k] for bid, col in zip(bids, columns, strict=True)})
+            run = until - k
+            gate_col.extend([statuses[0]] * run)
+            for bid, slot in slots[g].items():
+                slot_cols[bid].extend([statuses[slot]] * run)
+        gate_out[g] = gate_col
+        bench_status.update(slot_cols)
     bench_out = {bid: BenchmarkSeries(bench_status[bid], values[bid], list(bstates[bid].window.counts))
                  for bid in bstates}
     return Timeline(times_list, gate_out, bench_out, {g: [b.id for b in bs] for g, bs in gate_bench.items()})

@@ -57,7 +57,7 @@ TABLE: dict[str, tuple[str, ...]] = {
                       "tests/rules/test_schema_agreement.py", *RULE_TESTS),
     "rules/documents.py": ("tests/rules/test_plan_rejections.py", "tests/rules/test_schema_agreement.py"),
     "rules/problems.py": ("tests/rules/test_plan_rejections.py", "tests/rules/test_evidence_rejections.py"),
-    "rules/timeline.py": ("tests/timeline/test_walk.py", "tests/timeline/test_edges.py", "tests/timeline/test_exact.py", "tests/timeline/test_random.py",
+    "rules/timeline.py": ("tests/timeline/test_walk.py", "tests/timeline/test_row_fsums.py", "tests/timeline/test_edges.py", "tests/timeline/test_exact.py", "tests/timeline/test_random.py",
                           "tests/timeline/test_valdoria.py", "tests/timeline/test_summary.py"),
     "rules/timeline_summary.py": ("tests/timeline/test_summary.py", "tests/timeline/test_cli.py"),
     "store/ingest.py": ("tests/store/test_ingest.py", "tests/store/test_concurrency.py::test_two_processes_import_the_same_file"),

@@ -1,0 +1,70 @@
+"""The vectorised row sums of the timeline's trend (`rules.timeline._row_fsums`) equal
+`math.fsum` of each row bit for bit, sign of zero included, on rows made to be hard: huge
+cancellation, terms of every magnitude, sums on or next to a rounding tie, subnormals, zeros."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rules.timeline import _row_fsums
+
+TIES = [
+    [1.0, 2.0**-53],  # exactly half an ulp above 1: ties to even, 1.0
+    [1.0, 2.0**-53, 2.0**-106],  # just over the tie: rounds up
+    [1.0, 2.0**-53, -(2.0**-106)],  # just under the tie: rounds down
+    [1.0 + 2.0**-52, 2.0**-53],  # tie to even upwards
+    [2.0**53, 1.0, -(2.0**-60)],
+    [1e16, 1.0, -1e16, 2.0**-70],
+    [1e300, -1e300, 1e-300],
+    [5e-324, 5e-324, -1e-323, 5e-324],
+    [0.1] * 10 + [-1.0],
+    [-0.0, -0.0],
+    [0.0, -0.0],
+    [1.0, -1.0],
+    [2.0**-1022, -(2.0**-1074), 2.0**-1000],
+]
+
+
+def check(rows: list[list[float]]) -> None:
+    n = np.array([len(r) for r in rows], np.int64)
+    starts = np.cumsum(n) - n
+    got = _row_fsums(np.array([x for r in rows for x in r], np.float64), starts, n).tolist()
+    want = [math.fsum(r) for r in rows]
+    assert [repr(g) for g in got] == [repr(w) for w in want], (rows, got, want)
+
+
+def test_hard_rows() -> None:
+    check(TIES)
+    for row in TIES:  # alone, so that no other row sets the grid
+        check([row])
+
+
+finite = st.floats(allow_nan=False, allow_infinity=False, width=64)
+scaled = st.builds(lambda m, e: math.ldexp(m, e), st.integers(-(2**53), 2**53), st.integers(-1100, 900))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(st.one_of(finite, scaled, st.sampled_from([0.0, -0.0, 1.0, -1.0, 2.0**-53])),
+                         min_size=1, max_size=40), min_size=1, max_size=8))
+def test_random_rows(rows: list[list[float]]) -> None:
+    # Each row again with its negation appended and a last ulp-sized term: sums near zero and
+    # near ties, where a bound that is too loose would be caught.
+    hard = [r + [-x for x in r[:-1]] + [math.ulp(r[-1]) / 2 if r[-1] else 0.0] for r in rows]
+    try:
+        want_ok = all(math.isfinite(math.fsum(r)) for r in rows + hard)
+    except OverflowError:
+        return  # fsum itself raises; the timeline never sums such values (evidence is finite)
+    if want_ok:
+        check(rows + hard)
+
+
+def test_fails_when_broken() -> None:
+    """The comparison above can fail: a plain numpy sum is not fsum on these rows."""
+    rows = TIES[:3]
+    n = np.array([len(r) for r in rows], np.int64)
+    plain = np.add.reduceat(np.array([x for r in rows for x in r]), np.cumsum(n) - n).tolist()
+    assert plain != [math.fsum(r) for r in rows]
