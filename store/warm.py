@@ -43,8 +43,8 @@ __all__ = ["WarmIndexes"]
 
 log = logging.getLogger("exitgate.warm")
 
-# Catching up on more records than this reads the mission whole instead: one query beats
-# hundreds of primary-key batches.
+# Catching up on more records than this reads the mission whole instead (a mission's records
+# in one snapshot, built at once, beat merging batch after batch of that many).
 RELOAD_AT = 20_000
 
 
@@ -72,14 +72,16 @@ class WarmIndexes:
             self._count("cold_reads")
             return self.store.cold_evidence_index(mission, as_of, indicators, horizons)
         with warm.lock:
-            with self.store.read() as conn:  # one connection: each checkout costs a round trip
-                latest, ids = outbox.since(conn, mission, warm.position)
-                new = self.store.records_by_id_in(conn, mission, ids) if ids and len(ids) <= RELOAD_AT else {}
-            if ids is None or len(ids) > RELOAD_AT:
+            with self.store.read() as conn:
+                if conn.dialect.name == "postgresql":
+                    # One statement needs no transaction around it: no BEGIN and ROLLBACK round trips.
+                    conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+                latest, rows = outbox.since_with_records(conn, mission, warm.position, RELOAD_AT)
+            if rows is None:
                 warm.index, warm.position = self._load(mission)
-            elif ids:
+            elif rows:
                 before = warm.index.count
-                warm.index = warm.index.with_records(new.values())
+                warm.index = warm.index.with_records(self.store.rows_to_records(rows, mission))
                 warm.position = latest
                 self._count("records_added", warm.index.count - before)
             index = warm.index
