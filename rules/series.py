@@ -185,13 +185,20 @@ class IndicatorSeries:
         if not fresh:
             return self, 0
         where = np.array(at, dtype=np.intp)
-        new_ids: list[str] = []
-        prev = 0
-        for p, r in zip(at, fresh, strict=True):
-            new_ids.extend(ids[prev:p])
-            new_ids.append(r.id)
-            prev = p
-        new_ids.extend(ids[prev:])
+        if len(fresh) <= 16:
+            # A few new records (the usual catch-up): one copy of the ids, each new one inserted
+            # into it; copying tens of thousands of ids twice was most of such a merge.
+            new_ids = list(ids)
+            for offset, (p, r) in enumerate(zip(at, fresh, strict=True)):
+                new_ids.insert(p + offset, r.id)
+        else:
+            new_ids = []
+            prev = 0
+            for p, r in zip(at, fresh, strict=True):
+                new_ids.extend(ids[prev:p])
+                new_ids.append(r.id)
+                prev = p
+            new_ids.extend(ids[prev:])
         superseded_at = np.insert(self.superseded_at, where, NEVER)
         targets = {r.supersedes: r.known_at for r in fresh if r.supersedes is not None}
         if targets:
