@@ -234,7 +234,8 @@ def bench_eval(n: int, repeat: int, reuse: str | None, keep: bool) -> dict[str, 
             db.drop()
     warm_s, cold_s, quiet_s = _spread(warm_t), _spread(cold_t), _spread(quiet_t)
     return {"records": stored, "repeats": repeat, "load_index_s": round(load_s, 3),
-            "evaluate_gate_ms_best": round(min(evals) * 1e3, 2),
+            # The first evaluation of a new index works everything out; the others reuse it.
+            "evaluate_gate_first_ms": round(evals[0] * 1e3, 2), "evaluate_gate_ms_best": round(min(evals) * 1e3, 2),
             "evaluate_gate_ms_median": round(statistics.median(evals) * 1e3, 2),
             "full_read_and_evaluate_s": round(load_s + min(evals), 3),
             "gate_read_and_evaluate_ms_median": warm_s["median"], "gate_read_and_evaluate_ms": warm_s,
@@ -277,7 +278,7 @@ def main(argv: list[str]) -> int:
           f"{q['median']} ms (goal < {b['goal_ms']} ms)")
     print(f"    warm index: first load {b['warm_first_load_s']} s, holds {h['records']:,} records in "
           f"{h['bytes'] / 2**20:.0f} MiB; reading every record: {b['load_index_s']} s, "
-          f"then evaluate {b['evaluate_gate_ms_median']} ms")
+          f"then evaluate {b['evaluate_gate_first_ms']} ms (again: {b['evaluate_gate_ms_median']} ms)")
     return 0
 
 

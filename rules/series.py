@@ -300,6 +300,16 @@ class EvidenceIndex:
     def nbytes(self) -> int:
         return sum(s.nbytes for s in self.series.values())
 
+    @property
+    def memo_nbytes(self) -> int:
+        """About what evaluations keep beside the index: the text of each gate's last
+        explanation (its benchmarks' results, memoised on the views, hold the same strings)
+        and a reference per evidence id they list."""
+        texts = {id(seg): len(seg) for states in list(self.memo.values()) for seg, _ in states}
+        refs = sum(len(r.evidence) for s in self.series.values() for _, _, v in s._views
+                   for r in list(v.memo.values()))
+        return sum(texts.values()) + 8 * refs
+
     def unusable_known(self, as_of: int) -> list[dict[str, str]]:
         """The records known at `as_of` whose stored value does not count, with the reason."""
         return [{"id": rid, "reason": why} for rid, (known, why) in sorted(self.unusable.items()) if known <= as_of]

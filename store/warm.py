@@ -4,8 +4,11 @@
 A gate evaluation over a million stored records spends most of its time reading the gate's
 windows from the database and building the index (hundreds of milliseconds), and only a
 few milliseconds evaluating. Here the index of a mission is read once; each later read asks
-the outbox for the changes after the last one this index saw (one indexed query when nothing
-changed) and adds just the records those changes stored (`EvidenceIndex.with_records`).
+the outbox for the changes after the last one this index saw, joined to the records they
+stored (one statement, outside any transaction: one round trip), and adds just those records
+(`EvidenceIndex.with_records`). Evaluations of the index then reuse what did not change (the
+views of untouched indicators, their benchmarks' results and text, and each gate's digest up
+to the first benchmark that changed: rules/series.py, rules/evaluate.py).
 
 Why that misses nothing and counts nothing twice:
 - Change ids follow commit order (taken under the audit head's lock, store/ingest.py): when
@@ -152,4 +155,7 @@ class WarmIndexes:
             counters = dict(self.counters)
         return {"missions": len(held), "records": sum(m.index.count for m in held.values()),
                 "bytes": sum(m.index.nbytes for m in held.values()), "budget_records": self.budget_records,
+                # Beside the bytes: what evaluations reuse (rules/evaluate.py), about one
+                # explanation per gate evaluated; the budget counts records only.
+                "memo_bytes": sum(m.index.memo_nbytes for m in held.values()),
                 **counters}

@@ -132,3 +132,11 @@ def test_a_resumed_digest_is_the_digest_of_the_whole_text() -> None:
     for change in ({**base, "gate": "h"}, {**base, "explanation": {"children": base["explanation"]["children"][:1]}},
                    {**base, "explanation": {"children": [*base["explanation"]["children"], {"v": 1}]}}):
         assert sha256_canonical_resumed(change, start)[0] == sha256_canonical(change)
+
+
+def test_what_evaluations_keep_is_counted() -> None:
+    plan = plan_with_rule({"all": [bench("b1", "inc")]})
+    index = index_of(plan, record("a", value=3))
+    assert index.memo_nbytes == 0
+    evaluate_gate(plan, next(iter(plan.gates)), index, T("2025-05-01T00:00:00Z"))
+    assert index.memo_nbytes > len('"evidence":["a"]')

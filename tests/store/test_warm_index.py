@@ -38,7 +38,7 @@ def warm_store(open_store: Callable[..., Store], url: str, budget: int = 1_000_0
 def assert_warm_is_cold(warm: Store, cold: Store, plan: LoadedPlan, instants: list[int] = INSTANTS) -> None:
     assert cold.warm is None
     assert gate_evaluations(warm, plan, instants) == gate_evaluations(cold, plan, instants)
-    assert warm.warm is not None and warm.warm.stats()["bytes"] > 0
+    assert warm.warm is not None and warm.warm.stats()["bytes"] > 0 and warm.warm.stats()["memo_bytes"] > 0
     assert warm.warm.held(plan.mission_id) == cold.evidence_count(plan.mission_id)
 
 
