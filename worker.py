@@ -21,6 +21,7 @@ from activities.webhook import Webhook, WebhookSettings
 from runtime import (
     TemporalSettings,
     connect,
+    connect_patiently,
     register_search_attributes,
     relay_forever,
     workflow_runner,
@@ -57,9 +58,9 @@ async def main() -> None:
     except ValidationError as exc:
         raise SystemExit(f"exitgate worker: bad settings: {exc}") from None
     setup_tracing("exitgate-worker")  # before connecting: the client carries the interceptor
-    client = await connect(settings)
-    if settings.register_search_attributes:
-        await register_search_attributes(client, settings.temporal_namespace)
+    # A worker may start before its server answers (both started at once, or the server
+    # restarting): it waits for it rather than exiting (seen in the chaos run, docs/chaos.md).
+    client = await connect_patiently(settings, register=settings.register_search_attributes)
     store = default_backend()
     worker = build_worker(client, store, settings.task_queue, hook)
     # Every worker relays stored evidence to the phases (runtime/relay.py): whatever failed

@@ -14,7 +14,9 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from temporalio.service import RPCError
 
+from runtime import TemporalSettings
 from runtime.tracing import instrument_app, setup_tracing
 from service import Refused, Service, Unavailable
 from service.keys import Keys
@@ -32,6 +34,7 @@ from .bodies import validation_error_response
 from .deps import Parts
 from .errors import refused_response, unavailable_response
 from .middleware import BodyLimit, Metrics, RequestMetrics
+from .pages.router import router as pages_router
 from .settings import ApiSettings
 
 __all__ = ["create_app", "from_environment"]
@@ -60,9 +63,11 @@ def from_environment() -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        patience = TemporalSettings().connect_patience_s
         try:
-            service = await asyncio.wait_for(Service.connect(), timeout=30)
-        except (OSError, RuntimeError, TimeoutError) as exc:
+            # Patient: an API started while its Temporal restarts waits for it (docs/chaos.md).
+            service = await asyncio.wait_for(Service.connect(patient=True), timeout=patience + 30)
+        except (OSError, RuntimeError, TimeoutError, RPCError) as exc:
             raise RuntimeError(f"cannot reach Temporal ({exc}); check EXITGATE_TEMPORAL_ADDRESS") from None
         app.state.parts = Parts(settings, service, settings.key_registry(service.store), metrics)
         try:
@@ -91,6 +96,7 @@ def _build(settings: ApiSettings, metrics: Metrics,
     app.include_router(timeline_routes.router)
     app.include_router(rehearsal_routes.router)
     app.include_router(ui.router)
+    app.include_router(pages_router)
     app.mount("/ui/static", StaticFiles(directory=Path(__file__).parent / "static"), name="ui-static")
 
     @app.get("/metrics", include_in_schema=False)

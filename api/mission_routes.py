@@ -40,7 +40,8 @@ async def load(request: Request, p: PartsDep, ident: IdentityDep) -> PlanLoaded:
     try:
         doc = loads_strict((await request.body()).decode("utf-8"))
     except (UnicodeDecodeError, JsonFormatError) as exc:
-        raise RequestValidationError([{"type": "json_invalid", "loc": ("body",), "msg": str(exc),
+        where = exc.path if isinstance(exc, JsonFormatError) else ()
+        raise RequestValidationError([{"type": "json_invalid", "loc": ("body", *where), "msg": str(exc),
                                        "input": None}]) from None
     try:
         plan = load_plan(doc)

@@ -1,4 +1,6 @@
-"""The readiness timeline over HTTP: `exitgate timeline --mission M --format json`, as JSON.
+"""The readiness timeline over HTTP: `exitgate timeline --mission M --format json`, as JSON,
+and the what-if of a newer plan version, `exitgate timeline --mission M --compare NEW --format
+json`, for a version loaded for the mission (POST /v1/plans), named by its sha256.
 
 Computed from the mission's stored evidence (every record, with its knowledge time: each step
 sees what was known then), without waivers, exactly as the CLI does. Also the chart of one
@@ -8,6 +10,7 @@ gate as SVG, for the approver page (see api/ui.py).
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -19,12 +22,13 @@ from fastapi.responses import Response
 from rules.plan import LoadedPlan
 from rules.series import EvidenceIndex
 from schemas.timefmt import format_timestamp, parse_duration, parse_timestamp
-from service import Service
+from service import Refused, Service
 
 from .deps import IdentityDep, PartsDep
 from .gate_routes import _REFUSALS, GatePath, MissionPath, _may_read
 
-__all__ = ["MAX_STEPS", "Range", "default_range", "gate_chart_svg", "parse_range", "router", "timeline_json"]
+__all__ = ["MAX_STEPS", "Range", "default_range", "gate_chart_svg", "parse_range", "router", "timeline_json",
+           "whatif_json"]
 
 router = APIRouter(tags=["timeline"])
 
@@ -111,6 +115,51 @@ async def mission_timeline(
             raise _invalid("gate", g, f"gate: unknown gate {g!r} (the plan has {', '.join(plan.gates)})")
     # CPU-bound (tens of milliseconds to a few seconds): off the event loop.
     return await asyncio.to_thread(timeline_json, plan, index, r, gate or None)
+
+
+def whatif_json(old: LoadedPlan, new: LoadedPlan, index: EvidenceIndex, r: Range,
+                gates: list[str] | None) -> dict[str, Any]:
+    """The document `exitgate timeline --mission M --compare NEW --format json` prints."""
+    from reports.timeline_json import whatif_to_json
+    from rules.whatif import what_if
+
+    result = what_if(old, index, new, index, r.start, r.end, r.step_us, gates=gates)
+    return whatif_to_json(result, old, new, r.start, r.end, r.step)
+
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+@router.get("/v1/missions/{mission}/timeline/compare", responses={
+    **{k: v for k, v in _REFUSALS.items() if k in (401, 403, 404)},
+    422: {"description": "a bad compare, from, to, step or gate, named in detail[].loc with the reason"}})
+async def mission_timeline_compare(
+    mission: MissionPath, p: PartsDep, ident: IdentityDep,
+    compare: Annotated[str, Query(description="sha256 of the new plan version, loaded for this mission")],
+    start: Annotated[str, Query(alias="from", description="first instant (RFC 3339)")],
+    end: Annotated[str, Query(alias="to", description="last instant (RFC 3339), included when on a step")],
+    step: Annotated[str, Query(description="ISO 8601 duration between instants (weeks, days, hours, minutes)")] = "P1D",
+    gate: Annotated[list[str] | None, Query(description="only these gates (repeatable)")] = None,
+) -> dict[str, Any]:
+    """What-if: the mission's history under its plan and under a newer version. Per gate, the
+    first instant it passes under each, the days gained (positive) or lost, and the benchmarks
+    responsible (docs/plans.md)."""
+    _may_read(ident, mission)
+    if not _SHA256.fullmatch(compare):
+        raise _invalid("compare", compare[:80], "compare: the sha256 of a loaded plan, 64 lowercase hex digits")
+    r = parse_range(start, end, step)
+    plan, index = await mission_data(p.service, mission)
+    try:
+        new = await p.service.loaded_plan(mission, compare)
+    except Refused as exc:
+        if exc.type != "WrongMission":
+            raise
+        raise _invalid("compare", compare, f"compare: {exc.message}") from None
+    for g in gate or []:
+        if g not in plan.gates and g not in new.gates:
+            raise _invalid("gate", g, f"gate: unknown gate {g!r} (the plans have "
+                                      f"{', '.join({**plan.gates, **new.gates})})")
+    return await asyncio.to_thread(whatif_json, plan, new, index, r, gate or None)
 
 
 DAY_STEPS = 400  # up to this many days: daily steps; longer ranges step by weeks or more

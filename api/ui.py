@@ -13,13 +13,11 @@ from __future__ import annotations
 import hmac
 import secrets
 import time
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 from itsdangerous import BadData, URLSafeTimedSerializer
 from pydantic import ValidationError
 
@@ -32,9 +30,10 @@ from .deps import Parts, parts
 from .errors import refusal_status
 from .models import ApproveBody, RejectBody, WaiveBody
 from .oidc import Pending, Provider, SignInRefused
+from .pages.common import templates as pages_templates
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
-templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+templates = pages_templates  # one environment: every page has the language and the time filters
 
 SESSION = "exitgate_session"
 LOGIN_CSRF = "exitgate_login_csrf"
@@ -247,15 +246,22 @@ async def _gate_page(request: Request, p: Parts, ident: Identity, csrf: str, mis
     # What the page offers comes from the register; the workflow decides again when the act arrives.
     reg = await p.service.roles.current(view.mission)
     votes = _acting(reg, ident.name, view.roles, "vote", view.gate)
-    return templates.TemplateResponse(request, "gate.html", {
+    waives = _acting(reg, ident.name, view.waiver_roles, "waive", view.gate)
+    # Imported here: the pages stand on this module's sessions.
+    from .pages.review import remember_view, review_context
+
+    resp = templates.TemplateResponse(request, "gate.html", {
+        **await review_context(request, p, ident, view, votes, waives),
         "me": ident, "csrf": csrf, "view": view, "error": error, "done": done,
         "approve_roles": votes,
         # Done when every principal the person may vote for (themself included) has approved.
         "approved_by_me": bool(votes) and {_principal(v, ident.name) for v in votes} <= {
             a.principal or a.person for a in view.approvals},
-        "waive_roles": _acting(reg, ident.name, view.waiver_roles, "waive", view.gate),
+        "waive_roles": waives,
         "waivable": _waivable(view),
     }, status_code=status)
+    remember_view(request, resp, p, ident, view)
+    return resp
 
 
 FOR = " for "  # "deputy for bruno": ids have no spaces, so the choice reads back unambiguously

@@ -55,6 +55,7 @@ class Settings:
     concurrency: int
     keep: bool
     quick: bool
+    progress: Path | None = None
 
 
 @dataclass
@@ -232,7 +233,7 @@ async def bring_up(stack: Stack, scripts: list[Script], label: str) -> dict[str,
 
 
 async def run_stack(cfg: Settings, scripts: list[Script], with_faults: bool,
-                    chaos_up: asyncio.Event) -> tuple[list[TrialResult], Counter[str]]:
+                    chaos_up: asyncio.Event) -> tuple[list[TrialResult], Counter[str], list[dict[str, Any]]]:
     """All trials on one fresh stack, `concurrency` at a time; the audit chain is verified
     after each batch (while the next one runs). The replica starts once the chaos stack is up:
     on two cores, starting both at once only slows both."""
@@ -248,6 +249,7 @@ async def run_stack(cfg: Settings, scripts: list[Script], with_faults: bool,
             chaos_up.set()
         obs = Observer(stack)
         verify: asyncio.Task[list[str]] | None = None
+        last = 0
         try:
             numbered = list(enumerate(scripts, 1))
             for i in range(0, len(numbered), size):
@@ -259,6 +261,8 @@ async def run_stack(cfg: Settings, scripts: list[Script], with_faults: bool,
                 done = await run_batch(cfg, stack, obs, keys, batch, with_faults, label)
                 if verify is not None:
                     results[-1].violations["e_audit_verifies"] = await verify
+                    progress(cfg, stack, results[-size:], label)  # the batch before, now verified
+                last = len(done)
                 verify = asyncio.create_task(asyncio.to_thread(obs.check_e))
                 results += done
                 for r in done:
@@ -268,19 +272,34 @@ async def run_stack(cfg: Settings, scripts: list[Script], with_faults: bool,
                             say(f"    {k}: {msg}")
             if verify is not None:
                 results[-1].violations["e_audit_verifies"] = await verify
+                progress(cfg, stack, results[-last:], label)
         finally:
             obs.close()
             say(f"{label}: stopping")
-    return results, stack.unexpected_exits
+    return results, stack.unexpected_exits, stack.exit_notes
 
 
-async def both(cfg: Settings, scripts: list[Script]) -> tuple[list[TrialResult], list[TrialResult], Counter[str]]:
+def progress(cfg: Settings, stack: Stack, done: list[TrialResult], label: str) -> None:
+    """Append each finished trial (and any unexpected exit since) to --progress, one JSON line
+    each, so a run stopped early still has its figures (--summarize)."""
+    if cfg.progress is None:
+        return
+    with cfg.progress.open("a") as fh:
+        for r in done:
+            fh.write(json.dumps(row(r, label)) + "\n")
+        for note in stack.exit_notes[stack.notes_written:]:
+            fh.write(json.dumps({"exit_note": note}) + "\n")
+    stack.notes_written = len(stack.exit_notes)
+
+
+async def both(cfg: Settings, scripts: list[Script]) -> tuple[list[TrialResult], list[TrialResult], Counter[str],
+                                                             list[dict[str, Any]]]:
     """The chaos run and its fault-free replica, each on its own stack, side by side: no fault
     touches the replica's processes, and a trial's final states depend on its script alone."""
     up = asyncio.Event()
-    (runs, exits), (refs, _) = await asyncio.gather(run_stack(cfg, scripts, True, up),
-                                                    run_stack(cfg, scripts, False, up))
-    return runs, refs, exits
+    (runs, exits, notes), (refs, _, _) = await asyncio.gather(run_stack(cfg, scripts, True, up),
+                                                              run_stack(cfg, scripts, False, up))
+    return runs, refs, exits, notes
 
 
 def settings(args: argparse.Namespace) -> Settings:
@@ -288,11 +307,12 @@ def settings(args: argparse.Namespace) -> Settings:
         return Settings(trials=args.trials or 5, seed=args.seed, records=14, posters=2, storm_s=10.0,
                         faults_per_trial=1, request_timeout_s=8.0, settle_s=args.settle or 150.0,
                         client_grace_s=120.0, parallel_replicas=5,
-                        concurrency=args.concurrency or 5, keep=args.keep, quick=True)
+                        concurrency=args.concurrency or 5, keep=args.keep, quick=True,
+                        progress=args.progress)
     return Settings(trials=args.trials or 100, seed=args.seed, records=40, posters=3, storm_s=14.0,
                     faults_per_trial=3, request_timeout_s=10.0, settle_s=args.settle or 150.0,
                     client_grace_s=150.0, parallel_replicas=10,
-                        concurrency=args.concurrency or 4, keep=args.keep, quick=False)
+                    concurrency=args.concurrency or 4, keep=args.keep, quick=False, progress=args.progress)
 
 
 def scripts_for(cfg: Settings, base_us: int) -> list[Script]:
@@ -309,33 +329,62 @@ def _line(r: TrialResult, label: str) -> str:
             f"{len(r.acks.records)} records and {len(r.acks.approvals)} approvals acknowledged; violations {v}")
 
 
-def summary(cfg: Settings, runs: list[TrialResult], refs: list[TrialResult], exits: Counter[str],
-            seconds: float) -> dict[str, Any]:
-    for r, ref in zip(runs, refs, strict=True):
-        r.violations["f_same_as_fault_free"] = [
-            f"{r.mission} {k}: {r.final.get(k)} with faults, {ref.final.get(k)} without"
-            for k in sorted(set(r.final) | set(ref.final)) if r.final.get(k) != ref.final.get(k)]
-    faults = Counter(f.kind for r in runs for f in r.faults)
+def row(r: TrialResult, label: str) -> dict[str, Any]:
+    """One finished trial, as written to --progress and as the summary counts it."""
+    return {"label": label, "trial": r.trial, "mission": r.mission, "faults": [f.kind for f in r.faults],
+            "violations": r.violations, "final": r.final, "records": len(r.acks.records),
+            "approvals": len(r.acks.approvals), "unverifiable_d": r.unverifiable_d,
+            "stats": dict(r.acks.stats), "unexpected": r.acks.unexpected, "seconds": round(r.seconds, 1)}
+
+
+def summary(cfg: Settings, runs: list[dict[str, Any]], refs: list[dict[str, Any]], exits: Counter[str],
+            seconds: float, exit_notes: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The figures over the trials given; (f) over those whose replica finished too."""
+    ref_of = {ref["mission"]: ref for ref in refs}
+    for r in runs:
+        ref = ref_of.get(r["mission"])
+        if ref is None:
+            continue
+        mine, theirs = r["final"], ref["final"]
+        r["violations"]["f_same_as_fault_free"] = [
+            f"{r['mission']} {k}: {mine.get(k)} with faults, {theirs.get(k)} without"
+            for k in sorted(set(mine) | set(theirs)) if mine.get(k) != theirs.get(k)]
+    faults = Counter(kind for r in runs for kind in r["faults"])
     stats: Counter[str] = Counter()
     for r in runs:
-        stats.update(r.acks.stats)
+        stats.update(r["stats"])
     return {
         "trials": len(runs), "faults": sum(faults.values()),
         "faults_by_kind": {k: faults[k] for k in FAULT_KINDS},
-        "violations": {k: sum(len(r.violations[k]) for r in runs) for k in INVARIANTS},
-        "replica_violations": {k: sum(len(r.violations[k]) for r in refs) for k in INVARIANTS if k[0] != "f"},
-        "examples": {k: [m for r in runs for m in r.violations[k]][:5] for k in INVARIANTS
-                     if any(r.violations[k] for r in runs)},
-        "replica_examples": {k: [m for r in refs for m in r.violations[k]][:5] for k in INVARIANTS
-                             if any(r.violations[k] for r in refs)},
-        "records_acknowledged": sum(len(r.acks.records) for r in runs),
-        "approvals_acknowledged": sum(len(r.acks.approvals) for r in runs),
-        "approved_gates_unverifiable_d": sum(r.unverifiable_d for r in runs),
+        "violations": {k: sum(len(r["violations"][k]) for r in runs) for k in INVARIANTS},
+        "replica_violations": {k: sum(len(r["violations"][k]) for r in refs) for k in INVARIANTS if k[0] != "f"},
+        "examples": {k: [m for r in runs for m in r["violations"][k]][:5] for k in INVARIANTS
+                     if any(r["violations"][k] for r in runs)},
+        "replica_examples": {k: [m for r in refs for m in r["violations"][k]][:5] for k in INVARIANTS
+                             if any(r["violations"][k] for r in refs)},
+        "records_acknowledged": sum(r["records"] for r in runs),
+        "approvals_acknowledged": sum(r["approvals"] for r in runs),
+        "approved_gates_unverifiable_d": sum(r["unverifiable_d"] for r in runs),
         "unexpected_exits": dict(exits),
-        "unexpected_answers": [u for r in runs + refs for u in r.acks.unexpected][:10],
+        "unexpected_exit_notes": (exit_notes or [])[:10],
+        "unexpected_answers": [u for r in runs + refs for u in r["unexpected"]][:10],
         "client": dict(sorted(stats.items())),
         "seed": cfg.seed, "seconds": round(seconds, 1),
     }
+
+
+def from_progress(cfg: Settings, path: Path) -> dict[str, Any]:
+    """The summary of the trials a --progress file holds (of a run that has not finished)."""
+    lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = [x for x in lines if "label" in x]
+    notes = [n for x in lines if "exit_note" in x for n in [x["exit_note"]]]
+    runs = [r for r in rows if r["label"] == "chaos"]
+    exits = Counter(n["process"] for n in notes)
+    s = summary(cfg, runs, [r for r in rows if r["label"] == "replica"], exits, 0.0, notes)
+    s["seconds"] = None  # not in the file: trials overlap, their own durations do not add up
+    replicated = {r["mission"] for r in rows if r["label"] == "replica"}
+    s["trials_with_replica"] = sum(1 for r in runs if r["mission"] in replicated)
+    return s
 
 
 def table(s: dict[str, Any]) -> str:
@@ -369,16 +418,25 @@ def main() -> int:
                          "(default 4; --quick: all 5)")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     ap.add_argument("--keep", action="store_true", help="keep the stacks' folders (logs) afterwards")
+    ap.add_argument("--progress", type=Path, default=None,
+                    help="append each finished trial to this file, one JSON line each")
+    ap.add_argument("--summarize", type=Path, default=None, metavar="PROGRESS",
+                    help="print the figures of the trials a --progress file holds, and run nothing")
     args = ap.parse_args()
     cfg = settings(args)
+    if args.summarize is not None:
+        s = from_progress(cfg, args.summarize)
+        print(json.dumps(s) if args.json else table(s))
+        return 0
     started = time.monotonic()
     scripts = scripts_for(cfg, (time.time_ns() // 1000) - 86_400_000_000)
     try:
-        runs, refs, exits = asyncio.run(both(cfg, scripts))
+        runs, refs, exits, notes = asyncio.run(both(cfg, scripts))
     except StackError as exc:
         say(f"chaos: {exc}")
         return 2
-    s = summary(cfg, runs, refs, exits, time.monotonic() - started)
+    s = summary(cfg, [row(r, "chaos") for r in runs], [row(r, "replica") for r in refs], exits,
+                time.monotonic() - started, notes)
     print(json.dumps(s) if args.json else table(s))
     bad = sum(s["violations"].values()) + sum(s["replica_violations"].values())
     return 1 if bad else 0

@@ -22,6 +22,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -119,6 +120,9 @@ class Stack:
     children: dict[str, Child] = field(default_factory=dict)
     faults: Counter[str] = field(default_factory=Counter)
     unexpected_exits: Counter[str] = field(default_factory=Counter)
+    # Each unexpected exit: which process, its exit code and the end of its log, to tell why.
+    exit_notes: list[dict[str, Any]] = field(default_factory=list)
+    notes_written: int = 0  # how many of exit_notes are in the --progress file
     task_queue: str = "exitgate-chaos"
 
     @property
@@ -178,7 +182,7 @@ class Stack:
             if _listening(child.port):
                 return
             if not child.alive():
-                self.unexpected_exits[name] += 1
+                self.note_exit(name)
                 self.start(name)  # e.g. the API started while Temporal was still coming up
             time.sleep(0.2)
         raise StackError(f"{name} is not listening on 127.0.0.1:{child.port} after {timeout_s:.0f} s; "
@@ -189,8 +193,20 @@ class Stack:
         was away): a service manager would. Counted, not hidden."""
         for name, child in self.children.items():
             if child.popen is not None and not child.alive() and not child.held:
-                self.unexpected_exits[name] += 1
+                self.note_exit(name)
                 self.start(name)
+
+    def note_exit(self, name: str) -> None:
+        child = self.children[name]
+        self.unexpected_exits[name] += 1
+        log = self.dir / f"{name}.log"
+        tail: list[str] = []
+        if log.exists():
+            with log.open("rb") as fh:
+                fh.seek(max(0, log.stat().st_size - 2000))
+                tail = fh.read().decode(errors="replace").splitlines()[-10:]
+        self.exit_notes.append({"process": name, "returncode": child.popen.returncode if child.popen else None,
+                                "at": time.time(), "log_tail": tail})
 
     def healthy(self, timeout_s: float) -> None:
         """Everything running and listening (after the faults of a trial)."""

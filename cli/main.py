@@ -55,7 +55,7 @@ app.add_typer(role_cmds.delegation_app, name="delegation")
 app.add_typer(notify_cmds.notify_app, name="notifications")
 worker_cmds.register(app)
 stack_cmds.register(app)
-plantest_cmds.register(app)  # plan test, plan diff, timeline-compare
+plantest_cmds.register(app)  # plan test, plan diff
 app.add_typer(rehearse_cmds.commands)
 
 

@@ -1,7 +1,8 @@
-"""Plans as code: `exitgate plan test`, `exitgate plan diff` and `exitgate timeline-compare`.
+"""Plans as code: `exitgate plan test` and `exitgate plan diff` (the what-if of two versions is
+`exitgate timeline --compare`, cli/timeline_cmds.py).
 
-The first two join the `plan` group of cli/plan_cmds.py (as `plan load` does from
-cli/control_cmds.py). Each command only reads files, calls rules/ and prints.
+Both join the `plan` group of cli/plan_cmds.py (as `plan load` does from cli/control_cmds.py).
+Each command only reads files, calls rules/ and prints.
 """
 
 from __future__ import annotations
@@ -13,14 +14,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from .sources import fail, from_files, time_range, use_store
+from .sources import load_plan_option
 
 if TYPE_CHECKING:
     from rules.coverage import Coverage
     from rules.plan import LoadedPlan
     from rules.plantest import CaseResult, Suite
-    from rules.series import EvidenceIndex
-    from rules.whatif import WhatIf
 
 __all__ = ["register"]
 
@@ -35,7 +34,6 @@ def register(app: typer.Typer) -> None:
 
     plan_app.command("test")(plan_test)
     plan_app.command("diff")(plan_diff)
-    app.command("timeline-compare")(timeline_compare)
 
 
 # --- plan test -----------------------------------------------------------------------------------
@@ -114,16 +112,6 @@ def _print_coverage(c: Coverage) -> None:
 # --- plan diff -----------------------------------------------------------------------------------
 
 
-def _load(path: Path, option: str) -> LoadedPlan:
-    from rules.plan import PlanError, load_plan_file
-
-    try:
-        return load_plan_file(path)
-    except PlanError as exc:
-        typer.echo(f"{option} {path}: {exc}", err=True)
-        raise typer.Exit(2) from None
-
-
 def plan_diff(
     old: Annotated[Path, typer.Argument(help="The earlier plan, JSON or YAML.")],
     new: Annotated[Path, typer.Argument(help="The later plan, JSON or YAML.")],
@@ -133,7 +121,7 @@ def plan_diff(
     """What changed in meaning between two plans: entities added or removed, fields changed."""
     from rules.plandiff import diff_plans
 
-    d = diff_plans(_load(old, "OLD"), _load(new, "NEW"))
+    d = diff_plans(load_plan_option(old, "OLD"), load_plan_option(new, "NEW"))
     if fmt is Format.json:
         typer.echo(json.dumps(d.to_json(), indent=2, ensure_ascii=False))
     else:
@@ -151,86 +139,3 @@ def plan_diff(
                     typer.echo(f"  {line}")
     if exit_code and d.changes:
         raise typer.Exit(1)
-
-
-# --- timeline-compare ----------------------------------------------------------------------------
-
-
-def _store_plan(mission: str) -> tuple[LoadedPlan, EvidenceIndex]:
-    from store import Store
-
-    with Store.from_url() as store:
-        plan = store.plan_for_mission(mission)
-        if plan is None:
-            raise fail(f"--mission: unknown mission {mission!r}")
-        return plan, store.evidence_index(mission)
-
-
-def timeline_compare(
-    compare: Annotated[Path, typer.Option("--compare", help="the new plan version (JSON or YAML)")],
-    start: Annotated[str, typer.Option("--from", help="first instant (RFC 3339)")],
-    end: Annotated[str, typer.Option("--to", help="last instant (RFC 3339), included when on a step")],
-    step: Annotated[str, typer.Option("--step", help="ISO 8601 duration between instants")] = "P1D",
-    plan: Annotated[Path | None, typer.Option("--plan", help="the plan as it is (JSON or YAML)")] = None,
-    evidence: Annotated[Path | None, typer.Option("--evidence", help="evidence records, JSON Lines (a backfill)")] = None,
-    mission: Annotated[str | None, typer.Option("--mission", help="the stored plan and evidence of this mission")] = None,
-    fmt: Annotated[Format, typer.Option("--format", help="text or json")] = Format.text,
-    chart: Annotated[Path | None, typer.Option("--chart", help="also draw both lanes per gate: out.png or out.svg")] = None,
-) -> None:
-    """What-if: per gate, the first date it passes under each plan version and the days gained or lost."""
-    from rules.whatif import what_if
-
-    t0, t1, step_us = time_range(start, end, step, chart)
-    if use_store(plan, evidence, mission):
-        assert mission is not None
-        old_plan, old_index = _store_plan(mission)
-        new_plan = _load(compare, "--compare")
-        new_index = old_index  # the records as the store accepted them
-    else:
-        assert plan is not None and evidence is not None
-        old_plan, old_index, _ = from_files(plan, evidence)
-        new_plan, new_index, _ = from_files(compare, evidence)
-    if new_plan.mission_id != old_plan.mission_id:
-        raise fail(f"--compare: the plan is for mission {new_plan.mission_id!r}, not {old_plan.mission_id!r}")
-    result = what_if(old_plan, old_index, new_plan, new_index, t0, t1, step_us)
-    if fmt is Format.json:
-        typer.echo(json.dumps(_whatif_json(result, old_plan, new_plan, start, end, step), indent=2))
-    else:
-        typer.echo(_versions(old_plan, new_plan))
-        _print_whatif(result)
-    if chart is not None:
-        from reports.timeline_chart import render_compare, save
-
-        save(render_compare(result.old, result.new, f"what-if: {_versions(old_plan, new_plan)}", step_us), chart)
-        typer.echo(f"chart written to {chart}", err=True)
-
-
-def _versions(old: LoadedPlan, new: LoadedPlan) -> str:
-    return (f"old = {old.id} {old.model.version or '-'} ({old.sha256[:12]}), "
-            f"new = {new.id} {new.model.version or '-'} ({new.sha256[:12]})")
-
-
-def _whatif_json(result: WhatIf, old: LoadedPlan, new: LoadedPlan, start: str, end: str, step: str) -> dict[str, Any]:
-    def head(p: LoadedPlan) -> dict[str, Any]:
-        return {"plan": p.id, "version": p.model.version, "sha256": p.sha256}
-
-    return {"old": head(old), "new": head(new), "mission": old.mission_id, "from": start, "to": end, "step": step,
-            "gates": [g.to_json() for g in result.gates.values()]}
-
-
-def _print_whatif(result: WhatIf) -> None:
-    from rules.evaluate import format_value
-    from schemas.timefmt import format_date
-
-    def day(us: int | None) -> str:
-        return "never" if us is None else format_date(us)
-
-    head = f"  {'gate':8} {'first pass old':>16} {'first pass new':>16}  {'days':>6}  benchmarks responsible"
-    typer.echo(head)
-    for g in result.gates.values():
-        gained = g.days_gained
-        days = g.outcome if gained is None else format_value(gained) if gained <= 0 else f"+{format_value(gained)}"
-        typer.echo(f"  {g.gate:8} {day(g.first_pass_old):>16} {day(g.first_pass_new):>16}  {days:>6}  "
-                   f"{', '.join(g.responsible) or '-'}")
-    typer.echo("days: positive when the new version passes the gate earlier, "
-               f"over {len(result.old.instants)} steps")

@@ -30,6 +30,17 @@ def use_store(plan: Path | None, evidence: Path | None, mission: str | None) -> 
     return False
 
 
+def load_plan_option(path: Path, option: str) -> LoadedPlan:
+    """The plan file an option names, or exit 2 with the plan's problems under its name."""
+    from rules.plan import PlanError, load_plan_file
+
+    try:
+        return load_plan_file(path)
+    except PlanError as exc:
+        typer.echo(f"{option} {path}: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
 def from_files(plan: Path, evidence: Path) -> tuple[LoadedPlan, EvidenceIndex, list[Outcome]]:
     """Load the plan and take the evidence file as `evaluate --evidence` does."""
     from rules.evidence import read_jsonl

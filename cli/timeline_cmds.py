@@ -1,8 +1,9 @@
-"""`exitgate timeline` (file mode): every gate's and benchmark's status at each step of a
-time range, as JSON, CSV, a Rich summary, and a chart.
+"""`exitgate timeline`: every gate's and benchmark's status at each step of a time range, as
+JSON, CSV, a Rich summary, and a chart; with `--compare NEW`, the what-if of a new plan version
+(rules.whatif): per gate, the first pass under each version and the days gained or lost.
 
-The core (`rules.timeline.timeline`) takes a LoadedPlan and an EvidenceIndex; store mode
-(`--mission M`) will build that index from the store and reuse everything below it.
+The core (`rules.timeline.timeline`) takes a LoadedPlan and an EvidenceIndex, from files
+(`--plan` + `--evidence`, a backfill) or from the store (`--mission M`).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -18,7 +19,12 @@ from reports.timeline_json import to_csv, to_json
 from rules.timeline import Timeline
 from rules.timeline_summary import GateSummary
 
-from .sources import fail, from_files, time_range, use_store
+from .sources import fail, from_files, load_plan_option, time_range, use_store
+
+if TYPE_CHECKING:
+    from rules.plan import LoadedPlan
+    from rules.series import EvidenceIndex
+    from rules.whatif import WhatIf
 
 __all__ = ["commands", "to_csv", "to_json"]
 
@@ -27,8 +33,6 @@ class Format(StrEnum):
     json = "json"
     csv = "csv"
     table = "table"
-
-
 
 
 def _table(tl: Timeline, summary: dict[str, GateSummary], step_us: int, title: str) -> None:
@@ -53,7 +57,7 @@ def _table(tl: Timeline, summary: dict[str, GateSummary], step_us: int, title: s
     Console().print(table)
 
 
-def _from_store(mission: str) -> tuple[Any, Any, dict[str, int]]:
+def _from_store(mission: str) -> tuple[LoadedPlan, EvidenceIndex, dict[str, int]]:
     """The mission's plan and every stored record: the timeline applies knowledge times itself."""
     from store import Store
 
@@ -80,13 +84,24 @@ def timeline_cmd(
     plan: Annotated[Path | None, typer.Option("--plan", help="exit plan (JSON or YAML)")] = None,
     evidence: Annotated[Path | None, typer.Option("--evidence", help="evidence records, JSON Lines (a backfill)")] = None,
     mission: Annotated[str | None, typer.Option("--mission", help="read the plan and evidence from the store")] = None,
+    compare: Annotated[Path | None, typer.Option(
+        "--compare", help="what-if of this new plan version (JSON or YAML): first pass per gate under each")] = None,
 ) -> None:
-    """Backtest a plan: each gate's and benchmark's status at every step, as `evaluate` would say."""
+    """Backtest a plan: each gate's and benchmark's status at every step, as `evaluate` would say.
+
+    With --compare NEW: per gate, the first date it passes under the plan and under NEW, the
+    days gained or lost, and the benchmarks responsible (--format table or json)."""
     from rules.timeline import timeline
     from rules.timeline_summary import summarize
     from schemas.timefmt import format_timestamp
 
     start_us, end_us, step_us = time_range(start, end, step, chart)
+    if compare is not None:
+        if fmt is Format.csv:
+            raise fail("--format: a comparison is printed as table or json, not csv")
+        _compare(compare, (start_us, end_us, step_us, step), plan, evidence, mission, fmt is Format.json, chart,
+                 gate)
+        return
     if use_store(plan, evidence, mission):
         assert mission is not None
         loaded, index, counts = _from_store(mission)
@@ -118,3 +133,84 @@ def timeline_cmd(
 
         save(render(tl, summary, f"{loaded.id}: readiness by gate", step_us), chart)
         typer.echo(f"chart written to {chart}", err=True)
+
+
+# --- what-if: timeline --compare NEW (and its older name, timeline-compare) ---------------------
+
+
+def _compare(compare: Path, span: tuple[int, int, int, str], plan: Path | None, evidence: Path | None,
+             mission: str | None, as_json: bool, chart: Path | None, gates: list[str] | None) -> None:
+    from reports.timeline_json import whatif_to_json
+    from rules.whatif import what_if
+
+    t0, t1, step_us, step = span
+    if use_store(plan, evidence, mission):
+        assert mission is not None
+        old_plan, old_index, _ = _from_store(mission)
+        new_plan = load_plan_option(compare, "--compare")
+        new_index = old_index  # the records as the store accepted them
+    else:
+        assert plan is not None and evidence is not None
+        old_plan, old_index, _ = from_files(plan, evidence)
+        new_plan, new_index, _ = from_files(compare, evidence)
+    if new_plan.mission_id != old_plan.mission_id:
+        raise fail(f"--compare: the plan is for mission {new_plan.mission_id!r}, not {old_plan.mission_id!r}")
+    for g in gates or []:
+        if g not in old_plan.gates and g not in new_plan.gates:
+            raise fail(f"--gate: unknown gate {g!r} (the plans have {', '.join({**old_plan.gates, **new_plan.gates})})")
+    result = what_if(old_plan, old_index, new_plan, new_index, t0, t1, step_us, gates=gates or None)
+    if as_json:
+        typer.echo(json.dumps(whatif_to_json(result, old_plan, new_plan, t0, t1, step), indent=2))
+    else:
+        typer.echo(_versions(old_plan, new_plan))
+        _print_whatif(result)
+    if chart is not None:
+        from reports.timeline_chart import render_compare, save
+
+        save(render_compare(result.old, result.new, f"what-if: {_versions(old_plan, new_plan)}", step_us), chart)
+        typer.echo(f"chart written to {chart}", err=True)
+
+
+def _versions(old: LoadedPlan, new: LoadedPlan) -> str:
+    return (f"old = {old.id} {old.model.version or '-'} ({old.sha256[:12]}), "
+            f"new = {new.id} {new.model.version or '-'} ({new.sha256[:12]})")
+
+
+def _print_whatif(result: WhatIf) -> None:
+    from rules.evaluate import format_value
+    from schemas.timefmt import format_date
+
+    def day(us: int | None) -> str:
+        return "never" if us is None else format_date(us)
+
+    head = f"  {'gate':8} {'first pass old':>16} {'first pass new':>16}  {'days':>6}  benchmarks responsible"
+    typer.echo(head)
+    for g in result.gates.values():
+        gained = g.days_gained
+        days = g.outcome if gained is None else format_value(gained) if gained <= 0 else f"+{format_value(gained)}"
+        typer.echo(f"  {g.gate:8} {day(g.first_pass_old):>16} {day(g.first_pass_new):>16}  {days:>6}  "
+                   f"{', '.join(g.responsible) or '-'}")
+    typer.echo("days: positive when the new version passes the gate earlier, "
+               f"over {len(result.old.instants)} steps")
+
+
+class CompareFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+@commands.command("timeline-compare", hidden=True)
+def timeline_compare(
+    compare: Annotated[Path, typer.Option("--compare", help="the new plan version (JSON or YAML)")],
+    start: Annotated[str, typer.Option("--from", help="first instant (RFC 3339)")],
+    end: Annotated[str, typer.Option("--to", help="last instant (RFC 3339), included when on a step")],
+    step: Annotated[str, typer.Option("--step", help="ISO 8601 duration between instants")] = "P1D",
+    plan: Annotated[Path | None, typer.Option("--plan", help="the plan as it is (JSON or YAML)")] = None,
+    evidence: Annotated[Path | None, typer.Option("--evidence", help="evidence records, JSON Lines (a backfill)")] = None,
+    mission: Annotated[str | None, typer.Option("--mission", help="the stored plan and evidence of this mission")] = None,
+    fmt: Annotated[CompareFormat, typer.Option("--format", help="text or json")] = CompareFormat.text,
+    chart: Annotated[Path | None, typer.Option("--chart", help="also draw both lanes per gate: out.png or out.svg")] = None,
+) -> None:
+    """The older name of `timeline --compare` (kept for scripts): the same what-if."""
+    t0, t1, step_us = time_range(start, end, step, chart)
+    _compare(compare, (t0, t1, step_us, step), plan, evidence, mission, fmt is CompareFormat.json, chart, None)

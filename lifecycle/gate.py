@@ -45,6 +45,7 @@ __all__ = [
     "principal_of",
     "quorum_met",
     "reject",
+    "resume_episodes",
     "revoke_waiver",
     "start_episode",
     "vote_to_withdraw",
@@ -257,6 +258,18 @@ def quorum_met(spec: GateSpec, approvals: list[ApprovalRecord]) -> bool:
 def start_episode(st: GateState, now: int) -> None:
     """A new `awaiting_approval` episode: its timers and reminder count start afresh."""
     st.awaiting_since_us, st.reminders_sent, st.escalated = now, 0, False
+
+
+def resume_episodes(states: Iterable[GateState], now: int) -> list[str]:
+    """On resume of a paused phase every gate awaiting approval starts a new awaiting episode
+    (CONTRACT section 4): a pause is not time anyone could have acted in, so the reminders and
+    the escalation count from the resume, not from before the pause. Returns those gates."""
+    resumed = []
+    for st in states:
+        if st.state == "awaiting_approval":
+            start_episode(st, now)
+            resumed.append(st.gate)
+    return resumed
 
 
 def _transition(st: GateState, to: GateStateName, reason: str, now: int, actor: str = "system") -> Event:

@@ -14,6 +14,7 @@ timers fall in between (windows sliding, evidence going stale, waivers ending).
 from __future__ import annotations
 
 import contextlib
+import functools
 import shutil
 import tempfile
 from collections import defaultdict
@@ -267,9 +268,11 @@ class _Run:
         return await self.watch.busy() or ["nothing in hand: the server itself holds its clock"]
 
 
+@functools.cache
 def _quiet_runtime() -> Runtime:
     """The SDK core's warnings about the test server's capabilities would land on stdout,
-    in the middle of a JSON transcript: errors only, on stderr."""
+    in the middle of a JSON transcript: errors only. One per process, as the SDK expects
+    (a benchmark or the API rehearses many times in one process)."""
     return Runtime(telemetry=TelemetryConfig(logging=LoggingConfig(
         filter=TelemetryFilter(core_level="ERROR", other_level="ERROR"))))
 

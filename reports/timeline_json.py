@@ -1,5 +1,6 @@
 """The timeline as JSON (what `exitgate timeline --format json` prints and
-`GET /v1/missions/{mission}/timeline` returns) and as CSV."""
+`GET /v1/missions/{mission}/timeline` returns) and as CSV; the what-if of two plan versions
+as JSON (`exitgate timeline --compare NEW --format json`, `GET .../timeline/compare`)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ import io
 from typing import Any
 
 from rules.evaluate import STATUS
+from rules.plan import LoadedPlan
 from rules.timeline import Timeline
 from rules.timeline_summary import GateSummary
+from rules.whatif import WhatIf
 from schemas.timefmt import format_timestamp
 
-__all__ = ["to_csv", "to_json"]
+__all__ = ["to_csv", "to_json", "whatif_to_json"]
 
 
 def to_json(tl: Timeline, summary: dict[str, GateSummary], head: dict[str, Any]) -> dict[str, Any]:
@@ -47,3 +50,14 @@ def to_csv(tl: Timeline) -> str:
                 text = "" if v is None else ("true" if v is True else "false" if v is False else repr(v))
                 w.writerow([when, g, bid, STATUS[b.status[i]], text, b.points[i]])
     return buf.getvalue()
+
+
+def whatif_to_json(result: WhatIf, old: LoadedPlan, new: LoadedPlan, start_us: int, end_us: int,
+                   step: str) -> dict[str, Any]:
+    """Both versions (id, version, sha256) and, per gate, the comparison (rules.whatif)."""
+    def head(p: LoadedPlan) -> dict[str, Any]:
+        return {"plan": p.id, "version": p.model.version, "sha256": p.sha256}
+
+    return {"old": head(old), "new": head(new), "mission": old.mission_id,
+            "from": format_timestamp(start_us), "to": format_timestamp(end_us),
+            "step": step, "gates": [g.to_json() for g in result.gates.values()]}

@@ -218,7 +218,9 @@ def unknown_cause(node: dict[str, Any]) -> str | None:
 
 
 def evaluate_gate(plan: LoadedPlan, gate_id: str, index: EvidenceIndex, as_of: int,
-                  waivers: Iterable[Waiver] = ()) -> dict[str, Any]:
+                  waivers: Iterable[Waiver] = (), digest: bool = True) -> dict[str, Any]:
+    """One gate as of one instant (CONTRACT section 3). digest=False leaves `digest` None: the
+    hash of the explanation is a third of the work, and a plan test that pins no digest needs none."""
     ref = plan.gates[gate_id]
     active = {w.benchmark: w for w in waivers if w.active(as_of)}
     # A benchmark under a `not` cannot be waived (CONTRACT 3.5); callers refuse such waivers,
@@ -236,20 +238,22 @@ def evaluate_gate(plan: LoadedPlan, gate_id: str, index: EvidenceIndex, as_of: i
     statuses = plan.compiled(gate_id, frozenset(active))({k: r.ctx_value for k, r in results.items()})
     counter = iter(range(len(statuses)))
     explanation, encoded = _explain(ref.gate.rule, statuses, counter, results, active)
-    # The digest of CONTRACT 3 over the explanation, its benchmark nodes' text made once per
-    # result, hashed from where it differs from this gate's last digest on this index.
-    memo_key = ("digest", plan.sha256, gate_id)
-    digest, states = sha256_canonical_resumed({"plan_sha256": plan.sha256, "gate": gate_id, "explanation": encoded},
-                                              index.memo.get(memo_key))
-    if len(index.memo) >= _MEMO_GATES:
-        index.memo.clear()
-    index.memo[memo_key] = states
+    gate_digest = None
+    if digest:
+        # The digest of CONTRACT 3 over the explanation, its benchmark nodes' text made once
+        # per result, hashed from where it differs from this gate's last digest on this index.
+        memo_key = ("digest", plan.sha256, gate_id)
+        gate_digest, states = sha256_canonical_resumed(
+            {"plan_sha256": plan.sha256, "gate": gate_id, "explanation": encoded}, index.memo.get(memo_key))
+        if len(index.memo) >= _MEMO_GATES:
+            index.memo.clear()
+        index.memo[memo_key] = states
     return {
         "phase": ref.phase.id,
         "gate": gate_id,
         "name": ref.gate.name,
         "status": STATUS[statuses[0]],
-        "digest": digest,
+        "digest": gate_digest,
         "valid_until": format_timestamp(min(next_change)) if next_change else None,
         "explanation": explanation,
     }
@@ -310,17 +314,19 @@ def _explain(node: Node, statuses: Sequence[Status], counter: Any, results: dict
 
 
 def evaluate(plan: LoadedPlan, index: EvidenceIndex, as_of: int, waivers: Iterable[Waiver] = (),
-             gates: Iterable[str] | None = None) -> dict[str, Any]:
-    """The whole output of `evaluate` for one instant (CONTRACT section 3)."""
+             gates: Iterable[str] | None = None, digests: Iterable[str] | None = None) -> dict[str, Any]:
+    """The whole output of `evaluate` for one instant (CONTRACT section 3). digests: only these
+    gates get their `digest` (the others None, and `evidence_digest` None); default every one."""
     ws = list(waivers)
     gate_ids = list(gates) if gates is not None else list(plan.gates)
+    hashed = None if digests is None else set(digests)
     out: dict[str, Any] = {
         "plan": plan.id,
         "plan_sha256": plan.sha256,
         "mission": plan.mission_id,
         "as_of": format_timestamp(as_of),
-        "evidence_digest": sha256_canonical(index.counting_ids(as_of)),
-        "gates": [evaluate_gate(plan, g, index, as_of, ws) for g in gate_ids],
+        "evidence_digest": sha256_canonical(index.counting_ids(as_of)) if hashed is None else None,
+        "gates": [evaluate_gate(plan, g, index, as_of, ws, hashed is None or g in hashed) for g in gate_ids],
     }
     unusable = index.unusable_known(as_of)
     if unusable:

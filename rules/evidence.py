@@ -250,6 +250,8 @@ def check_record(
             errors.append(FieldError("value", problem))
 
     observed = _time_field(raw, "observed_at", errors)
+    if "observed_at" in raw and raw["observed_at"] is None:  # (a null reported_at means "not given")
+        errors.append(FieldError("observed_at", "must be an RFC 3339 timestamp string, not null"))
     reported = _time_field(raw, "reported_at", errors) if raw.get("reported_at") is not None else None
     if received_at is not None and reported is not None and reported > received_at and not backfill:
         errors.append(FieldError("reported_at", f"{raw['reported_at']} is later than the time of receipt "

@@ -22,8 +22,7 @@ step; trend with correctly rounded sums, so it too matches `evaluate` to the las
 from __future__ import annotations
 
 import math
-import operator
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -307,21 +306,8 @@ def _newest(k: int, pts: np.ndarray, entry: np.ndarray, superseded_at: np.ndarra
     return newest.tolist()
 
 
-_OPS: dict[str, Callable[[Any, Any], bool]] = {
-    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq, "!=": operator.ne}
-
-
-def _comparison(op: str, threshold: Any) -> Callable[[Any], bool]:
-    """The benchmark's comparison as `rules.evaluate._compare` makes it, bound once."""
-    if op == "between":
-        low, high = threshold
-        return lambda v: bool(low <= v <= high)
-    fn = _OPS[op]
-    return lambda v: bool(fn(v, threshold))
-
-
 class _BenchmarkState:
-    __slots__ = ("b", "compare", "ind", "kind", "max_age", "min_points", "value", "window")
+    __slots__ = ("b", "ind", "kind", "max_age", "min_points", "value", "window")
 
     def __init__(self, b: Benchmark, kind: str, ind: _IndicatorState):
         self.b = b
@@ -330,7 +316,6 @@ class _BenchmarkState:
         self.window = ind.windows[parse_duration(b.window) if b.window else None]
         self.max_age = parse_duration(b.max_age) if b.max_age else None
         self.min_points = b.min_points
-        self.compare = _comparison(b.op, b.threshold)
         self.value: Any = None
 
     def refresh(self, k: int) -> None:
@@ -404,10 +389,6 @@ def timeline(plan: LoadedPlan, index: EvidenceIndex, start_us: int, end_us: int,
     by_indicator: dict[str, list[str]] = {}
     for bid, st in bstates.items():
         by_indicator.setdefault(st.b.indicator, []).append(bid)
-    gates_of: dict[str, list[str]] = {}
-    for g, bs in gate_bench.items():
-        for b in bs:
-            gates_of.setdefault(b.id, []).append(g)
     slots: dict[str, dict[str, int]] = {}
     for g in gate_ids:
         slots[g] = {}
@@ -459,7 +440,7 @@ def timeline(plan: LoadedPlan, index: EvidenceIndex, start_us: int, end_us: int,
         for k, t in enumerate(times_list):
             if ws:
                 active = frozenset(w.benchmark for w in ws if w.active(t) and w.benchmark in waivable[g])
-            if moved[k] or active != last_active or k == 0:
+            if moved[k] or active != last_active:  # moved[0] is always set (_moves)
                 ctx = {bid: col[k] for bid, col in zip(bids, columns, strict=True)}
                 statuses = plan.compiled(g, active)(ctx)
                 last_active = active
@@ -503,7 +484,8 @@ def _ctx(st: _BenchmarkState, values: list[Any], newest_obs: list[int], times: l
 
 
 def _moves(column: list[Any]) -> list[int]:
-    """The steps at which a ctx value differs from the one before (value or type)."""
+    """The steps at which a ctx value differs from the one before (value or type); the
+    first step always, so every gate's rule runs at least once."""
     out = [0]
     prev = column[0] if column else None
     for k in range(1, len(column)):

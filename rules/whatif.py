@@ -9,7 +9,7 @@ at a step where the gate's status differed, or that exist in one version only.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,9 +104,18 @@ def compare_timelines(old: Timeline, new: Timeline) -> dict[str, GateComparison]
 
 
 def what_if(old_plan: LoadedPlan, old_index: EvidenceIndex, new_plan: LoadedPlan, new_index: EvidenceIndex,
-            start_us: int, end_us: int, step_us: int, waivers: Iterable[Waiver] = ()) -> WhatIf:
-    """Each version over its own evidence index (acceptance depends on the plan), same instants."""
+            start_us: int, end_us: int, step_us: int, waivers: Iterable[Waiver] = (),
+            gates: Sequence[str] | None = None) -> WhatIf:
+    """Each version over its own evidence index (acceptance depends on the plan), same instants;
+    `gates`: only these (each in at least one of the versions)."""
     ws = list(waivers)
-    old = timeline(old_plan, old_index, start_us, end_us, step_us, waivers=ws)
-    new = timeline(new_plan, new_index, start_us, end_us, step_us, waivers=ws)
+    for g in gates or ():
+        if g not in old_plan.gates and g not in new_plan.gates:
+            raise KeyError(f"unknown gate {g!r}")
+
+    def only(plan: LoadedPlan) -> list[str] | None:
+        return None if gates is None else [g for g in gates if g in plan.gates]
+
+    old = timeline(old_plan, old_index, start_us, end_us, step_us, gates=only(old_plan), waivers=ws)
+    new = timeline(new_plan, new_index, start_us, end_us, step_us, gates=only(new_plan), waivers=ws)
     return WhatIf(old, new, compare_timelines(old, new))

@@ -12,9 +12,11 @@ from .temporal import (
     SEARCH_ATTRIBUTES_CLI,
     TemporalSettings,
     connect,
+    connect_patiently,
     register_search_attributes,
     workflow_runner,
 )
 
-__all__ = ["SEARCH_ATTRIBUTES", "SEARCH_ATTRIBUTES_CLI", "TemporalSettings", "connect", "register_search_attributes",
+__all__ = ["SEARCH_ATTRIBUTES", "SEARCH_ATTRIBUTES_CLI", "TemporalSettings", "connect", "connect_patiently",
+           "register_search_attributes",
            "relay_forever", "relay_once", "signal_evidence_changed", "workflow_runner"]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
+import time
 from pathlib import Path
 
 from pydantic import SecretStr
@@ -21,7 +24,8 @@ from schemas.messages import SA_GATE_STATES, SA_MISSION, SA_PHASE
 
 from .tracing import temporal_interceptors
 
-__all__ = ["SEARCH_ATTRIBUTES", "SEARCH_ATTRIBUTES_CLI", "TemporalSettings", "connect", "register_search_attributes",
+__all__ = ["SEARCH_ATTRIBUTES", "SEARCH_ATTRIBUTES_CLI", "TemporalSettings", "connect", "connect_patiently",
+           "register_search_attributes",
            "workflow_runner"]
 
 
@@ -36,6 +40,9 @@ class TemporalSettings(BaseSettings):
     temporal_tls_ca: Path | None = None
     temporal_api_key: SecretStr | None = None
     register_search_attributes: bool = True
+    # How long a worker or the API, starting, waits for Temporal to answer (a server that is
+    # restarting, or started after them) before it gives up and exits.
+    connect_patience_s: float = 60.0
 
 
 async def connect(settings: TemporalSettings | None = None) -> Client:
@@ -53,6 +60,38 @@ async def connect(settings: TemporalSettings | None = None) -> Client:
     return await Client.connect(s.temporal_address, namespace=s.temporal_namespace, tls=tls,
                                 api_key=api_key, data_converter=pydantic_data_converter,
                                 interceptors=temporal_interceptors())
+
+
+log = logging.getLogger("exitgate.temporal")
+
+# Unreachable for now (connection refused, reset, a server starting or stopping): worth waiting
+# for. Anything else (a bad API key, a missing namespace) is answered at once.
+_TRANSIENT = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.UNKNOWN, RPCStatusCode.DEADLINE_EXCEEDED,
+              RPCStatusCode.CANCELLED}
+
+
+async def connect_patiently(settings: TemporalSettings | None = None, *, register: bool = False) -> Client:
+    """`connect` (then register the search attributes if asked) for a long-running process,
+    retrying while Temporal is unreachable, with backoff, for up to connect_patience_s: a
+    worker or API started while its server restarts waits for it instead of exiting."""
+    s = settings or TemporalSettings()
+    deadline = time.monotonic() + s.connect_patience_s
+    delay = 0.5
+    while True:
+        try:
+            client = await connect(s)
+            if register:
+                await register_search_attributes(client, s.temporal_namespace)
+            return client
+        except (RuntimeError, RPCError) as exc:
+            if isinstance(exc, RPCError) and exc.status not in _TRANSIENT:
+                raise
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning("Temporal at %s does not answer yet (%s); trying again in %.1f s",
+                        s.temporal_address, str(exc).splitlines()[0][:200], delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
 
 SEARCH_ATTRIBUTES = {

@@ -15,8 +15,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["LONE_SURROGATE", "Encoded", "JsonFormatError", "canonical_json", "canonical_text", "field_name", "loads_strict", "lone_surrogates", "printable",
-           "sha256_canonical", "sha256_canonical_resumed", "shown"]
+__all__ = ["LONE_SURROGATE", "MAX_DEPTH", "Encoded", "JsonFormatError", "canonical_json", "canonical_text", "field_name",
+           "loads_strict", "lone_surrogates", "printable", "sha256_canonical", "sha256_canonical_resumed", "shown"]
 
 
 class JsonFormatError(ValueError):
@@ -126,6 +126,64 @@ def _find_bad(value: Any, path: tuple[str | int, ...]) -> tuple[_Bad, tuple[str 
     return None
 
 
+MAX_DEPTH = 128  # arrays and objects nested deeper are refused (a rule tree needs a few dozen)
+_TOO_DEEP = f"nested deeper than {MAX_DEPTH} arrays or objects"
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_PAIR = re.compile(r"\[\]|\{\}")
+
+
+def _nests_too_deep(text: str) -> bool:
+    """Whether a text that parsed nests deeper than MAX_DEPTH: its brackets outside strings,
+    innermost pairs removed MAX_DEPTH times. A few C-speed passes (a list of records is only
+    a few levels deep), cheaper than walking the parsed value."""
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return False
+    brackets = _NOT_BRACKET.sub("", _STRING.sub("", text))
+    for _ in range(MAX_DEPTH):
+        if not brackets:
+            return False
+        brackets = _PAIR.sub("", brackets)
+    return bool(brackets)
+
+
+def _too_deep(doc: Any) -> tuple[str | int, ...] | None:
+    """The path to the first container nested deeper than MAX_DEPTH, or None. Iterative (an
+    explicit stack), so no depth makes it fail; paths are built only once one is found."""
+    stack: list[tuple[Any, int]] = [(doc, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            break
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values() if isinstance(v, (dict, list)))
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value if isinstance(v, (dict, list)))
+    else:
+        return None
+    path: list[str | int] = []
+    node = doc
+    for _ in range(MAX_DEPTH):  # walk down again to the first container too deep, along a deep enough branch
+        items = list(node.items()) if isinstance(node, dict) else list(enumerate(node))
+        for k, v in items:
+            if isinstance(v, (dict, list)) and _depth_at_least(v, MAX_DEPTH - len(path)):
+                path.append(printable(k) if isinstance(k, str) else k)
+                node = v
+                break
+    return tuple(path)
+
+
+def _depth_at_least(value: Any, n: int) -> bool:
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        v, d = stack.pop()
+        if d >= n:
+            return True
+        children = v.values() if isinstance(v, dict) else v
+        stack.extend((c, d + 1) for c in children if isinstance(c, (dict, list)))
+    return False
+
+
 def loads_strict(text: str | bytes) -> Any:
     # Good input takes one parse whose hooks only raise. A refusal is then located by parsing
     # again with hooks that leave markers, so the error names the field, not just the document.
@@ -133,9 +191,10 @@ def loads_strict(text: str | bytes) -> Any:
         if isinstance(text, str) and not text.startswith("\ufeff"):
             # What json.loads does with such text, without building a decoder per call (a
             # third of the parse of a small record).
-            return _FAST_DECODER.decode(text)
-        return json.loads(text, object_pairs_hook=_fast_pairs, parse_constant=_fast_constant,
-                          parse_float=_fast_float)
+            doc = _FAST_DECODER.decode(text)
+        else:
+            doc = json.loads(text, object_pairs_hook=_fast_pairs, parse_constant=_fast_constant,
+                             parse_float=_fast_float)
     except _Refused:
         pass
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -143,10 +202,20 @@ def loads_strict(text: str | bytes) -> Any:
     except ValueError:
         pass  # an integer too long for int(): located below
     except RecursionError:
-        raise JsonFormatError("invalid JSON: nested too deeply") from None
-    doc = json.loads(text, object_pairs_hook=_marking_pairs, parse_constant=_marking_constant,
-                     parse_int=_parse_int, parse_float=_parse_float)
-    found = _find_bad(doc, ())
+        raise JsonFormatError(f"invalid JSON: {_TOO_DEEP}") from None
+    else:
+        if _nests_too_deep(text if isinstance(text, str) else text.decode("utf-8")):
+            raise JsonFormatError(_TOO_DEEP, _too_deep(doc) or ())
+        return doc
+    try:
+        marked = json.loads(text, object_pairs_hook=_marking_pairs, parse_constant=_marking_constant,
+                            parse_int=_parse_int, parse_float=_parse_float)
+    except RecursionError:  # refused for something else too: depth is reason enough
+        raise JsonFormatError(f"invalid JSON: {_TOO_DEEP}") from None
+    deep = _too_deep(marked)
+    if deep is not None:  # the values beyond the depth are never walked: none may recurse there
+        raise JsonFormatError(_TOO_DEEP, deep)
+    found = _find_bad(marked, ())
     if found is None:  # pragma: no cover - the first parse refused something the second must mark
         raise JsonFormatError("invalid JSON")
     raise JsonFormatError(found[0].message, found[1])

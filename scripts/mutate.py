@@ -37,6 +37,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 RULE_TESTS = ("tests/rules/test_explanation_contract.py", "tests/rules/test_compiler.py", "tests/rules/test_valid_until.py",
@@ -47,14 +49,15 @@ RULE_TESTS = ("tests/rules/test_explanation_contract.py", "tests/rules/test_comp
 TABLE: dict[str, tuple[str, ...]] = {
     "rules/tree.py": (*RULE_TESTS, "tests/rules/test_plan_rejections.py"),
     "rules/compiler.py": RULE_TESTS,
-    "rules/evaluate.py": (*RULE_TESTS, "tests/timeline/test_exact.py"),
-    "rules/series.py": ("tests/rules/test_series.py", *RULE_TESTS),
-    "rules/evidence.py": ("tests/rules/test_evidence_rejections.py", *RULE_TESTS),
-    "rules/plan.py": ("tests/rules/test_plan_rejections.py", "tests/rules/test_plan_horizons.py",
+    "rules/evaluate.py": (*RULE_TESTS, "tests/timeline/test_exact.py", "tests/rules/test_value_range.py",
+                          "tests/plans/test_coverage.py", "tests/plans/test_plan_test.py"),
+    "rules/series.py": ("tests/rules/test_series.py", "tests/rules/test_value_range.py", *RULE_TESTS),
+    "rules/evidence.py": ("tests/rules/test_evidence_rejections.py", "tests/rules/test_value_range.py", *RULE_TESTS),
+    "rules/plan.py": ("tests/rules/test_plan_rejections.py", "tests/rules/test_plan_votes.py", "tests/rules/test_plan_horizons.py",
                       "tests/rules/test_schema_agreement.py", *RULE_TESTS),
     "rules/documents.py": ("tests/rules/test_plan_rejections.py", "tests/rules/test_schema_agreement.py"),
     "rules/problems.py": ("tests/rules/test_plan_rejections.py", "tests/rules/test_evidence_rejections.py"),
-    "rules/timeline.py": ("tests/timeline/test_edges.py", "tests/timeline/test_exact.py", "tests/timeline/test_random.py",
+    "rules/timeline.py": ("tests/timeline/test_walk.py", "tests/timeline/test_edges.py", "tests/timeline/test_exact.py", "tests/timeline/test_random.py",
                           "tests/timeline/test_valdoria.py", "tests/timeline/test_summary.py"),
     "rules/timeline_summary.py": ("tests/timeline/test_summary.py", "tests/timeline/test_cli.py"),
     "store/ingest.py": ("tests/store/test_ingest.py", "tests/store/test_concurrency.py::test_two_processes_import_the_same_file"),
@@ -95,6 +98,9 @@ EQUIVALENT: dict[str, str] = {
     "rules/series.py::EvidenceIndex.__init__: boolean `r.supersedes is not None and r.supersedes in by_id` -> "
     "`(r.supersedes is not None or r.supersedes in by_id)`":
         "it also marks targets that are not in the index, and marks are only read for records that are",
+    "rules/series.py::unusable_value: boolean `value is None or isinstance(value, bool)` -> "
+    "`(value is None and isinstance(value, bool))`":
+        "a bool then reaches the integer branch, which answers None for it too (abs(True) is 1)",
     "rules/evidence.py::check_record: constant `False` -> `True`":
         "the default of `backfill`: every caller (Ledger.add, the store's import) passes it",
     "rules/evidence.py::check_record: negate `ind` -> `(not (ind))`":
@@ -104,6 +110,14 @@ EQUIVALENT: dict[str, str] = {
         "unreachable: the models accept every document the JSON Schema accepts (test_schema_agreement)",
     "rules/plan.py::_explain: drop call `parse_timestamp(err.instance)` -> `pass`":
         "unreachable for plans: the plan schema has no timestamp field (the branch serves the shared format)",
+    "rules/plan.py::_explain: boolean `v in (\"oneOf\", \"anyOf\") and err.context` -> "
+    "`(v in ('oneOf', 'anyOf') or err.context)`":
+        "only anyOf and oneOf errors have a context, and every failing one has, but a oneOf matched by "
+        "several branches: the plan schema's oneOf branches (rule nodes) exclude each other (each requires "
+        "its own operator, no other properties)",
+    "rules/plan.py::_explain: swap call `any` -> `all`":
+        "a group is one branch's errors; the only branch failing with `type: null` is {\"type\": \"null\"}, "
+        "which fails with that one error alone, so any() and all() agree",
     "rules/plan.py::_cycle_problems.visit: drop call `reported.add(key)` -> `pass`":
         "a cycle found twice gives the same problem twice, and PlanError keeps each problem once",
     "rules/documents.py::_mapping: constant `True` -> `False`":
@@ -129,6 +143,87 @@ EQUIVALENT: dict[str, str] = {
     "rules/plan.py::_benchmark_problems: swap call `any` -> `all`":
         _SCHEMA_FIRST + " (no boolean inside a [low, high] threshold)",
 }
+
+# rules/timeline.py: its walk keeps shortcuts (a running min and max, flags of what changed,
+# the rule re-run only on a move) whose every fallback gives the same value; these mutants only
+# take the fallback more often, or mutate what the data cannot reach. (docs/mutation.md)
+_TL = "rules/timeline.py::"
+_SEED = ("the running count only decides when a window's min and max are re-seeded; a count that "
+         "runs high or never reaches 1 leaves them None, and extremes() recomputes them from the "
+         "window's points: slower, same values")
+_NO_SERIES = "an indicator without records: every count and total is 0, so no aggregate reads a point"
+_NEWEST = ("newest is read only by `change`, with at least two points in the window: then some point "
+           "entered (so newest >= it, from -1 or 0 alike) and the highest active position is >= 1, "
+           "where the walk down stops either way")
+_STRICT = "zip(strict=False) over lists of one entry per instant (or per benchmark) each, by construction"
+_MORE = "only re-does work whose result is the same: "
+EQUIVALENT.update({
+    _TL + "_Window.__init__: constant `0` -> `1` #1": _SEED,
+    _TL + "_Window.enter: drop update `self.count += 1` -> `pass`": _SEED,
+    _TL + "_Window.enter: constant `1` -> `0`": _SEED,
+    _TL + "_Window.enter: constant `1` -> `0` #1": _SEED,
+    _TL + "_Window.leave: drop update `self.count -= 1` -> `pass`": _SEED,
+    _TL + "_Window.leave: constant `1` -> `0`": _SEED,
+    _TL + "_Window.enter: boolean `self.lo_val is not None and self.hi_val is not None` -> "
+          "`(self.lo_val is not None or self.hi_val is not None)`":
+        "lo_val and hi_val are always set and cleared together",
+    _TL + "_Window.enter: compare `v < self.lo_val` -> `(v <= self.lo_val)`":
+        "an equal value replaces the extreme by itself; a zero extreme's sign is never taken from the "
+        "cache (extremes() recomputes zeros)",
+    _TL + "_Window.enter: compare `v > self.hi_val` -> `(v >= self.hi_val)`": "as `v < self.lo_val` above",
+    _TL + "_IndicatorState.__init__: constant `0` -> `1`": _NO_SERIES + " (the active arrays are never read)",
+    _TL + "_IndicatorState.__init__: constant `1` -> `0`": _NEWEST,
+    _TL + "_IndicatorState.__init__: constant `1` -> `0` #1": _NO_SERIES + " (exact_sum divides only a total that is not 0)",
+    _TL + "_IndicatorState.__init__: constant `False` -> `True` #1":
+        _NO_SERIES + " (a refresh then gives None, the value it starts with)",
+    _TL + "_IndicatorState.__init__: compare `entry < series.superseded_at` -> `(entry <= series.superseded_at)`":
+        "a point known and superseded at the same instant enters and leaves within one step (entries "
+        "before exits) and its interval in _sums is empty: same counts, sums, extremes and newest",
+    _TL + "_IndicatorState._exact: compare `np.abs(values) < 2.0**53` -> `(np.abs(values) <= 2.0 ** 53)`":
+        "2**53 is exact both as an int64 and as mantissa and exponent: either way the sums are exact",
+    _TL + "_IndicatorState._exact: compare `int(np.abs(ints).sum()) < 2**62` -> `(int(np.abs(ints).sum()) <= 2 ** 62)`":
+        "absolute values totalling exactly 2**62 still fit int64 (2**63 - 1): no running sum overflows",
+    _TL + "_IndicatorState._exact: constant `0` -> `1`":
+        "one more power of two in the scale doubles every total and the divisor: the same exact quotient",
+    _TL + "_IndicatorState._exact: constant `0` -> `1` #1": "no values: every total is 0, never divided by the scale",
+    _TL + "_IndicatorState._exact: constant `True` -> `False`": "zip(strict=False) over the mantissas and exponents of the same values",
+    _TL + "_IndicatorState.extremes: compare `lo is None` -> `(lo is not None)`":
+        "extremes are then recomputed from the window whenever lo is set (and whenever it is not, as "
+        "before, since hi is None with it): slower, same values",
+    _TL + "_IndicatorState.extremes: compare `hi is None` -> `(hi is not None)`": "as `lo is None` above",
+    _TL + "_IndicatorState.advance: compare `p > newest` -> `(p >= newest)`": "assigns newest the value it has",
+    _TL + "_IndicatorState.advance: compare `newest >= 0` -> `(newest > 0)`": _NEWEST,
+    _TL + "_IndicatorState.advance: constant `0` -> `1` #4": _NEWEST,
+    _TL + "_sums: compare `first < last` -> `(first <= last)`":
+        "an empty interval adds a point and removes it at the same instant: counts, sums and -0.0 counts "
+        "unchanged; its `changed` flag " + _MORE + "a window re-read",
+    _TL + "_sums: compare `(ones_in + ones_out)[:k] > 0` -> `((ones_in + ones_out)[:k] >= 0)`":
+        "every step flagged as changed " + _MORE + "windows re-read at every step",
+    _TL + "_sums: constant `1` -> `0` #2":
+        "a point counting at the first step has its interval start there (index 0), which sets the flag "
+        "anyway; with none, a refresh gives None, the value it starts with",
+    _TL + "_newest: constant `True` -> `False`": _STRICT,
+    _TL + "_newest: compare `a < b` -> `(a <= b)`": "np.maximum over an empty slice changes nothing",
+    _TL + "timeline: constant `False` -> `True`":
+        "every window follows extremes " + _MORE + "running min and max that no min or max benchmark reads",
+    _TL + "timeline: constant `True` -> `False`": _STRICT,
+    _TL + "timeline: constant `True` -> `False` #1": _STRICT,
+    _TL + "timeline: constant `False` -> `True` #1": "every step counted as a move " + _MORE + "the rule run again",
+    _TL + "timeline: constant `True` -> `False` #3": _STRICT,
+    _TL + "_arithmetic: constant `True` -> `False`": _STRICT,
+    _TL + "_arithmetic: constant `True` -> `False` #1": _STRICT,
+    _TL + "_ctx: constant `True` -> `False`": _STRICT,
+    _TL + "_ctx: constant `True` -> `False` #1": _STRICT,
+    _TL + "_moves: negate `column` -> `(not (column))`":
+        "the first step is compared with None: at most one more move, which " + _MORE + "the rule run "
+        "again (a column is never empty: a timeline has at least one instant)",
+    _TL + "_moves: constant `1` -> `0`": "the loop also compares the first value with itself: no move",
+    _TL + "_moves: compare `type(v) is not type(prev)` -> `(type(v) is type(prev))`":
+        "every step keeping its type becomes a move (" + _MORE.strip(": ") + "); a move is missed only for "
+        "equal values of two types, which a benchmark's ctx values never are (`_typed`), and which the "
+        "rule's comparisons would treat alike",
+})
+
 
 # Imported once by the parent so children start fast. None of them may import a module of
 # TABLE (checked), or the child would test the parent's unmutated copy.
@@ -164,6 +259,11 @@ class Mutant:
     start: int  # byte offsets of the replaced source
     end: int
     n: int = 0  # occurrence among mutants with the same where/kind/before/after
+    end_line: int = 0  # the last line of the replaced source
+
+    @property
+    def span_lines(self) -> range:
+        return range(self.line, max(self.line, self.end_line) + 1)
 
     @property
     def key(self) -> str:
@@ -197,7 +297,7 @@ class _Finder(ast.NodeVisitor):
         one_line = " ".join(before.split())
         self.found.append(Mutant(self.path, getattr(node, "lineno", 0), ".".join(self.scope) or "<module>", kind,
                                  one_line if len(one_line) <= 70 else one_line[:67] + "...",
-                                 after, start, end))
+                                 after, start, end, end_line=getattr(node, "end_lineno", 0) or 0))
 
     # --- what is not mutated: docs, annotations, asserts, f-strings, type-checking imports ---
 
@@ -347,6 +447,7 @@ class ModuleResult:
     survived: list[str] = field(default_factory=list)
     equivalent: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    rechecked: int = 0  # survivors of their traced tests, run again against the whole selection
 
     @property
     def score(self) -> float:
@@ -360,8 +461,11 @@ def _copy_tree(dest: str) -> None:
     shutil.copytree(ROOT, dest, ignore=ignore, dirs_exist_ok=True)
 
 
-def _start_child(tree: str, tests: tuple[str, ...], log: str) -> int:
-    """Fork a child that runs pytest on the tree; its pid (also its process group)."""
+def _start_child(tree: str, tests: tuple[str, ...], log: str, trace: tuple[str, str] | None = None) -> int:
+    """Fork a child that runs pytest on the tree; its pid (also its process group).
+
+    trace = (module, out.json): also record which lines of the module each test executes
+    (see _Trace), written to out.json when pytest ends."""
     pid = os.fork()
     if pid:
         return pid
@@ -374,9 +478,14 @@ def _start_child(tree: str, tests: tuple[str, ...], log: str) -> int:
         os.chdir(tree)
         sys.path[0] = tree
         os.environ["PYTHONPATH"] = tree  # for the subprocesses some tests start
-        import pytest
-
-        code = pytest.main([*tests, *PYTEST_ARGS])
+        plugins: list[Any] = []
+        if trace is not None:
+            plugins.append(_Trace(os.path.join(tree, trace[0])))
+        code = pytest.main([*tests, *PYTEST_ARGS], plugins=plugins)
+        if trace is not None:
+            plugins[0].stop()
+            with open(trace[1], "w", encoding="utf-8") as fh:
+                json.dump(plugins[0].result(), fh)
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(int(code))
@@ -387,9 +496,83 @@ def _start_child(tree: str, tests: tuple[str, ...], log: str) -> int:
         os._exit(3)
 
 
-def _outcome(status: int, tests: tuple[str, ...], log: str) -> str:
+class _Trace:
+    """A pytest plugin recording, per test, the lines of one file executed while the test is
+    set up and runs. Lines run anywhere else (imports, collection, teardown) are recorded
+    under "" and make every test a candidate."""
+
+    def __init__(self, path: str):
+        import threading
+
+        self.path = path
+        self.hits: dict[str, set[int]] = {"": set()}
+        self.order: list[str] = []
+        self.seconds: dict[str, float] = {}
+        self.began = 0.0
+        self.bucket = self.hits[""]
+
+        def local(frame: Any, event: str, arg: Any) -> Any:
+            if event == "line":
+                self.bucket.add(frame.f_lineno)
+            return local
+
+        def start(frame: Any, event: str, arg: Any) -> Any:
+            if frame.f_code.co_filename != path:
+                return None  # no line events for other files: cheap
+            self.bucket.add(frame.f_lineno)
+            return local
+
+        self._start = start
+        sys.settrace(start)
+        threading.settrace(start)
+
+    def stop(self) -> None:
+        import threading
+
+        sys.settrace(None)
+        threading.settrace(None)
+
+    @pytest.hookimpl(tryfirst=True)  # before pytest's own, which sets the test up
+    def pytest_runtest_setup(self, item: Any) -> None:
+        # A fixture set up for this test counts as the test's own: a wider fixture (session,
+        # module) is set up for the first test that needs it, and another test it would fail
+        # is still found when the mutant survives the first one (the recheck).
+        self.order.append(item.nodeid)
+        self.bucket = self.hits.setdefault(item.nodeid, set())
+        self.began = time.perf_counter()
+        if sys.gettrace() is None:  # something (a debugger, a tool) removed ours
+            sys.settrace(self._start)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_teardown(self, item: Any) -> None:
+        if self.bucket is not self.hits[""]:
+            self.seconds[item.nodeid] = time.perf_counter() - self.began
+        self.bucket = self.hits[""]
+
+    def result(self) -> dict[str, Any]:
+        # Fastest first: with -x, a mutant is killed by the first test that fails.
+        order = sorted(self.order, key=lambda t: self.seconds.get(t, 0.0))
+        return {"order": order, "hits": {k: sorted(v) for k, v in self.hits.items()}}
+
+
+def _selection(trace: dict[str, Any], m: Mutant) -> tuple[str, ...] | None:
+    """The tests that execute the mutant's lines, fastest first; None: run them all (its lines
+    run outside any test, at import or collection, or in no test this process saw: maybe in a
+    subprocess)."""
+    lines = set(m.span_lines)
+    if lines & set(trace["hits"][""]):
+        return None
+    # By test function, not parameter: ids may be built from what the product computes (a
+    # reason text), which the mutant may change.
+    chosen = dict.fromkeys(t.split("[", 1)[0] for t in trace["order"] if lines & set(trace["hits"].get(t, ())))
+    return tuple(chosen) or None
+
+
+def _outcome(status: int, tests: tuple[str, ...], log: str, chosen: bool = False) -> str:
     code = os.waitstatus_to_exitcode(status)
     if code in (4, 5):
+        if chosen:  # the mutant changed what the chosen tests are (their ids): the whole selection decides
+            return "passed"
         raise SystemExit(f"pytest could not run {' '.join(tests)} (exit {code}); see {log}")
     return "passed" if code == 0 else "failed"
 
@@ -410,31 +593,31 @@ class _Slot:
     log: str
     pid: int | None = None
     mutant: Mutant | None = None
+    tests: tuple[str, ...] = ()
     deadline: float = 0.0
 
 
-def _run_module(slots: list[_Slot], module: str, mutants: list[Mutant], limit: float,
+def _run_module(slots: list[_Slot], module: str, jobs: list[tuple[Mutant, tuple[str, ...]]], limit: float,
                 done: Callable[[Mutant, str], None]) -> None:
-    """Every mutant of one module, as many at a time as there are slots."""
-    tests = TABLE[module]
+    """Every (mutant, its tests) of one module, as many at a time as there are slots."""
     with open(os.path.join(slots[0].tree, module), "rb") as fh:
         original = fh.read()
-    queue = list(reversed(mutants))
+    queue = list(reversed(jobs))
     try:
         while queue or any(s.pid for s in slots):
             for slot in slots:
                 if slot.pid is None and queue:
-                    slot.mutant = queue.pop()
+                    slot.mutant, slot.tests = queue.pop()
                     with open(os.path.join(slot.tree, module), "wb") as fh:
                         fh.write(slot.mutant.apply(original))
-                    slot.pid, slot.deadline = _start_child(slot.tree, tests, slot.log), time.monotonic() + limit
+                    slot.pid, slot.deadline = _start_child(slot.tree, slot.tests, slot.log), time.monotonic() + limit
             time.sleep(0.02)
             for slot in slots:
                 if slot.pid is None or slot.mutant is None:
                     continue
                 pid, status = os.waitpid(slot.pid, os.WNOHANG)
                 if pid:
-                    outcome = _outcome(status, tests, slot.log)
+                    outcome = _outcome(status, slot.tests, slot.log, chosen=slot.tests != TABLE[module])
                 elif time.monotonic() > slot.deadline:
                     _kill(slot.pid)
                     outcome = "timeout"
@@ -476,8 +659,14 @@ def _preload(tree: str) -> None:
         raise SystemExit(f"preloading imported modules under test: {sorted(loaded)}")
 
 
-def run(modules: list[str], progress: bool, match: list[str] | None = None, jobs: int = 1) -> list[ModuleResult]:
-    """Run every mutant of the modules (or only those whose key contains one of `match`)."""
+def run(modules: list[str], progress: bool, match: list[str] | None = None, jobs: int = 1,
+        all_tests: bool = False) -> list[ModuleResult]:
+    """Run every mutant of the modules (or only those whose key contains one of `match`).
+
+    Each mutant runs first against the tests of its module's selection that execute its lines
+    (traced in the baseline run, `_Trace`); a mutant that survives them runs again against the
+    whole selection, so the choice saves time and never lets a mutant survive. all_tests: every
+    mutant against the whole selection at once (as before the tracing)."""
     results = []
     # A plain kill should still remove the copies: SIGTERM unwinds like Ctrl-C.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -491,35 +680,52 @@ def run(modules: list[str], progress: bool, match: list[str] | None = None, jobs
         sys.dont_write_bytecode = True
         _preload(slots[0].tree)
         for module in modules:
-            mutants = [m for m in find_mutants(module) if match is None or any(t in m.key for t in match)]
+            found = find_mutants(module)
+            stale = sorted(k for k in EQUIVALENT if k.startswith(module + "::") and k not in {m.key for m in found})
+            for k in stale:
+                print(f"note: EQUIVALENT names no mutant of {module} any more: {k}", file=sys.stderr)
+            mutants = [m for m in found if match is None or any(t in m.key for t in match)]
             if not mutants:
                 continue
             tests = TABLE[module]
             began = time.monotonic()
-            baseline = os.path.join(tmp, "baseline.log")
-            pid = _start_child(slots[0].tree, tests, baseline)
+            baseline, trace_file = os.path.join(tmp, "baseline.log"), os.path.join(tmp, "trace.json")
+            pid = _start_child(slots[0].tree, tests, baseline, None if all_tests else (module, trace_file))
             if _outcome(os.waitpid(pid, 0)[1], tests, baseline) != "passed":
                 with open(baseline, encoding="utf-8") as fh:
                     print(fh.read()[-3000:], file=sys.stderr)
                 raise SystemExit(f"the tests of {module} fail without any mutant: {' '.join(tests)}")
             # Running in parallel is slower per run; an endless loop still shows within this.
             limit = 3 * jobs * (time.monotonic() - began) + 10
-            res = ModuleResult(module)
+            chosen: dict[str, tuple[str, ...]] = {m.key: tests for m in mutants}
+            if not all_tests:
+                with open(trace_file, encoding="utf-8") as fh:
+                    trace = json.load(fh)
+                chosen = {m.key: _selection(trace, m) or tests for m in mutants}
+            outcomes: dict[str, str] = {}
 
-            def done(m: Mutant, outcome: str, res: ModuleResult = res) -> None:
+            def done(m: Mutant, outcome: str, outcomes: dict[str, str] = outcomes,
+                     chosen: dict[str, tuple[str, ...]] = chosen, tests: tuple[str, ...] = tests) -> None:
+                outcomes[m.key] = outcome
+                if progress:
+                    ran = chosen[m.key]
+                    what = "all tests" if ran == tests else f"{len(ran)} test{'s' * (len(ran) > 1)}"
+                    print(f"  {m.path}:{m.line} {m.kind} {outcome} ({what})", file=sys.stderr, flush=True)
+
+            _run_module(slots, module, [(m, chosen[m.key]) for m in mutants], limit, done)
+            again = [m for m in mutants if outcomes[m.key] == "passed" and chosen[m.key] != tests]
+            for m in again:
+                chosen[m.key] = tests
+            _run_module(slots, module, [(m, tests) for m in again], limit, done)
+            res = ModuleResult(module, rechecked=len(again))
+            for m in mutants:  # source order, whatever finished first
                 res.mutants += 1
-                if outcome != "passed":
+                if outcomes[m.key] != "passed":
                     res.killed += 1
                 elif m.key in EQUIVALENT:
                     res.equivalent.append(m.key)
                 else:
                     res.survived.append(f"{m.key} (line {m.line})")
-                if progress:
-                    print(f"  {m.path}:{m.line} {m.kind} {outcome}", file=sys.stderr, flush=True)
-
-            _run_module(slots, module, mutants, limit, done)
-            order = {m.key: i for i, m in enumerate(mutants)}  # source order, whatever finished first
-            res.survived.sort(key=lambda s: order[s.rsplit(" (line ", 1)[0]])
             res.seconds = time.monotonic() - began
             results.append(res)
     return results
@@ -556,7 +762,7 @@ def _as_json(results: list[ModuleResult]) -> dict[str, Any]:
     return {
         "modules": [{"module": r.module, "mutants": r.mutants, "killed": r.killed, "survived": len(r.survived),
                      "equivalent": len(r.equivalent), "score": round(r.score, 4), "seconds": round(r.seconds, 1),
-                     "survivors": r.survived} for r in results],
+                     "rechecked": r.rechecked, "survivors": r.survived} for r in results],
         "mutants": mutants, "killed": killed, "survived": mutants - killed - equivalent, "equivalent": equivalent,
         "score": round(killed / (mutants - equivalent), 4) if mutants > equivalent else 1.0,
         "equivalents": {k: EQUIVALENT[k] for r in results for k in r.equivalent},
@@ -573,6 +779,8 @@ def main(argv: list[str]) -> int:
                     help="only mutants whose key contains TEXT (repeatable), e.g. to re-check a survivor")
     ap.add_argument("--jobs", type=int, default=1, help="mutants run at a time (default 1)")
     ap.add_argument("--rerun", metavar="RESULT.json", help="only the survivors of an earlier --json run")
+    ap.add_argument("--all-tests", action="store_true",
+                    help="run each mutant against its module's whole selection, not first the tests that execute it")
     args = ap.parse_args(argv)
     unknown = [m for m in args.modules if m not in TABLE]
     if unknown:
@@ -589,7 +797,7 @@ def main(argv: list[str]) -> int:
             for m in find_mutants(module):
                 print(f"{m.line:5}  {m.key}")
         return 0
-    results = run(modules, progress=not args.quiet, match=match, jobs=max(1, args.jobs))
+    results = run(modules, progress=not args.quiet, match=match, jobs=max(1, args.jobs), all_tests=args.all_tests)
     print(json.dumps(_as_json(results), indent=2) if args.json else table(results))
     return 0
 

@@ -26,7 +26,13 @@ from lifecycle import gate as lc
 from rules.evidence import Outcome
 from rules.plan import LoadedPlan
 from rules.series import EvidenceIndex
-from runtime import TemporalSettings, connect, relay_once, signal_evidence_changed
+from runtime import (
+    TemporalSettings,
+    connect,
+    connect_patiently,
+    relay_once,
+    signal_evidence_changed,
+)
 from schemas import messages as m
 from schemas.ids import mission_workflow_id, phase_workflow_id
 from schemas.register import Register
@@ -64,10 +70,12 @@ class Service:
         self.roles = Roles(self)  # the role register (service/register.py)
 
     @classmethod
-    async def connect(cls, database_url: str | None = None, temporal: TemporalSettings | None = None) -> Service:
-        """From settings: EXITGATE_DATABASE_URL and the EXITGATE_TEMPORAL_* variables."""
+    async def connect(cls, database_url: str | None = None, temporal: TemporalSettings | None = None,
+                      *, patient: bool = False) -> Service:
+        """From settings: EXITGATE_DATABASE_URL and the EXITGATE_TEMPORAL_* variables. patient:
+        wait for a Temporal that does not answer yet (a server process), not fail at once (a command)."""
         t = temporal or TemporalSettings()
-        client = await connect(t)
+        client = await (connect_patiently(t) if patient else connect(t))
         store = await asyncio.to_thread(Store.from_url, database_url)
         return cls(store, client, t.task_queue)
 
@@ -97,6 +105,16 @@ class Service:
 
     async def plan_for_mission(self, mission: str) -> LoadedPlan | None:
         return await asyncio.to_thread(self.store.plan_for_mission, mission)
+
+    async def loaded_plan(self, mission: str, sha256: str) -> LoadedPlan:
+        """A plan loaded for the mission (a version it may migrate to, or compare against)."""
+        try:
+            plan = await asyncio.to_thread(self.store.load_plan, sha256)
+        except LookupError:
+            raise Refused("UnknownPlan", f"no loaded plan with sha256 {sha256}: load it first") from None
+        if plan.mission_id != mission:
+            raise Refused("WrongMission", f"plan {sha256} is for mission {plan.mission_id!r}, not {mission!r}")
+        return plan
 
     async def _plan(self, mission: str) -> LoadedPlan:
         plan = await self.plan_for_mission(mission)
@@ -207,12 +225,7 @@ class Service:
         async def op() -> MissionView:
             plan = await self._plan(mission)
             _person(caller, role)
-            try:
-                new = await asyncio.to_thread(self.store.load_plan, plan_sha256)
-            except LookupError:
-                raise Refused("UnknownPlan", f"no loaded plan with sha256 {plan_sha256}: load it first") from None
-            if new.mission_id != mission:
-                raise Refused("WrongMission", f"plan {plan_sha256} is for mission {new.mission_id!r}, not {mission!r}")
+            new = await self.loaded_plan(mission, plan_sha256)
             reg = await self.roles.current(mission)
             await self._mission_update(plan, caller, role, reg, "migrate", m.MigrateInput(
                 person=caller.name, role=role, plan_sha256=plan_sha256))

@@ -33,6 +33,7 @@ NOT_WALKTHROUGH = {
     "## Quick start": "the demo (tests/test_demo.py) and the whole test command, which runs this test",
     "## Performance": "benchmarks: minutes of load, measured figures rather than pass or fail",
     "## Mutation testing": "scripts/mutate.py: half an hour of mutants, a score rather than pass or fail",
+    "## Rehearsing an exit": "tests/rehearsal/test_sample.py plays the same scenario and checks its whole transcript",
 }
 # Commands that act through Temporal: they need the stack `exitgate dev` runs. The suite pastes
 # the rest; `python -m tests.test_readme_walkthrough` pastes everything, these against a real

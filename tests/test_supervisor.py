@@ -4,11 +4,13 @@ persistent database file, and stops it cleanly."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
@@ -73,3 +75,43 @@ async def test_exitgate_worker_connects_to_a_dev_server_and_polls(tmp_path: Path
     # It left on SIGINT by itself (0, or 130 for "interrupted"), not by the kill after the grace.
     assert proc.popen.returncode in (0, 130), (proc.popen.returncode, log.read_text())
     assert (tmp_path / "data" / "exitgate.sqlite").exists()  # the worker opened (and migrated) the store
+
+
+async def test_a_worker_and_the_api_started_before_their_server_wait_for_it(tmp_path: Path) -> None:
+    """Started while nothing answers on the Temporal port (a server restarting, or started after
+    them), `exitgate worker` and `exitgate api` wait and say so, rather than exiting; once the
+    server comes up the worker polls and the API serves. (The chaos run saw both exit.)"""
+    port, ui, api_port = free_port(), free_port(), free_port()
+    queue = "exitgate-early"
+    exe = str(Path(sys.executable).parent / "exitgate")
+    env = {"EXITGATE_TEMPORAL_ADDRESS": f"127.0.0.1:{port}", "EXITGATE_DATA_DIR": str(tmp_path / "data"),
+           "EXITGATE_TASK_QUEUE": queue, "EXITGATE_CONNECT_PATIENCE_S": "180"}
+    with Supervisor(tmp_path) as sup:
+        worker = sup.start(Process("worker", [exe, "worker"], env=env))
+        api = sup.start(Process("api", [exe, "api", "--port", str(api_port)], env=env))
+        assert worker.popen is not None and api.popen is not None and worker.log and api.log
+        deadline = time.monotonic() + POLL_TIMEOUT
+        while not all("does not answer yet" in p.log.read_text() for p in (worker, api)):  # type: ignore[union-attr]
+            for p in (worker, api):
+                assert p.popen is not None and p.log is not None
+                if p.popen.poll() is not None:
+                    pytest.fail(f"{p.name} exited with code {p.popen.returncode}:\n{p.log.read_text()}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"no retry logged within {POLL_TIMEOUT:.0f} s:\n{worker.log.read_text()}\n{api.log.read_text()}")
+            await asyncio.sleep(0.2)
+        sup.start_temporal(port, ui, {"ExitgateMission": "Keyword", "ExitgatePhase": "Keyword",
+                                      "ExitgateGateStates": "KeywordList"})
+        client = await Client.connect(f"127.0.0.1:{port}")
+        deadline = time.monotonic() + POLL_TIMEOUT
+        while not all((await _pollers(client, queue)).values()):
+            assert worker.popen.poll() is None, worker.log.read_text()
+            assert time.monotonic() < deadline, f"the worker never polled:\n{worker.log.read_text()}"
+            await asyncio.sleep(0.2)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}") as http:
+            while True:
+                assert api.popen.poll() is None, api.log.read_text()
+                assert time.monotonic() < deadline, f"the API never served:\n{api.log.read_text()}"
+                with contextlib.suppress(httpx.TransportError):
+                    if (await http.get("/healthz")).status_code == 200:
+                        break
+                await asyncio.sleep(0.2)

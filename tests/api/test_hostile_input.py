@@ -135,3 +135,25 @@ async def test_nan_in_a_json_line_names_the_field(env: Env) -> None:
     res = r.json()["results"]
     assert [x["status"] for x in res] == ["stored", "rejected"]
     assert res[1]["errors"][0]["field"] == "value", res[1]
+
+
+async def test_deep_nesting_is_refused_naming_where_never_a_500(env: Env) -> None:
+    # Found by scripts/fuzz.py: a NaN in one record and 3,000 nested arrays in another made the
+    # parser that locates the NaN recurse too deep: 500.
+    deep = json.dumps(record("d2")).replace('"source"', '"provenance": {"p": ' + "[" * 3000 + "]" * 3000 + '}, "source"')
+    nan = json.dumps(record("d1")).replace("3", "NaN", 1)
+    headers = {**env.auth("jmac"), "Content-Type": "application/json"}
+    r = await env.client.post(URL, content=f"[{nan}, {deep}]", headers=headers)
+    assert r.status_code == 422, r.text
+    assert "nested deeper than 128" in r.json()["detail"][0]["msg"]
+    lines = "\n".join([json.dumps(record("d3")), deep.replace('"d2"', '"d4"').replace("[" * 3000 + "]" * 3000,
+                                                                                 "[" * 500 + "]" * 500)])
+    r = await env.client.post(URL, content=lines, headers={**headers, "Content-Type": "application/x-ndjson"})
+    assert r.status_code == 200, r.text
+    res = r.json()["results"]
+    assert [x["status"] for x in res] == ["stored", "rejected"]
+    assert res[1]["errors"][0]["field"] == "provenance.p" + "[0]" * 126, res[1]["errors"][0]["field"][:80]
+    r = await env.client.post("/v1/plans", content='{"plan": ' + "[" * 200 + "]" * 200 + "}",
+                              headers={**env.auth("dave"), "Content-Type": "application/json"})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"][:2] == ["body", "plan"], r.text
+    assert env.record_ids() == ["d3"]

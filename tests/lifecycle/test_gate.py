@@ -388,6 +388,15 @@ def test_a_new_awaiting_episode_starts_unescalated_with_no_reminders() -> None:
     assert (st.state, st.awaiting_since_us, st.reminders_sent, st.escalated) == ("awaiting_approval", NOW, 0, False)
 
 
+def test_a_resume_starts_a_new_episode_for_gates_awaiting_approval_only() -> None:
+    waiting = awaiting(reminders_sent=2, escalated=True)
+    collecting = GateState(gate="g2", state="collecting")
+    approved = GateState(gate="g3", state="approved", awaiting_since_us=NOW - DAY)
+    assert lc.resume_episodes([waiting, collecting, approved], NOW) == ["g1"]
+    assert (waiting.awaiting_since_us, waiting.reminders_sent, waiting.escalated) == (NOW, 0, False)
+    assert collecting.awaiting_since_us is None and approved.awaiting_since_us == NOW - DAY
+
+
 def test_void_entries_carry_an_expiry_only_where_there_is_one() -> None:
     st = awaiting()
     lc.approve(st, spec(), lc.Act("ana", "head"), D1, None, NOW)

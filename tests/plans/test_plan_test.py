@@ -90,16 +90,23 @@ def test_json_output_carries_each_mismatch(write: Writer) -> None:
 
 
 def test_results_are_the_engines(write: Writer) -> None:
-    """Every case's evaluation is `evaluate` over the same evidence, digest included."""
-    path = _suite(write, [_case({"gates": {"g1": "fail"}})])
+    """Every case's evaluation is `evaluate` over the same evidence; digests are computed only
+    for the gates a case pins one for (the rest of the evaluation is the same either way)."""
+    path = _suite(write, [_case({"gates": {"g1": "fail"}}), _case({"gates": {"g1": {"status": "fail", "digest": "0" * 64}}})])
     suite = load_suite(path)
-    (result,) = run_suite(suite)
+    plain, pinned = run_suite(suite)
     plan = load_plan_file(path.parent / "plan.json")
-    ledger, _ = read_jsonl("", plan)
-    for n, raw in enumerate(RECORDS, start=1):
-        ledger.add({"id": f"case1:{n}", "mission": plan.mission_id, "source": "jmac", **raw})
-    want = evaluate(plan, EvidenceIndex(ledger.records.values()), parse_timestamp(AS_OF))
-    assert result.evaluation == want
+
+    def engine(case: int) -> dict[str, Any]:
+        ledger, _ = read_jsonl("", plan)
+        for n, raw in enumerate(RECORDS, start=1):
+            ledger.add({"id": f"case{case}:{n}", "mission": plan.mission_id, "source": "jmac", **raw})
+        return evaluate(plan, EvidenceIndex(ledger.records.values()), parse_timestamp(AS_OF))
+
+    want = engine(1)
+    unhashed = {**want, "evidence_digest": None, "gates": [{**g, "digest": None} for g in want["gates"]]}
+    assert plain.evaluation == unhashed
+    assert pinned.evaluation["gates"][0] == engine(2)["gates"][0] and pinned.evaluation["gates"][1]["digest"] is None
 
 
 def test_digest_waiver_and_exact_values(write: Writer) -> None:

@@ -37,7 +37,7 @@ def test_first_passes_equal_two_timeline_runs(sample_dir: Path) -> None:
         res = runner.invoke(app, ["timeline", "--plan", str(sample_dir / name), *evidence, *RANGE, "--format", "json"])
         assert res.exit_code == 0, res.output
         runs[name] = json.loads(res.stdout)["summary"]
-    res = runner.invoke(app, ["timeline-compare", "--plan", str(sample_dir / "plan.json"),
+    res = runner.invoke(app, ["timeline", "--plan", str(sample_dir / "plan.json"),
                               "--compare", str(sample_dir / "plan-v3.json"), *evidence, *RANGE, "--format", "json"])
     assert res.exit_code == 0, res.output
     doc = json.loads(res.stdout)
@@ -56,7 +56,7 @@ def test_first_passes_equal_two_timeline_runs(sample_dir: Path) -> None:
 
 
 def test_table_names_days_and_benchmarks(sample_dir: Path) -> None:
-    res = runner.invoke(app, ["timeline-compare", "--plan", str(sample_dir / "plan.json"), "--compare",
+    res = runner.invoke(app, ["timeline", "--plan", str(sample_dir / "plan.json"), "--compare",
                               str(sample_dir / "plan-v3.json"), "--evidence", str(sample_dir / "evidence.jsonl"), *RANGE])
     assert res.exit_code == 0, res.output
     lines = res.stdout.splitlines()
@@ -107,14 +107,14 @@ def test_chart_draws_both_lanes(sample_dir: Path, tmp_path: Path) -> None:
     assert (w.old.gates["g2.2"][k], w.new.gates["g2.2"][k]) == (False, True)
     assert np.abs(colour("g2.2 old", day) - rgb(False)).max() < 0.02
     assert np.abs(colour("g2.2 new", day) - rgb(True)).max() < 0.02
-    res = runner.invoke(app, ["timeline-compare", "--plan", str(sample_dir / "plan.json"), "--compare",
+    res = runner.invoke(app, ["timeline", "--plan", str(sample_dir / "plan.json"), "--compare",
                               str(sample_dir / "plan-v3.json"), "--evidence", str(sample_dir / "evidence.jsonl"),
                               *RANGE, "--chart", str(tmp_path / "c.svg")])
     assert res.exit_code == 0 and (tmp_path / "c.svg").read_text().lstrip().startswith("<?xml")
 
 
 def test_bad_arguments(sample_dir: Path, write: Writer) -> None:
-    base = ["timeline-compare", "--plan", str(sample_dir / "plan.json"), "--evidence", str(sample_dir / "evidence.jsonl")]
+    base = ["timeline", "--plan", str(sample_dir / "plan.json"), "--evidence", str(sample_dir / "evidence.jsonl")]
     other = copy.deepcopy(load_plan_file(sample_dir / "plan.json").document)
     other["mission"]["id"] = "elsewhere"
     elsewhere = write("other.json", other)
@@ -123,8 +123,26 @@ def test_bad_arguments(sample_dir: Path, write: Writer) -> None:
         ([*base, "--compare", str(sample_dir / "plan-v3.json"), "--from", "2024-01-01", "--to",
           "2024-02-01T00:00:00Z"], "--from:"),
         ([*base, "--compare", str(sample_dir / "plan-v3.json"), *RANGE[:4], "--step", "P1M"], "--step:"),
-        (["timeline-compare", "--compare", str(sample_dir / "plan-v3.json"), *RANGE], "give --plan and --evidence"),
+        (["timeline", "--compare", str(sample_dir / "plan-v3.json"), *RANGE], "give --plan and --evidence"),
     ]
     for args, words in cases:
         res = runner.invoke(app, args)
+        assert res.exit_code == 2 and words in res.stderr, (args, res.stderr)
+
+
+def test_timeline_compare_is_an_alias_and_gate_selects(sample_dir: Path) -> None:
+    files = ["--plan", str(sample_dir / "plan.json"), "--compare", str(sample_dir / "plan-v3.json"),
+             "--evidence", str(sample_dir / "evidence.jsonl"), *RANGE]
+    new = runner.invoke(app, ["timeline", *files, "--format", "json"])
+    old = runner.invoke(app, ["timeline-compare", *files, "--format", "json"])
+    assert new.exit_code == 0 and old.exit_code == 0, (new.stderr, old.stderr)
+    assert new.stdout == old.stdout
+    assert runner.invoke(app, ["timeline", *files]).stdout == runner.invoke(app, ["timeline-compare", *files]).stdout
+    one = runner.invoke(app, ["timeline", *files, "--format", "json", "--gate", "g2.2", "--gate", "g1"])
+    assert one.exit_code == 0, one.stderr
+    whole = {g["gate"]: g for g in json.loads(new.stdout)["gates"]}
+    assert json.loads(one.stdout)["gates"] == [whole["g2.2"], whole["g1"]]  # in the order asked, as timeline --gate
+    for args, words in [([*files, "--format", "csv"], "--format: a comparison is printed as table or json"),
+                        ([*files, "--gate", "g9"], "--gate: unknown gate 'g9'")]:
+        res = runner.invoke(app, ["timeline", *args])
         assert res.exit_code == 2 and words in res.stderr, (args, res.stderr)

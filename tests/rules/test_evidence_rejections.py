@@ -48,6 +48,8 @@ REJECTIONS: list[tuple[str, Any, str, str]] = [
     ("missing indicator", {k: v for k, v in record().items() if k != "indicator"}, "indicator", "required field is missing"),
     ("missing value", {k: v for k, v in record().items() if k != "value"}, "value", "required field is missing"),
     ("missing observed_at", {k: v for k, v in record().items() if k != "observed_at"}, "observed_at", "required field is missing"),
+    # Found by scripts/fuzz.py: a null observed_at passed every check and failed an assertion (500).
+    ("null observed_at", record(observed_at=None), "observed_at", "must be an RFC 3339 timestamp string, not null"),
     ("missing source", {k: v for k, v in record().items() if k != "source"}, "source", "required field is missing"),
     ("unknown mission", record(mission="hillside"), "mission", "unknown mission 'hillside'"),
     ("unknown indicator", record(indicator="nope"), "indicator", "unknown indicator 'nope'"),
@@ -290,3 +292,10 @@ def test_records_and_outcomes_as_json(plan: LoadedPlan) -> None:
     assert bad.to_json() == {"status": "rejected", "id": "r3", "line": 4, "errors": [
         {"field": "value", "reason": "-1 is below the indicator's minimum 0"}]}
     assert "line" not in ledger.add(record("r3", value=-1)).to_json()
+
+
+def test_a_lone_surrogate_rejection_keeps_the_records_id_when_it_is_one(plan: LoadedPlan) -> None:
+    kept = Ledger(plan).add(record(rid="r-lone", provenance={"uri": "x\ud800"}), line=1)
+    lost = Ledger(plan).add(record(rid="bad id", provenance={"uri": "x\ud800"}), line=1)
+    assert (kept.status, kept.id, lost.status, lost.id) == ("rejected", "r-lone", "rejected", None)
+    assert kept.errors[0].field == "provenance.uri"

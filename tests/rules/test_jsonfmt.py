@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any
 
 import pytest
@@ -10,7 +11,13 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from schemas.jsonfmt import JsonFormatError, canonical_json, loads_strict, sha256_canonical
+from schemas.jsonfmt import (
+    MAX_DEPTH,
+    JsonFormatError,
+    canonical_json,
+    loads_strict,
+    sha256_canonical,
+)
 
 FLOATS = st.one_of(
     st.floats(allow_nan=False, allow_infinity=False),
@@ -91,3 +98,29 @@ def test_loads_strict_refusals_name_where(text: str, path: tuple[str | int, ...]
     with pytest.raises(JsonFormatError) as exc:
         loads_strict(text)
     assert exc.value.path == path and words in str(exc.value)
+
+
+def _nested(depth: int, inner: str = "1") -> str:
+    return '{"a": ' * depth + inner + "}" * depth
+
+
+@pytest.mark.parametrize(("text", "path"), [
+    (_nested(MAX_DEPTH + 1), ("a",) * MAX_DEPTH),
+    ('[{"x": 1}, {"p": ' + "[" * MAX_DEPTH + "]" * MAX_DEPTH + "}]", (1, "p", *[0] * (MAX_DEPTH - 2))),
+    # Refused for another reason too (a NaN): the second parse, which locates it, is as deep.
+    ('[{"x": NaN}, ' + "[" * 3000 + "]" * 3000 + "]", ()),
+    ('[{"x": NaN}, ' + "[" * 500 + "]" * 500 + "]", (1, *[0] * (MAX_DEPTH - 1))),
+    ("[" * 3000 + "]" * 3000, ()),
+])
+def test_nesting_deeper_than_the_limit_is_refused_naming_where(text: str, path: tuple[str | int, ...]) -> None:
+    with pytest.raises(JsonFormatError, match=f"nested deeper than {MAX_DEPTH}") as exc:
+        loads_strict(text)
+    assert exc.value.path == path
+
+
+def test_nesting_up_to_the_limit_and_brackets_in_strings_are_taken() -> None:
+    assert loads_strict(_nested(MAX_DEPTH))["a"]["a"]["a"]
+    assert loads_strict(("[" * MAX_DEPTH + "]" * MAX_DEPTH).encode()) == loads_strict("[" * MAX_DEPTH + "]" * MAX_DEPTH)
+    # Brackets inside strings (after escaped quotes and backslashes too) do not nest.
+    doc = {"s": "[{" * 500 + '"', "t": "\\" + "[" * 300, "u": ["]}" * 200]}
+    assert loads_strict(json.dumps(doc)) == doc

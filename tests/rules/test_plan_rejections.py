@@ -257,6 +257,8 @@ SHAPES: list[tuple[str, Any, list[tuple[str, str]]]] = [
     ("an object threshold", {"all": [bench("q", threshold={"x": 1})]},
      [(f"{G}.rule.all[0].benchmark.threshold", "must be a number, true/false, or [low, high]; got an object")]),
     ("score without min", {"score": {"of": [bench()]}}, [(f"{G}.rule.score.min", "required field is missing")]),
+    # The one branch that fits the node's shape (all) explains it, down to the field.
+    ("a negative weight", {"all": [bench()], "weight": -1}, [(f"{G}.rule.weight", "-1 does not fit any allowed form")]),
 ]
 
 

@@ -34,6 +34,7 @@ def test_valid_vote_settings_load() -> None:
     plan = load_plan(with_approval(reject_threshold=2, veto_roles=[roles[0]], approval_valid_for="P60D"))
     a = plan.model.phases[0].gates[0].approval
     assert (a.reject_threshold, a.veto_roles, a.approval_valid_for) == (2, [roles[0]], "P60D")
+    assert load_plan(with_approval(reject_threshold=1)).model.phases[0].gates[0].approval.reject_threshold == 1
 
 
 @pytest.mark.parametrize(("fields", "path", "words"), [

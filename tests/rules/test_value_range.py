@@ -15,7 +15,7 @@ import pytest
 from rules.evaluate import evaluate
 from rules.evidence import Ledger, Outcome, Record, read_jsonl
 from rules.plan import LoadedPlan, load_plan
-from rules.series import EvidenceIndex
+from rules.series import EvidenceIndex, unusable_value
 from rules.timeline import timeline
 from schemas.timefmt import DAY, parse_timestamp
 
@@ -116,3 +116,12 @@ def test_timeline_survives_a_stored_huge_value(plan: LoadedPlan) -> None:
     recs = [_stored(plan, "a", 3.0, 0), _stored(plan, "huge", -(10**400), 1)]
     start = parse_timestamp("2025-03-01T00:00:00Z")
     timeline(plan, EvidenceIndex(recs), start, start + 5 * DAY, DAY)
+
+
+def test_the_ends_of_the_exact_range_count_and_a_record_is_listed_from_its_knowledge_time(plan: LoadedPlan) -> None:
+    assert unusable_value(2**53 - 1) is None and unusable_value(-(2**53 - 1)) is None
+    assert unusable_value(2**53) is not None and unusable_value(-(2**53)) is not None
+    index = EvidenceIndex([_stored(plan, "huge", 10**400, 1)])
+    known = parse_timestamp("2025-03-02T00:00:00Z")
+    assert [u["id"] for u in index.unusable_known(known)] == ["huge"]
+    assert index.unusable_known(known - 1) == []

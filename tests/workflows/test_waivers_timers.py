@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from schemas.messages import GateState, RevokeWaiverInput, WaiveInput
+from schemas.messages import GateState, RevokeWaiverInput, SetPaused, WaiveInput
 from schemas.timefmt import format_timestamp, parse_timestamp
 
 from .helpers import (
@@ -104,6 +104,30 @@ async def test_reminders_and_one_escalation_after_weeks(rig: Rig) -> None:
     await approve(h, "g1", "ana", "head", g.digest)
     await h.result()
     await save_history(h, "escalation")
+
+
+async def test_a_resume_starts_a_new_awaiting_episode(rig: Rig) -> None:
+    """CONTRACT section 4: on resume the reminders count from the resume, not from before the pause."""
+    plan = rig.load(plan_doc([phase("p1", [gate("g1", timers={"remind_after": "P7D", "escalate_after": "P3W"})])]))
+    rig.evidence("m1", "ind.a", 3, day=1)
+    h = await rig.start_phase(plan, "p1")
+    g = await awaiting(h, "g1")
+    await skip_time(rig.env, timedelta(days=3))
+    await h.signal("set_paused", SetPaused(paused=True, reason="a phase before it reopened"))
+    await wait_phase(h, lambda s: s.paused, "paused")
+    await skip_time(rig.env, timedelta(days=30))
+    assert rig.backend.notifications == []  # nobody is reminded of what they may not do
+    await h.signal("set_paused", SetPaused(paused=False, reason="resumed"))
+    st = await wait_phase(h, lambda s: not s.paused, "resumed")
+    assert (gate_of(st, "g1").reminders_sent, gate_of(st, "g1").escalated) == (0, False)
+    await skip_time(rig.env, timedelta(days=6))
+    assert rig.backend.notifications == []  # the old episode's overdue reminder did not fire
+    await skip_time(rig.env, timedelta(days=2))
+    st = await wait_phase(h, lambda s: gate_of(s, "g1").reminders_sent == 1, "first reminder of the new episode")
+    assert not gate_of(st, "g1").escalated
+    await approve(h, "g1", "ana", "head", g.digest)
+    await h.result()
+    await save_history(h, "resume_new_episode")
 
 
 async def test_valid_until_re_evaluates_ageing_evidence(rig: Rig) -> None:
