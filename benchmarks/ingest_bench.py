@@ -207,6 +207,7 @@ def bench_eval(n: int, repeat: int, reuse: str | None, keep: bool) -> dict[str, 
             cold_t: list[float] = []
             warm_t: list[float] = []
             quiet_t: list[float] = []
+            quiet_cpu: list[float] = []
             warm_cpu: list[float] = []  # this process's CPU (the database's own is not in it)
             for i in range(repeat):
                 at = as_of + 1000 * (i + 1)
@@ -220,9 +221,10 @@ def bench_eval(n: int, repeat: int, reuse: str | None, keep: bool) -> dict[str, 
                     times.append(time.perf_counter() - t1)
                     if name == "warm":
                         warm_cpu.append(time.process_time() - c1)
-                t1 = time.perf_counter()  # nothing stored since: one outbox query, then evaluate
+                t1, c1 = time.perf_counter(), time.process_time()  # nothing stored since: one outbox query
                 again = evaluate_gate(plan, "g", worker.evidence_index("bench", at, inds, horizons), at)
                 quiet_t.append(time.perf_counter() - t1)
+                quiet_cpu.append(time.process_time() - c1)
                 assert results["warm"] == results["cold"] == again, "warm and cold reads must agree"
             held = warm.stats()
     finally:
@@ -232,11 +234,13 @@ def bench_eval(n: int, repeat: int, reuse: str | None, keep: bool) -> dict[str, 
             db.drop()
     warm_s, cold_s, quiet_s = _spread(warm_t), _spread(cold_t), _spread(quiet_t)
     return {"records": stored, "repeats": repeat, "load_index_s": round(load_s, 3),
-            "evaluate_gate_ms_best": round(min(evals) * 1e3, 2),
+            # The first evaluation of a new index works everything out; the others reuse it.
+            "evaluate_gate_first_ms": round(evals[0] * 1e3, 2), "evaluate_gate_ms_best": round(min(evals) * 1e3, 2),
             "evaluate_gate_ms_median": round(statistics.median(evals) * 1e3, 2),
             "full_read_and_evaluate_s": round(load_s + min(evals), 3),
             "gate_read_and_evaluate_ms_median": warm_s["median"], "gate_read_and_evaluate_ms": warm_s,
-            "warm_nothing_new_ms": quiet_s, "warm_cpu_ms": _spread(warm_cpu), "cold_gate_read_and_evaluate_ms": cold_s,
+            "warm_nothing_new_ms": quiet_s, "warm_cpu_ms": _spread(warm_cpu),
+            "warm_nothing_new_cpu_ms": _spread(quiet_cpu), "cold_gate_read_and_evaluate_ms": cold_s,
             "cold_vs_warm": round(cold_s["median"] / warm_s["median"], 1), "warm_first_load_s": round(warm_load_s, 3),
             "warm_held": held, "goal_ms": 20}
 
@@ -274,7 +278,7 @@ def main(argv: list[str]) -> int:
           f"{q['median']} ms (goal < {b['goal_ms']} ms)")
     print(f"    warm index: first load {b['warm_first_load_s']} s, holds {h['records']:,} records in "
           f"{h['bytes'] / 2**20:.0f} MiB; reading every record: {b['load_index_s']} s, "
-          f"then evaluate {b['evaluate_gate_ms_median']} ms")
+          f"then evaluate {b['evaluate_gate_first_ms']} ms (again: {b['evaluate_gate_ms_median']} ms)")
     return 0
 
 

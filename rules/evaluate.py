@@ -10,12 +10,12 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from schemas.jsonfmt import sha256_canonical
+from schemas.jsonfmt import Encoded, canonical_text, sha256_canonical, sha256_canonical_resumed
 from schemas.models import (
     AtLeastNode,
     Benchmark,
@@ -63,6 +63,8 @@ class BenchmarkResult:
     reason: str
     ctx_value: Any  # what the compiled rule sees: the value, or None when unknown
     next_change: int | None
+    # The canonical JSON of explanation nodes showing this result (see _explain).
+    texts: dict[Any, str] = field(default_factory=dict, compare=False, repr=False)
 
 
 def format_value(v: Any) -> str:
@@ -139,14 +141,31 @@ def _threshold_text(b: Benchmark) -> str:
     return f"{b.op} {format_value(b.threshold)}"
 
 
+# Results memoised on one view at most (a view is one indicator's points: few gates share it).
+_MEMO_RESULTS = 64
+
+
 def evaluate_benchmark(b: Benchmark, ind: Indicator, view: View | None, as_of: int) -> BenchmarkResult:
     if view is None:
-        obs, vals, lo, hi = _EMPTY_I, _EMPTY, 0, 0
-    else:
-        obs, vals = view.obs, view.values
-        hi = int(np.searchsorted(obs, as_of, side="right"))
-        lo = int(np.searchsorted(obs, as_of - parse_duration(b.window), side="right")) if b.window else 0
-        lo = min(lo, hi)
+        return _evaluate_points(b, ind, None, 0, 0, as_of)
+    obs = view.obs
+    hi = int(np.searchsorted(obs, as_of, side="right"))
+    lo = min(hi, int(np.searchsorted(obs, as_of - parse_duration(b.window), side="right")) if b.window else 0)
+    # On one view, the result depends on as_of only through the window's bounds and whether
+    # the newest point is stale: with those in the key, a result worked out once is reused.
+    stale = bool(b.max_age) and (hi == 0 or int(obs[hi - 1]) < as_of - parse_duration(b.max_age))
+    key = (b.aggregate, b.window, b.max_age, b.min_points, b.op, repr(b.threshold), ind.kind, lo, hi, stale)
+    res: BenchmarkResult | None = view.memo.get(key)
+    if res is None:
+        res = _evaluate_points(b, ind, view, lo, hi, as_of)
+        if len(view.memo) >= _MEMO_RESULTS:
+            view.memo.clear()
+        view.memo[key] = res
+    return res
+
+
+def _evaluate_points(b: Benchmark, ind: Indicator, view: View | None, lo: int, hi: int, as_of: int) -> BenchmarkResult:
+    obs, vals = (view.obs, view.values) if view is not None else (_EMPTY_I, _EMPTY)
     n = hi - lo
     newest = int(obs[hi - 1]) if hi else None
     value = aggregate(b.aggregate, ind.kind, vals[lo:hi], obs[lo:hi])
@@ -218,17 +237,31 @@ def evaluate_gate(plan: LoadedPlan, gate_id: str, index: EvidenceIndex, as_of: i
             next_change.append(res.next_change)
     statuses = plan.compiled(gate_id, frozenset(active))({k: r.ctx_value for k, r in results.items()})
     counter = iter(range(len(statuses)))
-    explanation = _explain(ref.gate.rule, statuses, counter, results, active)
+    explanation, encoded = _explain(ref.gate.rule, statuses, counter, results, active)
+    gate_digest = None
+    if digest:
+        # The digest of CONTRACT 3 over the explanation, its benchmark nodes' text made once
+        # per result, hashed from where it differs from this gate's last digest on this index.
+        memo_key = ("digest", plan.sha256, gate_id)
+        gate_digest, states = sha256_canonical_resumed(
+            {"plan_sha256": plan.sha256, "gate": gate_id, "explanation": encoded}, index.memo.get(memo_key))
+        if len(index.memo) >= _MEMO_GATES:
+            index.memo.clear()
+        index.memo[memo_key] = states
     return {
         "phase": ref.phase.id,
         "gate": gate_id,
         "name": ref.gate.name,
         "status": STATUS[statuses[0]],
-        "digest": sha256_canonical({"plan_sha256": plan.sha256, "gate": gate_id, "explanation": explanation})
-        if digest else None,
+        "digest": gate_digest,
         "valid_until": format_timestamp(min(next_change)) if next_change else None,
         "explanation": explanation,
     }
+
+
+# Gates whose last digest an index keeps (each holds its explanation's text, mostly shared
+# with the results memoised on the index's views).
+_MEMO_GATES = 256
 
 
 def _benchmarks(node: Node) -> list[tuple[Benchmark, None]]:
@@ -238,7 +271,9 @@ def _benchmarks(node: Node) -> list[tuple[Benchmark, None]]:
 
 
 def _explain(node: Node, statuses: Sequence[Status], counter: Any, results: dict[str, BenchmarkResult],
-             waivers: dict[str, Waiver]) -> dict[str, Any]:
+             waivers: dict[str, Waiver]) -> tuple[dict[str, Any], Any]:
+    """The explanation of `node`, and the same for hashing: the canonical JSON of unwaived
+    benchmark nodes made once per result (BenchmarkResult.texts) and given as Encoded."""
     status = statuses[next(counter)]
     if isinstance(node, BenchmarkNode):
         b = node.benchmark
@@ -248,7 +283,8 @@ def _explain(node: Node, statuses: Sequence[Status], counter: Any, results: dict
             "status": STATUS[status], "value": r.value, "op": b.op, "threshold": b.threshold,
             "points": r.points, "min_points": b.min_points, "window": b.window, "max_age": b.max_age,
             "newest_observed_at": format_timestamp(r.newest) if r.newest is not None else None,
-            "evidence": r.evidence, "reason": r.reason, "weight": b.weight,
+            # A copy: the result, memoised, may serve later evaluations.
+            "evidence": list(r.evidence), "reason": r.reason, "weight": b.weight,
         }
         w = waivers.get(b.id)
         if w is not None:
@@ -256,18 +292,25 @@ def _explain(node: Node, statuses: Sequence[Status], counter: Any, results: dict
                              "until": format_timestamp(w.until) if w.until is not None else None,
                              "rule_status": STATUS[r.status]}
             out["reason"] = f"waived by {w.by}: {w.justification}{_RULE_ALONE}{r.reason})"
-        return out
+            return out, out
+        # What the node shows beyond the result: the result's key held the rest (evaluate_benchmark).
+        key = (b.id, b.indicator, repr(b.weight), status)
+        text = r.texts.get(key)
+        if text is None:
+            text = r.texts[key] = canonical_text(out)
+        return out, Encoded(text)
     inner: dict[str, Any] = {"node": node_name(node), "status": STATUS[status], "weight": node_weight(node)}
     if isinstance(node, AtLeastNode):
         inner["at_least"] = node.at_least
     if isinstance(node, ScoreNode):
         inner["min"] = node.score.min
-    inner["children"] = [_explain(c, statuses, counter, results, waivers) for c in children(node)]
+    pairs = [_explain(c, statuses, counter, results, waivers) for c in children(node)]
+    inner["children"] = [shown for shown, _ in pairs]
     if isinstance(node, ScoreNode):
         total = sum(node_weight(c) for c in children(node))
         inner["share"] = sum(node_weight(c) for c, ch in zip(children(node), inner["children"], strict=True)
                              if ch["status"] == "pass") / total
-    return inner
+    return inner, {**inner, "children": [hashed for _, hashed in pairs]}
 
 
 def evaluate(plan: LoadedPlan, index: EvidenceIndex, as_of: int, waivers: Iterable[Waiver] = (),

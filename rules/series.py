@@ -19,6 +19,7 @@ import math
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -40,6 +41,9 @@ class View:
     positions: npt.NDArray[np.intp]  # into the series' arrays
     series: IndicatorSeries
     prefix: bool  # positions are 0..k-1, so slices of the series serve directly
+    # What evaluations of this view worked out (rules.evaluate: benchmark results and their
+    # canonical JSON), reused for as long as the view serves (IndicatorSeries.view).
+    memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def ids(self, lo: int, hi: int) -> list[str]:
         if self.prefix:
@@ -57,7 +61,9 @@ class IndicatorSeries:
     is_point: npt.NDArray[np.bool_]
     values: npt.NDArray[np.float64]
     ids: list[str]
-    _views: dict[int, View] = field(default_factory=dict, repr=False)
+    # (from, until, view): the view serves every T in [from, until), no record entering,
+    # leaving or being replaced in between.
+    _views: list[tuple[int, int, View]] = field(default_factory=list, repr=False)
 
     @property
     def id_array(self) -> npt.NDArray[np.object_]:
@@ -75,17 +81,20 @@ class IndicatorSeries:
         self._all_points = bool(self.is_point.all())
 
     def view(self, as_of: int) -> View:
-        cached = self._views.get(as_of)
-        if cached is not None:
-            return cached
+        held = self._views
+        for start, until, cached in held:
+            if start <= as_of < until:
+                return cached
         if as_of >= self._all_known_at and as_of < self._first_superseded and self._all_points:
             v = View(self.obs, self.values, np.arange(len(self.obs)), self, prefix=True)
+            until = self._first_superseded
         else:
             # A record is never known before it is observed, so only the prefix observed by T
             # can count; of that, the settled prefix counts whole: mask the rest alone.
             hi = int(np.searchsorted(self.obs, as_of, side="right"))
             lo = min(hi, self._settled(as_of))
-            mask = (self.known[lo:hi] <= as_of) & (self.superseded_at[lo:hi] > as_of) & self.is_point[lo:hi]
+            known = self.known[lo:hi]
+            mask = (known <= as_of) & (self.superseded_at[lo:hi] > as_of) & self.is_point[lo:hi]
             pos = np.flatnonzero(mask)
             if lo:
                 pos = np.concatenate([np.arange(lo), pos + lo])
@@ -96,13 +105,32 @@ class IndicatorSeries:
                 v = View(self.obs[:k], self.values[:k], pos, self, prefix=True)
             else:
                 v = View(self.obs[pos], self.values[pos], pos, self, prefix=False)
-        # Only the same instant is reused (benchmarks of one evaluation share a view); holding
-        # more costs memory per indicator and measurably slows large indexes. A warm index
-        # (store/warm.py) is read by several threads at once: drop keys without iterating live.
-        for old in list(self._views)[:-3]:
-            self._views.pop(old, None)
-        self._views[as_of] = v
+            until = self._next_change(as_of, hi, known)
+        # The same view serves until the next instant a record is observed, becomes known or
+        # is replaced (evaluating now again and again: until the next late report is known);
+        # its memo with it. Only a few are kept: holding more costs memory per indicator. A
+        # warm index (store/warm.py) is read by several threads at once: the list is replaced,
+        # never changed in place.
+        self._views = [*held[-2:], (as_of, until, v)]
         return v
+
+    def _next_change(self, as_of: int, hi: int, known: I64) -> int:
+        """The first instant after T at which the view as of T could differ (a bound: no
+        earlier one exists). Records observed after T come in at their observation or later;
+        of those observed by T, the ones not yet known (all in `known`, the part past the
+        settled prefix) at their knowledge time; replacements at their correction's."""
+        nxt = int(self.obs[hi]) if hi < len(self.obs) else NEVER
+        later = known[known > as_of]
+        if len(later):
+            nxt = min(nxt, int(later.min()))
+        corrections = self.__dict__.get("_corrections")
+        if corrections is None:
+            finite = self.superseded_at[self.superseded_at != NEVER]
+            corrections = self.__dict__["_corrections"] = np.sort(finite)
+        i = int(np.searchsorted(corrections, as_of, side="right"))
+        if i < len(corrections):
+            nxt = min(nxt, int(corrections[i]))
+        return nxt
 
     def _settled(self, as_of: int) -> int:
         """How many leading records all count as of T: known by T, not superseded by T, points.
@@ -157,13 +185,20 @@ class IndicatorSeries:
         if not fresh:
             return self, 0
         where = np.array(at, dtype=np.intp)
-        new_ids: list[str] = []
-        prev = 0
-        for p, r in zip(at, fresh, strict=True):
-            new_ids.extend(ids[prev:p])
-            new_ids.append(r.id)
-            prev = p
-        new_ids.extend(ids[prev:])
+        if len(fresh) <= 16:
+            # A few new records (the usual catch-up): one copy of the ids, each new one inserted
+            # into it; copying tens of thousands of ids twice was most of such a merge.
+            new_ids = list(ids)
+            for offset, (p, r) in enumerate(zip(at, fresh, strict=True)):
+                new_ids.insert(p + offset, r.id)
+        else:
+            new_ids = []
+            prev = 0
+            for p, r in zip(at, fresh, strict=True):
+                new_ids.extend(ids[prev:p])
+                new_ids.append(r.id)
+                prev = p
+            new_ids.extend(ids[prev:])
         superseded_at = np.insert(self.superseded_at, where, NEVER)
         targets = {r.supersedes: r.known_at for r in fresh if r.supersedes is not None}
         if targets:
@@ -233,6 +268,9 @@ class EvidenceIndex:
                 ids=[r.id for r in rs],
             )
         self.count = len(recs)
+        # Per gate, what its last digest hashed (rules.evaluate): carried over by
+        # with_records, so a warm index rehashes only what changed since.
+        self.memo: dict[Any, Any] = {}
 
     def with_records(self, records: Iterable[Record]) -> EvidenceIndex:
         """This index plus `records`, as a new index equal to one built from all of them at once.
@@ -251,6 +289,7 @@ class EvidenceIndex:
         out.unusable = dict(self.unusable)
         out.series = dict(self.series)
         out.count = self.count
+        out.memo = self.memo
         for ind, rs in groups.items():
             old = out.series.get(ind) or IndicatorSeries.empty(ind)
             out.series[ind], added = old.merged(rs, out.unusable)
@@ -260,6 +299,16 @@ class EvidenceIndex:
     @property
     def nbytes(self) -> int:
         return sum(s.nbytes for s in self.series.values())
+
+    @property
+    def memo_nbytes(self) -> int:
+        """About what evaluations keep beside the index: the text of each gate's last
+        explanation (its benchmarks' results, memoised on the views, hold the same strings)
+        and a reference per evidence id they list."""
+        texts = {id(seg): len(seg) for states in list(self.memo.values()) for seg, _ in states}
+        refs = sum(len(r.evidence) for s in self.series.values() for _, _, v in s._views
+                   for r in list(v.memo.values()))
+        return sum(texts.values()) + 8 * refs
 
     def unusable_known(self, as_of: int) -> list[dict[str, str]]:
         """The records known at `as_of` whose stored value does not count, with the reason."""

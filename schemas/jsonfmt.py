@@ -15,8 +15,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["LONE_SURROGATE", "MAX_DEPTH", "JsonFormatError", "canonical_json", "field_name", "loads_strict", "lone_surrogates", "printable",
-           "sha256_canonical", "shown"]
+__all__ = ["LONE_SURROGATE", "MAX_DEPTH", "Encoded", "JsonFormatError", "canonical_json", "canonical_text", "field_name",
+           "loads_strict", "lone_surrogates", "printable", "sha256_canonical", "sha256_canonical_resumed", "shown"]
 
 
 class JsonFormatError(ValueError):
@@ -401,15 +401,72 @@ def _encode(value: Any, out: list[str]) -> None:
                 out.append(",")
             _encode(item, out)
         out.append("]")
+    elif isinstance(value, Encoded):
+        out.append(value.text)
     else:
         raise TypeError(f"{type(value).__name__} has no canonical JSON form")
 
 
-def canonical_json(value: Any) -> bytes:
+class Encoded:
+    """A value already in canonical JSON (`canonical_text` of it), written out as it is: a part
+    of a document that is hashed again and again is encoded once."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str):
+        self.text = text
+
+
+def canonical_text(value: Any) -> str:
     out: list[str] = []
     _encode(value, out)
-    return "".join(out).encode("utf-8")
+    return "".join(out)
+
+
+def canonical_json(value: Any) -> bytes:
+    return canonical_text(value).encode("utf-8")
 
 
 def sha256_canonical(value: Any) -> str:
     return hashlib.sha256(canonical_json(value)).hexdigest()
+
+
+# A run of the encoded text ends after a piece at least this long (an Encoded part, a long
+# list of ids): the unit that sha256_canonical_resumed compares with what it hashed last time.
+_SEGMENT = 1024
+
+HashStates = tuple[tuple[str, Any], ...]
+
+
+def sha256_canonical_resumed(value: Any, before: HashStates | None) -> tuple[str, HashStates]:
+    """sha256_canonical(value), and the states to resume from next time.
+
+    SHA-256 reads its input front to back, so where the text starts as it did when `before`
+    was made, the hash state after that common start is taken up instead of hashing it again:
+    a document that changed in one part is hashed from that part on. The digest is the one of
+    the whole text whatever `before` holds (the text is compared, never assumed)."""
+    pieces: list[str] = []
+    _encode(value, pieces)
+    segments: list[str] = []
+    run: list[str] = []
+    for piece in pieces:
+        run.append(piece)
+        if len(piece) >= _SEGMENT:
+            segments.append("".join(run) if len(run) > 1 else piece)
+            run = []
+    if run:
+        segments.append("".join(run))
+    old = before or ()
+    states: list[tuple[str, Any]] = []
+    h = hashlib.sha256()
+    same = True  # every segment so far is the one hashed before
+    for i, seg in enumerate(segments):
+        same = same and i < len(old) and old[i][0] == seg
+        if same:
+            states.append(old[i])
+            h = old[i][1]
+            continue
+        h = h.copy()  # a state kept in `before` or `states` is never updated again
+        h.update(seg.encode("utf-8"))
+        states.append((seg, h))
+    return h.hexdigest(), tuple(states)

@@ -361,8 +361,13 @@ class Store:
 
     @staticmethod
     def _rows_to_records(conn: Connection, q: Any, mission: str) -> list[Record]:
+        return Store.rows_to_records(conn.execute(q), mission)
+
+    @staticmethod
+    def rows_to_records(rows: Iterable[Any], mission: str) -> list[Record]:
+        """Records of rows shaped as _select_records selects them."""
         loads = json.loads
-        return [Record(r[0], mission, r[1], loads(r[2]), r[3], r[4], r[5], r[6], r[7]) for r in conn.execute(q)]
+        return [Record(r[0], mission, r[1], loads(r[2]), r[3], r[4], r[5], r[6], r[7]) for r in rows]
 
     def records_by_id(self, mission: str, ids: Iterable[str]) -> dict[str, Record]:
         """Stored records of a mission by id (ids not stored are left out)."""

@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select, text, update
 
 from .tables import EvidenceChangeRow
 
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
     from sqlmodel import Session
 
-__all__ = ["EvidenceChange", "add_changes", "latest", "mark_delivered", "pending", "position", "since"]
+__all__ = ["EvidenceChange", "add_changes", "latest", "mark_delivered", "pending", "position", "since_with_records"]
 
 _T = EvidenceChangeRow.__table__  # type: ignore[attr-defined]
 
@@ -56,22 +56,35 @@ def latest(conn: Connection | Session, mission: str) -> int:
     return int(conn.execute(select(func.max(_T.c.id)).where(_T.c.mission == mission)).scalar() or 0)
 
 
-def since(conn: Connection | Session, mission: str, after: int) -> tuple[int, list[str] | None]:
+# The changes after a position joined to the records they name, in one statement: one round
+# trip, and the changes and their records from one snapshot (a record is committed with its
+# change). A change older than record_ids comes as one row with a null record.
+_SINCE_WITH_RECORDS = {
+    "postgresql": "LEFT JOIN LATERAL json_array_elements_text(c.record_ids::json) AS r(rid) ON true "
+                  "LEFT JOIN evidence e ON e.id = r.rid AND e.mission = c.mission",
+    "sqlite": "LEFT JOIN json_each(c.record_ids) AS r LEFT JOIN evidence e ON e.id = r.value AND e.mission = c.mission",
+}
+
+
+def since_with_records(conn: Connection, mission: str, after: int,
+                       limit: int) -> tuple[int, list[tuple[Any, ...]] | None]:
     """The mission's changes after `after`: the highest id among them (`after` if none) and the
-    ids of the records they stored; None if one of them predates record_ids (migration 0008).
+    rows of the records they stored (id, indicator, value, observed_at, reported_at, known_at,
+    source, supersedes); None instead when one of them predates record_ids (migration 0008)
+    or they stored more than `limit` records (read the mission whole).
 
     Ids follow commit order (store/ingest.py), so once a change is visible every lower one is:
     reading "after P" again later can miss nothing."""
-    rows = conn.execute(select(_T.c.id, _T.c.record_ids).where(_T.c.mission == mission, _T.c.id > after)
-                        .order_by(_T.c.id)).all()
+    q = text("SELECT c.id, c.record_ids IS NULL, e.id, e.indicator, e.value, e.observed_at, e.reported_at, "
+             "e.known_at, e.source, e.supersedes FROM evidence_changes c "
+             f"{_SINCE_WITH_RECORDS[conn.dialect.name]} WHERE c.mission = :m AND c.id > :after "
+             "ORDER BY c.id LIMIT :n")
+    rows = conn.execute(q, {"m": mission, "after": after, "n": limit + 1}).all()
     if not rows:
         return after, []
-    ids: list[str] = []
-    for r in rows:
-        if r.record_ids is None:
-            return int(rows[-1].id), None
-        ids.extend(json.loads(r.record_ids))
-    return int(rows[-1].id), ids
+    if len(rows) > limit or any(r[1] for r in rows):
+        return int(rows[-1][0]), None
+    return int(rows[-1][0]), [tuple(r[2:]) for r in rows if r[2] is not None]
 
 
 def pending(conn: Connection | Session, mission: str | None = None, limit: int = 1000) -> list[EvidenceChange]:

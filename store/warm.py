@@ -4,8 +4,11 @@
 A gate evaluation over a million stored records spends most of its time reading the gate's
 windows from the database and building the index (hundreds of milliseconds), and only a
 few milliseconds evaluating. Here the index of a mission is read once; each later read asks
-the outbox for the changes after the last one this index saw (one indexed query when nothing
-changed) and adds just the records those changes stored (`EvidenceIndex.with_records`).
+the outbox for the changes after the last one this index saw, joined to the records they
+stored (one statement, outside any transaction: one round trip), and adds just those records
+(`EvidenceIndex.with_records`). Evaluations of the index then reuse what did not change (the
+views of untouched indicators, their benchmarks' results and text, and each gate's digest up
+to the first benchmark that changed: rules/series.py, rules/evaluate.py).
 
 Why that misses nothing and counts nothing twice:
 - Change ids follow commit order (taken under the audit head's lock, store/ingest.py): when
@@ -43,8 +46,8 @@ __all__ = ["WarmIndexes"]
 
 log = logging.getLogger("exitgate.warm")
 
-# Catching up on more records than this reads the mission whole instead: one query beats
-# hundreds of primary-key batches.
+# Catching up on more records than this reads the mission whole instead (a mission's records
+# in one snapshot, built at once, beat merging batch after batch of that many).
 RELOAD_AT = 20_000
 
 
@@ -72,14 +75,16 @@ class WarmIndexes:
             self._count("cold_reads")
             return self.store.cold_evidence_index(mission, as_of, indicators, horizons)
         with warm.lock:
-            with self.store.read() as conn:  # one connection: each checkout costs a round trip
-                latest, ids = outbox.since(conn, mission, warm.position)
-                new = self.store.records_by_id_in(conn, mission, ids) if ids and len(ids) <= RELOAD_AT else {}
-            if ids is None or len(ids) > RELOAD_AT:
+            with self.store.read() as conn:
+                if conn.dialect.name == "postgresql":
+                    # One statement needs no transaction around it: no BEGIN and ROLLBACK round trips.
+                    conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+                latest, rows = outbox.since_with_records(conn, mission, warm.position, RELOAD_AT)
+            if rows is None:
                 warm.index, warm.position = self._load(mission)
-            elif ids:
+            elif rows:
                 before = warm.index.count
-                warm.index = warm.index.with_records(new.values())
+                warm.index = warm.index.with_records(self.store.rows_to_records(rows, mission))
                 warm.position = latest
                 self._count("records_added", warm.index.count - before)
             index = warm.index
@@ -150,4 +155,7 @@ class WarmIndexes:
             counters = dict(self.counters)
         return {"missions": len(held), "records": sum(m.index.count for m in held.values()),
                 "bytes": sum(m.index.nbytes for m in held.values()), "budget_records": self.budget_records,
+                # Beside the bytes: what evaluations reuse (rules/evaluate.py), about one
+                # explanation per gate evaluated; the budget counts records only.
+                "memo_bytes": sum(m.index.memo_nbytes for m in held.values()),
                 **counters}

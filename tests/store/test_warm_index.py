@@ -38,7 +38,7 @@ def warm_store(open_store: Callable[..., Store], url: str, budget: int = 1_000_0
 def assert_warm_is_cold(warm: Store, cold: Store, plan: LoadedPlan, instants: list[int] = INSTANTS) -> None:
     assert cold.warm is None
     assert gate_evaluations(warm, plan, instants) == gate_evaluations(cold, plan, instants)
-    assert warm.warm is not None and warm.warm.stats()["bytes"] > 0
+    assert warm.warm is not None and warm.warm.stats()["bytes"] > 0 and warm.warm.stats()["memo_bytes"] > 0
     assert warm.warm.held(plan.mission_id) == cold.evidence_count(plan.mission_id)
 
 
@@ -159,3 +159,22 @@ def test_changes_from_before_record_ids_reload_the_mission(store: Store, store_u
                           "WHERE id = (SELECT max(id) FROM evidence_changes)"))
     assert_warm_is_cold(warm, store, sample_plan)
     assert warm.warm is not None and warm.warm.stats()["loads"] == 1
+
+
+def test_more_records_since_the_last_read_than_a_catch_up_takes_reload_the_mission(
+        store: Store, store_url: str, open_store: Any, sample_plan: LoadedPlan, sample_lines: list[str],
+        monkeypatch: Any) -> None:
+    import store.warm as warm_module
+
+    monkeypatch.setattr(warm_module, "RELOAD_AT", 20)
+    warm = warm_store(open_store, store_url)
+    store.ingest(sample_plan, sample_lines[:150], backfill=True, actor="t", lines=True)
+    assert_warm_is_cold(warm, store, sample_plan, INSTANTS[::2])
+    few = store.ingest(sample_plan, sample_lines[150:165], backfill=True, actor="t", lines=True)
+    stored = sum(o.status == "stored" for o in few)
+    assert_warm_is_cold(warm, store, sample_plan, INSTANTS[::2])
+    assert warm.warm is not None and warm.warm.stats()["records_added"] == stored > 0  # caught up
+    many = store.ingest(sample_plan, sample_lines[165:], backfill=True, actor="t", lines=True)
+    assert sum(o.status == "stored" for o in many) > 20
+    assert_warm_is_cold(warm, store, sample_plan)
+    assert warm.warm.stats()["records_added"] == stored  # read whole, not merged
