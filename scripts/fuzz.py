@@ -334,8 +334,12 @@ class Sizes:
 
 
 def setup(st: DevStack) -> dict[str, str]:
-    keys = {"dave": st.cli("api-key", "create", "--person", "dave", "--roles", "coordinator").stdout.strip(),
-            "alice": st.cli("api-key", "create", "--person", "alice", "--roles", "mission_head").stdout.strip(),
+    # Keys say who a person is; what they may do is the mission's register, named here by an
+    # operator before the plan is loaded (as the first coordinator always is).
+    for person, role in (("dave", "coordinator"), ("alice", "mission_head")):
+        st.cli("roles", "grant", MISSION, person, role, "--as", "fuzz-operator", "--operator")
+    keys = {"dave": st.cli("api-key", "create", "--person", "dave").stdout.strip(),
+            "alice": st.cli("api-key", "create", "--person", "alice").stdout.strip(),
             "jmac": st.cli("api-key", "create", "--system", "jmac", "--mission", MISSION,
                            "--sources", "jmac,unpol").stdout.strip()}
     with httpx.Client(base_url=st.base, headers={"X-API-Key": keys["dave"]}, timeout=60) as c:

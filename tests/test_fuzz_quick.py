@@ -26,6 +26,8 @@ def quick_pass() -> dict[str, Any]:
         tail = exc.stderr[-3000:] if isinstance(exc.stderr, str) else (exc.stderr or b"")[-3000:].decode()
         raise AssertionError(f"the quick fuzz pass took over {HARD_TIMEOUT_S} s; its progress:\n{tail}") from None
     assert proc.returncode in (0, 1), f"the fuzz run itself failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}"
+    # A crash also exits 1 (a traceback): then there is no result to read, and its stderr says why.
+    assert proc.stdout.strip(), f"the fuzz run printed no result (exit {proc.returncode}):\n{proc.stderr[-3000:]}"
     result: dict[str, Any] = json.loads(proc.stdout)
     result["exit_code"] = proc.returncode
     return result
