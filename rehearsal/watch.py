@@ -2,7 +2,11 @@
 
 A rehearsal moves on only when nothing is in hand (no workflow task or activity pending on any
 of its workflows, and no evidence change waiting in the store's outbox): that
-is what "every gate the evidence touches has been evaluated" means on the server. A closed
+is what "every gate the evidence touches has been evaluated" means on the server. The
+time-skipping test server never fills `pending_workflow_task` in its describe answer, so a
+workflow task in hand is read from the history instead: its last event is the task scheduled
+or started. (Trusting describe alone, a rehearsal skipped days while a phase's task was in
+flight, and that task's commands never reached the history.) A closed
 phase's gates are read from its last history event rather than `handle.result()`, whose long
 poll the time-skipping server sometimes never answers on a run that continued as new (see
 tests/workflows/helpers.py, closed_result).
@@ -14,6 +18,7 @@ import asyncio
 import time
 from collections.abc import Iterable
 
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -25,6 +30,7 @@ __all__ = ["Stuck", "Watch"]
 
 # Real seconds a workflow may keep work in hand before the rehearsal says what it is.
 QUIET_PATIENCE_S = 60.0
+TASK_IN_HAND = frozenset({EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED, EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED})
 
 
 class Stuck(RuntimeError):
@@ -37,6 +43,9 @@ class Watch:
         self.store = store
         self.mission = mission
         self.ids = list(workflow_ids)
+        # (run id, history length) -> whether a workflow task is in hand: the history is read
+        # again only when it grew.
+        self._task_seen: dict[str, tuple[str, int, bool]] = {}
 
     async def busy(self) -> list[str]:
         out: list[str] = []
@@ -51,7 +60,8 @@ class Watch:
                 continue
             raw = d.raw_description
             work = []
-            if raw.HasField("pending_workflow_task"):
+            if raw.HasField("pending_workflow_task") or await self._task_in_hand(wid, d.run_id or "",
+                                                                                 raw.workflow_execution_info.history_length):
                 work.append("a workflow task")
             work += [f"activity {a.activity_type.name} (attempt {a.attempt})" for a in raw.pending_activities]
             if work:
@@ -59,6 +69,15 @@ class Watch:
         if await asyncio.to_thread(self.store.pending_changes, self.mission, 1):
             out.append("evidence changes not yet relayed to the phases")
         return out
+
+    async def _task_in_hand(self, wid: str, run_id: str, length: int) -> bool:
+        seen = self._task_seen.get(wid)
+        if seen is not None and seen[:2] == (run_id, length):
+            return seen[2]
+        events = (await self.client.get_workflow_handle(wid, run_id=run_id).fetch_history()).events
+        in_hand = bool(events) and events[-1].event_type in TASK_IN_HAND
+        self._task_seen[wid] = (run_id, len(events), in_hand)
+        return in_hand
 
     async def quiet(self) -> None:
         """Return once nothing is in hand, twice in a row (a signal between two workflows is
