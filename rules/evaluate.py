@@ -149,8 +149,8 @@ def evaluate_benchmark(b: Benchmark, ind: Indicator, view: View | None, as_of: i
     if view is None:
         return _evaluate_points(b, ind, None, 0, 0, as_of)
     obs = view.obs
-    hi = int(np.searchsorted(obs, as_of, side="right"))
-    lo = min(hi, int(np.searchsorted(obs, as_of - parse_duration(b.window), side="right")) if b.window else 0)
+    hi = int(obs.searchsorted(as_of, side="right"))
+    lo = min(hi, int(obs.searchsorted(as_of - parse_duration(b.window), side="right")) if b.window else 0)
     # On one view, the result depends on as_of only through the window's bounds and whether
     # the newest point is stale: with those in the key, a result worked out once is reused.
     stale = bool(b.max_age) and (hi == 0 or int(obs[hi - 1]) < as_of - parse_duration(b.max_age))
@@ -237,7 +237,7 @@ def evaluate_gate(plan: LoadedPlan, gate_id: str, index: EvidenceIndex, as_of: i
             next_change.append(res.next_change)
     statuses = plan.compiled(gate_id, frozenset(active))({k: r.ctx_value for k, r in results.items()})
     counter = iter(range(len(statuses)))
-    explanation, encoded = _explain(ref.gate.rule, statuses, counter, results, active)
+    explanation, encoded = _explain(ref.gate.rule, statuses, counter, results, active, digest)
     gate_digest = None
     if digest:
         # The digest of CONTRACT 3 over the explanation, its benchmark nodes' text made once
@@ -271,9 +271,10 @@ def _benchmarks(node: Node) -> list[tuple[Benchmark, None]]:
 
 
 def _explain(node: Node, statuses: Sequence[Status], counter: Any, results: dict[str, BenchmarkResult],
-             waivers: dict[str, Waiver]) -> tuple[dict[str, Any], Any]:
+             waivers: dict[str, Waiver], encode: bool = True) -> tuple[dict[str, Any], Any]:
     """The explanation of `node`, and the same for hashing: the canonical JSON of unwaived
-    benchmark nodes made once per result (BenchmarkResult.texts) and given as Encoded."""
+    benchmark nodes made once per result (BenchmarkResult.texts) and given as Encoded.
+    encode=False gives None for the second: with no digest asked, the text is not needed."""
     status = statuses[next(counter)]
     if isinstance(node, BenchmarkNode):
         b = node.benchmark
@@ -293,6 +294,8 @@ def _explain(node: Node, statuses: Sequence[Status], counter: Any, results: dict
                              "rule_status": STATUS[r.status]}
             out["reason"] = f"waived by {w.by}: {w.justification}{_RULE_ALONE}{r.reason})"
             return out, out
+        if not encode:
+            return out, None
         # What the node shows beyond the result: the result's key held the rest (evaluate_benchmark).
         key = (b.id, b.indicator, repr(b.weight), status)
         text = r.texts.get(key)
@@ -304,12 +307,14 @@ def _explain(node: Node, statuses: Sequence[Status], counter: Any, results: dict
         inner["at_least"] = node.at_least
     if isinstance(node, ScoreNode):
         inner["min"] = node.score.min
-    pairs = [_explain(c, statuses, counter, results, waivers) for c in children(node)]
+    pairs = [_explain(c, statuses, counter, results, waivers, encode) for c in children(node)]
     inner["children"] = [shown for shown, _ in pairs]
     if isinstance(node, ScoreNode):
         total = sum(node_weight(c) for c in children(node))
         inner["share"] = sum(node_weight(c) for c, ch in zip(children(node), inner["children"], strict=True)
                              if ch["status"] == "pass") / total
+    if not encode:
+        return inner, None
     return inner, {**inner, "children": [hashed for _, hashed in pairs]}
 
 
