@@ -48,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
     from schemas.register import Register
 
 MAX_RUN_EVENTS = 2000  # a mission sees few events; continue as new well before any limit
+STAYS_OPEN = "mission-stays-open"  # patch: a complete mission waits for a reopen or migration
 
 
 @workflow.defn(name="Mission")
@@ -68,6 +69,9 @@ class MissionWorkflow:
         self.migrating = False
         self.run_events = 0
         self.watchers: dict[str, asyncio.Task[None]] = {}  # held so they are not collected
+        # mission_completed is written once per completion: a migration of a complete mission,
+        # or its audit flush, wakes the loop without the mission completing again.
+        self.told_complete = False
 
     @workflow.run
     async def run(self, inp: MissionInput) -> MissionResult:
@@ -99,7 +103,20 @@ class MissionWorkflow:
             await self._sync_paused()
             await self.audit.flush()
             if self._complete():
-                break
+                if not workflow.patched(STAYS_OPEN):
+                    break
+                # CONTRACT 4 lets a coordinator reopen a completed phase, and migrate, at any
+                # time: a complete mission stays open for them (waiting adds no history).
+                if not self.told_complete:
+                    self.told_complete = True
+                    self.audit.add("mission_completed", "system", mission=self.spec.mission,
+                                   plan_sha256=self.spec.plan_sha256)
+                    await self.audit.flush()
+                await workflow.wait_condition(
+                    lambda: self.changed or bool(self.to_start) or bool(self.audit.pending) or self.migrating)
+                self.changed = False
+                continue
+            self.told_complete = False
             if self.changed or self.to_start or self.audit.pending:
                 self.changed = False
                 continue

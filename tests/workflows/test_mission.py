@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from temporalio.client import WorkflowHandle
@@ -50,6 +52,14 @@ async def approve_when_ready(rig: Rig, mission: str, pid: str, gid: str, person:
     await approve(h, gid, person, role, g.digest)
 
 
+async def wait_audit(rig: Rig, pred: Callable[[list[str]], bool], what: str, timeout_s: float = 10.0) -> None:
+    for _ in range(int(timeout_s / 0.025)):
+        if pred(rig.backend.audit_kinds()):
+            return
+        await asyncio.sleep(0.025)
+    raise AssertionError(f"timed out waiting for {what}; audit kinds: {rig.backend.audit_kinds()}")
+
+
 def reopen(pid: str, person: str = "cole", role: str = "coordinator") -> ReopenInput:
     return ReopenInput(phase=pid, person=person, role=role, reason="evaluation and adjustment after elections")
 
@@ -88,12 +98,38 @@ async def test_phases_follow_dependencies_and_reopen_pauses_dependants(rig: Rig)
     await wait_mission(mh, lambda s: state_of(s, "p3") == "running", "p3 resumed")
     await wait_phase(p3, lambda s: not s.paused, "p3 told it resumed")
     await approve(p3, "g3", "ana", "head", g3.digest)
-    result = await mh.result()
-    assert result.phases == ["p1", "p2", "p3"]
+    st = await wait_mission(mh, lambda s: s.complete, "mission complete")
+    assert [p.id for p in st.phases] == ["p1", "p2", "p3"]
+    await wait_audit(rig, lambda kinds: "mission_completed" in kinds, "mission_completed written")
     kinds = rig.backend.audit_kinds()
     for k in ("mission_started", "phase_reopened", "phase_paused", "phase_resumed", "mission_completed"):
         assert k in kinds
-    await save_history(mh, "mission_reopen")
+    await save_history(mh, "mission_reopen_open")
+
+
+async def test_a_complete_mission_stays_open_for_a_reopen(rig: Rig) -> None:
+    # CONTRACT 4: "a coordinator may reopen a completed phase", also once every phase is
+    # complete (the mission workflow used to end then, and the reopen found no exit).
+    m = f"mc-{uuid.uuid4().hex[:10]}"
+    plan = rig.load(three_phases(m))
+    rig.evidence(m, "ind.a", 3, day=1)
+    mh = await rig.start_mission(plan, person="cora")
+    for pid, gid in (("p1", "g1"), ("p2", "g2"), ("p3", "g3")):
+        await wait_mission(mh, lambda s, pid=pid: state_of(s, pid) == "running", f"{pid} running")
+        await approve_when_ready(rig, m, pid, gid)
+    await wait_mission(mh, lambda s: s.complete, "mission complete")
+    await wait_audit(rig, lambda kinds: kinds.count("mission_completed") == 1, "mission_completed written")
+
+    st = await mh.execute_update("reopen", reopen("p2"), result_type=MissionStatus)
+    assert not st.complete and state_of(st, "p2") == "running"
+    assert state_of(st, "p3") == "complete"  # completed dependants stay complete
+    p2 = ph(rig, m, "p2")
+    g2 = await awaiting(p2, "g2")
+    await refused(approve(p2, "g2", "cole", "head", g2.digest), "SeparationOfDuties")
+    await approve(p2, "g2", "ana", "head", g2.digest)
+    await wait_mission(mh, lambda s: s.complete, "complete again")
+    await wait_audit(rig, lambda kinds: kinds.count("mission_completed") == 2, "a second mission_completed")
+    await save_history(mh, "mission_reopen_after_complete")
 
 
 async def test_migration_re_evaluates_and_voids_pending_approvals(rig: Rig) -> None:
@@ -121,7 +157,7 @@ async def test_migration_re_evaluates_and_voids_pending_approvals(rig: Rig) -> N
     await approve(p2, "g2", "ana", "head", new.gates[0].digest)
     await approve(p2, "g2", "hal", "host", new.gates[0].digest)
     await approve_when_ready(rig, m, "p3", "g3")
-    result = await mh.result()
-    assert result.plan_sha256 == v2.sha256
+    st = await wait_mission(mh, lambda s: s.complete, "mission complete")
+    assert st.plan_sha256 == v2.sha256
     assert "plan_migrated" in rig.backend.audit_kinds()
-    await save_history(mh, "mission_migrate")
+    await save_history(mh, "mission_migrate_open")
