@@ -123,6 +123,7 @@ class _IndicatorState:
         self.series = series
         self.times = times
         self.windows: dict[int | None, _Window] = {}
+        self.shift = 0  # values in units of 2**-shift (`_limbs`), or of 1 / scale
         if series is None:
             zeros = np.zeros(k, np.int64)
             self.values = np.zeros(0)
@@ -166,6 +167,13 @@ class _IndicatorState:
         fraction, exponent = np.frexp(values)
         mantissa = (fraction * 2.0**53).astype(np.int64)
         power = exponent.astype(np.int64) - 53
+        nonzero = mantissa != 0
+        if len(values) < 2**20 and bool(nonzero.any()):
+            shift = max(0, int(-power[nonzero].min()))
+            if int(power[nonzero].max()) + shift + 53 <= _LIMB_BITS * _LIMBS:
+                # Every value fits three limbs of 32 bits: sums stay in int64 (`_limbs`).
+                self.shift, self.scale = shift, 1 << shift
+                return _limbs(mantissa, np.where(nonzero, power + shift, 0))
         shift = max(0, int(-power.min())) if len(values) else 0
         self.scale = 1 << shift
         out = np.empty(len(values), dtype=object)
@@ -175,13 +183,17 @@ class _IndicatorState:
     def sums(self, w: _Window) -> np.ndarray:
         """The correctly rounded sum of the window at every instant, as fsum rounds it."""
         if w.sums is None:
-            if w.totals.dtype == np.int64:  # scale 1; int64 to float64 rounds to nearest even
-                out = w.totals.astype(np.float64)
-            else:  # int / int rounds correctly, as fsum does
-                scale = self.scale
-                out = np.array([t / scale for t in w.totals.tolist()], np.float64)
+            if w.totals.ndim == 2:
+                out, zero = _limb_sums(w.totals, self.shift)
+            else:
+                zero = w.totals == 0
+                if w.totals.dtype == np.int64:  # scale 1; int64 to float64 rounds to nearest even
+                    out = w.totals.astype(np.float64)
+                else:  # int / int rounds correctly, as fsum does
+                    scale = self.scale
+                    out = np.array([t / scale for t in w.totals.tolist()], np.float64)
             if _FSUM_NEGZERO:  # an exact zero is +0.0 unless every point is -0.0
-                out[(w.totals == 0) & (w.negzeros == w.counts) & (w.counts > 0)] = -0.0
+                out[zero & (w.negzeros == w.counts) & (w.counts > 0)] = -0.0
             w.sums = out
         return w.sums
 
@@ -264,12 +276,61 @@ def _sums(k: int, first: np.ndarray, last: np.ndarray, ints: np.ndarray, negzero
     changed[:1] = True  # the first step always reads its windows
     neg = negzero[keep]
     negzeros = np.cumsum(np.bincount(first[neg], minlength=k + 1) - np.bincount(last[neg], minlength=k + 1))[:k]
+    if ints.ndim == 2:  # limbs below 2**32, fewer than 2**20 of them: float64 sums are exact
+        totals = np.array([np.cumsum((np.bincount(first, limb, k + 1) - np.bincount(last, limb, k + 1))
+                                     .astype(np.int64))[:k] for limb in ints[:, keep]], np.int64)
+        return counts, totals, negzeros, changed.tolist()
     values = ints[keep]
     steps = np.zeros(k + 1, dtype=values.dtype)  # object zeros are Python ints: exact
     np.add.at(steps, first, values)
     np.subtract.at(steps, last, values)
     totals = np.cumsum(steps)[:k]
     return counts, totals, negzeros, changed.tolist()
+
+
+_LIMB_BITS = 32
+_LIMBS = 3
+
+
+def _limbs(mantissa: np.ndarray, power: np.ndarray) -> np.ndarray:
+    """m * 2**p (|m| < 2**53, 0 <= p, m * 2**p < 2**96) as three signed limbs of 32 bits:
+    row j holds sign(m) * (bits 32j to 32j + 31 of |m| * 2**p), so the value is
+    sum_j row_j * 2**(32j), and sums of limbs stay far inside int64."""
+    um = np.abs(mantissa).astype(np.uint64)
+    out = np.empty((_LIMBS, len(um)), np.int64)
+    mask = np.uint64(2**_LIMB_BITS - 1)
+    for j in range(_LIMBS):
+        s = power - _LIMB_BITS * j
+        up = (um << np.clip(s, 0, 63).astype(np.uint64)) & mask  # wraps past bit 63: the low bits hold
+        down = (um >> np.clip(-s, 0, 63).astype(np.uint64)) & mask
+        out[j] = np.where(s >= 0, up, down).astype(np.int64)
+    out[:, mantissa < 0] *= -1
+    return out
+
+
+def _limb_sums(totals: np.ndarray, shift: int) -> tuple[np.ndarray, np.ndarray]:
+    """The correctly rounded value of sum_j totals[j] * 2**(32j - shift) per column, and
+    where it is exactly zero. Carries bring the two low limbs into [0, 2**32); the top two
+    then make an int64 H, and H * 2**32 + low is h * 2**32 + R with h = float(H) and R
+    exact, two doubles whose one rounded addition is the correctly rounded sum, scaled by a
+    power of two exactly while it stays normal. A column beyond that is done in Python ints."""
+    c = totals.copy()
+    for j in range(_LIMBS - 1):
+        carry = c[j] >> _LIMB_BITS
+        c[j] -= carry << _LIMB_BITS
+        c[j + 1] += carry
+    zero = np.asarray(~c.any(axis=0))
+    safe = np.abs(c[2]) < 2**29
+    high = np.where(safe, (c[2] << _LIMB_BITS) + c[1], 0)
+    h = high.astype(np.float64)
+    rest = ((high - h.astype(np.int64)) << _LIMB_BITS) + c[0]  # |high - h| <= 2**9
+    out = np.ldexp(h * 2.0**_LIMB_BITS + rest.astype(np.float64), -shift)
+    unsure = ~safe | ((out != 0) & (np.abs(out) < 2.0**-1022))  # subnormal: rounded twice
+    if bool(unsure.any()):
+        scale = 1 << shift
+        for k in np.flatnonzero(unsure).tolist():
+            out[k] = ((int(c[2, k]) << 64) + (int(c[1, k]) << 32) + int(c[0, k])) / scale
+    return out, zero
 
 
 def _newest(k: int, pts: np.ndarray, first_in: np.ndarray, first_off: np.ndarray) -> np.ndarray:
@@ -442,6 +503,42 @@ def _trend_rows(ind: _IndicatorState, w: _Window, ks: np.ndarray) -> tuple[np.nd
 
 def _row_fsums(v: np.ndarray, starts: np.ndarray, n: np.ndarray) -> np.ndarray:
     """`math.fsum` of each row v[start:start + n] (rows back to back, none empty), vectorised.
+
+    First every term is split without error on one grid common to all rows (Rump, Ogita and
+    Oishi's ExtractScalar with sigma = 2**(e + c), every |term| < 2**e, 2**c > every row's
+    length): the parts on the grid add up exactly in any order, and each remainder is at most
+    2**-53 * sigma, which bounds the error of adding the remainders without looking at them.
+    The exactly known part and the rest are combined by TwoSum; a row whose result the bound
+    shows to be the correctly rounded sum is done. The others (rows much smaller than the
+    largest, heavy cancellation, a zero sum, whose sign fsum decides) go to
+    `_row_fsums_apart`, which chooses a grid per row, and fsum where that cannot tell."""
+    rows = len(n)
+    if not rows:
+        return np.zeros(0)
+    top = max(float(v.max()), -float(v.min()))
+    c = int(n.max() + 1).bit_length()
+    if not math.isfinite(top) or top == 0:
+        return _row_fsums_apart(v, starts, n)
+    e = math.frexp(top)[1]
+    if e + c > 1000:
+        return _row_fsums_apart(v, starts, n)
+    sigma = math.ldexp(1.0, e + c)
+    q = (v + sigma) - sigma
+    rest = np.add.reduceat(v - q, starts)
+    out, err = _two_sum(np.add.reduceat(q, starts), rest)
+    bound = n * (n * math.ldexp(1.0, e + c - 53)) * 2.0**-51  # n * sum|remainders| * 4u
+    half_ulp = np.spacing(np.nextafter(np.abs(out), 0)) / 2
+    unsure = np.flatnonzero((out == 0) | ((np.abs(err) + bound) * (1 + 2.0**-40) >= half_ulp))
+    if unsure.size:
+        m = n[unsure]
+        inner = np.arange(int(m.sum())) - np.repeat(np.cumsum(m) - m, m)
+        out[unsure] = _row_fsums_apart(v[np.repeat(starts[unsure], m) + inner], np.cumsum(m) - m, m)
+    return out
+
+
+def _row_fsums_apart(v: np.ndarray, starts: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """`math.fsum` of each row v[start:start + n] (rows back to back, none empty), on a grid
+    of each row's own.
 
     Each row's terms are split twice without error on a grid fine enough that the parts add
     up exactly in any order (Rump, Ogita and Oishi's ExtractVector: sigma = 2**e * 2**c with
