@@ -14,11 +14,14 @@ first and the newest counting position of every window at every instant come fro
 tree over the instants on which each point's interval is laid (`_stab`); trend is computed
 for all the instants whose window changed at once, the windows laid out one after another.
 
-Sums are kept exactly as Python integers (each value scaled by a power of two common to the
-indicator), so the rounded sum equals `math.fsum` of the same points: mean and sum match
-`evaluate` to the last bit, not merely within rounding. trend takes `evaluate`'s element-wise
-steps and its correctly rounded sums (`_row_fsums`, vectorised, with fsum wherever it cannot
-prove the rounding), so it too matches `evaluate` to the last bit.
+Sums are kept exactly as integers (each value scaled by a power of two common to the
+indicator: three int64 limbs a value where they hold it, `_limbs`, else Python integers), so
+the rounded sum equals `math.fsum` of the same points: mean and sum match `evaluate` to the
+last bit, not merely within rounding. trend takes `evaluate`'s element-wise steps and its
+correctly rounded sums (`_row_fsums`, vectorised, with fsum wherever it cannot prove the
+rounding), so it too matches `evaluate` to the last bit. The columns of all steps are numpy
+arrays until the end, and a gate's rule runs once per combination of its benchmarks'
+statuses that occurs, not once per step.
 """
 
 from __future__ import annotations
