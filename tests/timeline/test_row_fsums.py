@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -68,3 +69,27 @@ def test_fails_when_broken() -> None:
     n = np.array([len(r) for r in rows], np.int64)
     plain = np.add.reduceat(np.array([x for r in rows for x in r]), np.cumsum(n) - n).tolist()
     assert plain != [math.fsum(r) for r in rows]
+
+
+def test_one_grid_for_rows_alike_and_rows_apart_for_the_rest(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows of alike magnitudes (a trend's windows) are done on the grid common to all rows,
+    but for the few whose sum falls on or next to a tie; a row far smaller than the largest,
+    or summing to zero, goes to `_row_fsums_apart`. Both equal fsum."""
+    import rules.timeline as tlmod
+
+    rng = np.random.default_rng(7)
+    alike = [(rng.normal(0, 40, int(rng.integers(2, 300))) * rng.uniform(0.5, 2)).tolist() for _ in range(200)]
+    apart_rows: list[int] = []
+    apart = tlmod._row_fsums_apart
+
+    def counting(v: np.ndarray, starts: np.ndarray, n: np.ndarray) -> np.ndarray:
+        apart_rows.append(len(n))
+        return apart(v, starts, n)
+
+    monkeypatch.setattr(tlmod, "_row_fsums_apart", counting)
+    check(alike)
+    assert sum(apart_rows) <= 5
+    alone = sum(apart_rows)
+    apart_rows.clear()
+    check([*alike, [1e-9, 3e-12, -1e-9], [2.5, -2.5], *alike[:3]])
+    assert sum(apart_rows) >= 2 and sum(apart_rows) <= alone + 2 + 3
