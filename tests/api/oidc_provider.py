@@ -33,7 +33,7 @@ def oidc_provider(*, token_max_age_s: int = 3600) -> Iterator[str]:
                                  "--port", str(port), f"--token-max-age={token_max_age_s}"],
                                 stdout=log, stderr=subprocess.STDOUT)
         try:
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + 120  # a Python process importing authlib and flask; 30 s was too short at load 17
             while not _answers(issuer):
                 if proc.poll() is not None or time.monotonic() > deadline:
                     proc.kill()

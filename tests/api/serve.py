@@ -20,7 +20,7 @@ def serving(app: Any, port: int | None = None, **config: Any) -> Iterator[str]:
                                            ws="none", **{"lifespan": "on", **config}))
     thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
     thread.start()
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 120  # a loaded shared machine; a hang still fails here
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("uvicorn did not start")
