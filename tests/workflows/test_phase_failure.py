@@ -67,6 +67,8 @@ async def test_phase_whose_activity_fails_for_good_reports_why(rig: Rig) -> None
     mh = await rig.start_mission(plan, person="cora")
     await approve_when_ready(rig, m, "p1", "g1")
     await wait_mission(mh, lambda s: state_of(s, "p2") == "running", "p2 running")
+    # p2's first evaluation done before the plan goes: otherwise p2 fails too (seen in CI under load).
+    await wait_phase(ph(rig, m, "p2"), lambda s: s.evaluations_total >= 1, "p2 evaluated")
 
     # The plan vanishes from the store: evaluate_gate fails with UnknownPlan, which no retry fixes.
     stored = rig.backend.plans.pop(plan.sha256)
