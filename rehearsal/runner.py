@@ -31,7 +31,7 @@ from temporalio.worker import Worker
 from activities import ExitgateActivities
 from rules.evidence import Outcome
 from rules.plan import LoadedPlan
-from runtime import register_search_attributes, workflow_runner
+from runtime import WorkerStuck, register_search_attributes, running, workflow_runner
 from schemas import messages as m
 from schemas.ids import mission_workflow_id, phase_workflow_id
 from schemas.timefmt import format_timestamp, parse_timestamp
@@ -74,14 +74,18 @@ async def rehearse(scn: LoadedScenario, progress: Progress | None = None) -> dic
         try:
             await register_search_attributes(env.client)
             run = _Run(scn, env, store, progress)
-            async with Worker(env.client, task_queue=QUEUE, workflows=WORKFLOWS,
-                              activities=ExitgateActivities(store).all(), workflow_runner=workflow_runner()):
-                try:
-                    return await run.play()
-                except (Stuck, ClockHeld) as exc:
-                    raise RehearsalFailed(str(exc)) from None
-                finally:
-                    await run.terminate()
+            try:
+                async with running(Worker(env.client, task_queue=QUEUE, workflows=WORKFLOWS,
+                                          activities=ExitgateActivities(store).all(),
+                                          workflow_runner=workflow_runner())):
+                    try:
+                        return await run.play()
+                    except (Stuck, ClockHeld) as exc:
+                        raise RehearsalFailed(str(exc)) from None
+                    finally:
+                        await run.terminate()
+            except WorkerStuck as exc:
+                raise RehearsalFailed(str(exc)) from None
         finally:
             await env.shutdown()
             store.close()

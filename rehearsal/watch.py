@@ -1,15 +1,14 @@
 """Reading the workflows of one rehearsal: whether they have work in hand, and their gates.
 
 A rehearsal moves on only when nothing is in hand (no workflow task or activity pending on any
-of its workflows, and no evidence change waiting in the store's outbox): that
-is what "every gate the evidence touches has been evaluated" means on the server. The
-time-skipping test server never fills `pending_workflow_task` in its describe answer, so a
-workflow task in hand is read from the history instead: its last event is the task scheduled
-or started. (Trusting describe alone, a rehearsal skipped days while a phase's task was in
-flight, and that task's commands never reached the history.) A closed
-phase's gates are read from its last history event rather than `handle.result()`, whose long
-poll the time-skipping server sometimes never answers on a run that continued as new (see
-tests/workflows/helpers.py, closed_result).
+of its workflows, and no evidence change waiting in the store's outbox): that is what "every
+gate the evidence touches has been evaluated" means on the server. The time-skipping test
+server never fills `pending_workflow_task` in its describe answer, so a workflow task in hand
+is read from the history instead (`workflow_task_in_hand`). (Trusting describe alone, a
+rehearsal skipped days while a phase's task was in flight, and that task's commands never
+reached the history.) A closed phase's gates are read from its last history event rather than
+`handle.result()`, whose long poll the time-skipping server sometimes never answers on a run
+that continued as new (see tests/workflows/helpers.py, closed_result).
 """
 
 from __future__ import annotations
@@ -26,11 +25,24 @@ from schemas import messages as m
 from service.temporal import query_status
 from store import Store
 
-__all__ = ["Stuck", "Watch"]
+__all__ = ["Stuck", "Watch", "workflow_task_in_hand"]
 
 # Real seconds a workflow may keep work in hand before the rehearsal says what it is.
 QUIET_PATIENCE_S = 60.0
 TASK_IN_HAND = frozenset({EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED, EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED})
+TASK_EVENTS = TASK_IN_HAND | {EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED, EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED,
+                              EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT}
+
+
+async def workflow_task_in_hand(client: Client, wid: str, run_id: str = "") -> tuple[bool, int]:
+    """Whether a run has a workflow task scheduled or started, read from its history (the
+    time-skipping test server leaves `pending_workflow_task` out of describe), and the history's
+    length. The latest workflow task event says: scheduled or started is in hand; completed,
+    failed or timed out is not. Not the last event: a signal, a fired timer or an activity's
+    result that arrives while a task is scheduled (not yet started) is written after it."""
+    events = (await client.get_workflow_handle(wid, run_id=run_id or None).fetch_history()).events
+    last_task = next((e.event_type for e in reversed(events) if e.event_type in TASK_EVENTS), None)
+    return last_task in TASK_IN_HAND, len(events)
 
 
 class Stuck(RuntimeError):
@@ -74,9 +86,8 @@ class Watch:
         seen = self._task_seen.get(wid)
         if seen is not None and seen[:2] == (run_id, length):
             return seen[2]
-        events = (await self.client.get_workflow_handle(wid, run_id=run_id).fetch_history()).events
-        in_hand = bool(events) and events[-1].event_type in TASK_IN_HAND
-        self._task_seen[wid] = (run_id, len(events), in_hand)
+        in_hand, read = await workflow_task_in_hand(self.client, wid, run_id)
+        self._task_seen[wid] = (run_id, read, in_hand)
         return in_hand
 
     async def quiet(self) -> None:
