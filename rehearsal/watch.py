@@ -4,7 +4,7 @@ A rehearsal moves on only when nothing is in hand (no workflow task or activity 
 of its workflows, and no evidence change waiting in the store's outbox): that is what "every
 gate the evidence touches has been evaluated" means on the server. The time-skipping test
 server never fills `pending_workflow_task` in its describe answer, so a workflow task in hand
-is read from the history instead (`workflow_task_in_hand`). (Trusting describe alone, a
+is read from the history instead (`in_hand`). (Trusting describe alone, a
 rehearsal skipped days while a phase's task was in flight, and that task's commands never
 reached the history.) A closed phase's gates are read from its last history event rather than
 `handle.result()`, whose long poll the time-skipping server sometimes never answers on a run
@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -25,24 +26,60 @@ from schemas import messages as m
 from service.temporal import query_status
 from store import Store
 
-__all__ = ["Stuck", "Watch", "workflow_task_in_hand"]
+__all__ = ["Stuck", "Watch", "history_in_hand", "in_hand"]
 
 # Real seconds a workflow may keep work in hand before the rehearsal says what it is.
 QUIET_PATIENCE_S = 60.0
-TASK_IN_HAND = frozenset({EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED, EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED})
-TASK_EVENTS = TASK_IN_HAND | {EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED, EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED,
-                              EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT}
+T = EventType
+TASK_IN_HAND = frozenset({T.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED, T.EVENT_TYPE_WORKFLOW_TASK_STARTED})
+TASK_EVENTS = TASK_IN_HAND | {T.EVENT_TYPE_WORKFLOW_TASK_COMPLETED, T.EVENT_TYPE_WORKFLOW_TASK_FAILED,
+                              T.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT}
+# What a workflow asked of another, by the event that asked (and the workflow it asked): in
+# hand until an event naming it as its initiated_event_id says it was done or refused.
+ASKED: dict[int, Callable[[HistoryEvent], str]] = {
+    T.EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED: lambda e:
+        "a signal to " + e.signal_external_workflow_execution_initiated_event_attributes.workflow_execution.workflow_id,
+    T.EVENT_TYPE_REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED: lambda e: "a cancel of "
+        + e.request_cancel_external_workflow_execution_initiated_event_attributes.workflow_execution.workflow_id,
+    T.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED: lambda e:
+        "a start of " + e.start_child_workflow_execution_initiated_event_attributes.workflow_id,
+}
+ANSWERED = {
+    T.EVENT_TYPE_EXTERNAL_WORKFLOW_EXECUTION_SIGNALED: "external_workflow_execution_signaled_event_attributes",
+    T.EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_FAILED: "signal_external_workflow_execution_failed_event_attributes",
+    T.EVENT_TYPE_EXTERNAL_WORKFLOW_EXECUTION_CANCEL_REQUESTED:
+        "external_workflow_execution_cancel_requested_event_attributes",
+    T.EVENT_TYPE_REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_FAILED:
+        "request_cancel_external_workflow_execution_failed_event_attributes",
+    T.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED: "child_workflow_execution_started_event_attributes",
+    T.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_FAILED: "start_child_workflow_execution_failed_event_attributes",
+}
 
 
-async def workflow_task_in_hand(client: Client, wid: str, run_id: str = "") -> tuple[bool, int]:
-    """Whether a run has a workflow task scheduled or started, read from its history (the
-    time-skipping test server leaves `pending_workflow_task` out of describe), and the history's
-    length. The latest workflow task event says: scheduled or started is in hand; completed,
-    failed or timed out is not. Not the last event: a signal, a fired timer or an activity's
-    result that arrives while a task is scheduled (not yet started) is written after it."""
-    events = (await client.get_workflow_handle(wid, run_id=run_id or None).fetch_history()).events
+def in_hand(events: Sequence[HistoryEvent]) -> list[str]:
+    """What a run's history shows in hand: a workflow task scheduled or started (its latest
+    workflow task event; not its last event, since a signal, a fired timer or an activity's
+    result that arrives while a task is scheduled is written after it), and every signal,
+    cancel or child start it asked for that the server has not yet carried out. (Between the
+    sender's task completing and the signal reaching its target, neither looks busy otherwise.)"""
+    out: list[str] = []
     last_task = next((e.event_type for e in reversed(events) if e.event_type in TASK_EVENTS), None)
-    return last_task in TASK_IN_HAND, len(events)
+    if last_task in TASK_IN_HAND:
+        out.append("a workflow task")
+    asked: dict[int, str] = {}
+    for e in events:
+        if e.event_type in ASKED:
+            asked[e.event_id] = ASKED[e.event_type](e)
+        elif e.event_type in ANSWERED:
+            asked.pop(getattr(e, ANSWERED[e.event_type]).initiated_event_id, None)
+    return out + list(asked.values())
+
+
+async def history_in_hand(client: Client, wid: str, run_id: str = "") -> tuple[list[str], int]:
+    """What a run has in hand by its history (`in_hand`), and the history's length. The
+    time-skipping test server never fills `pending_workflow_task` in describe."""
+    events = (await client.get_workflow_handle(wid, run_id=run_id or None).fetch_history()).events
+    return in_hand(events), len(events)
 
 
 class Stuck(RuntimeError):
@@ -55,9 +92,9 @@ class Watch:
         self.store = store
         self.mission = mission
         self.ids = list(workflow_ids)
-        # (run id, history length) -> whether a workflow task is in hand: the history is read
+        # (run id, history length) -> what its history shows in hand: the history is read
         # again only when it grew.
-        self._task_seen: dict[str, tuple[str, int, bool]] = {}
+        self._seen: dict[str, tuple[str, int, list[str]]] = {}
 
     async def busy(self) -> list[str]:
         out: list[str] = []
@@ -71,9 +108,8 @@ class Watch:
             if d.status != WorkflowExecutionStatus.RUNNING:
                 continue
             raw = d.raw_description
-            work = []
-            if raw.HasField("pending_workflow_task") or await self._task_in_hand(wid, d.run_id or "",
-                                                                                 raw.workflow_execution_info.history_length):
+            work = await self._in_hand(wid, d.run_id or "", raw.workflow_execution_info.history_length)
+            if raw.HasField("pending_workflow_task") and "a workflow task" not in work:
                 work.append("a workflow task")
             work += [f"activity {a.activity_type.name} (attempt {a.attempt})" for a in raw.pending_activities]
             if work:
@@ -82,13 +118,13 @@ class Watch:
             out.append("evidence changes not yet relayed to the phases")
         return out
 
-    async def _task_in_hand(self, wid: str, run_id: str, length: int) -> bool:
-        seen = self._task_seen.get(wid)
+    async def _in_hand(self, wid: str, run_id: str, length: int) -> list[str]:
+        seen = self._seen.get(wid)
         if seen is not None and seen[:2] == (run_id, length):
-            return seen[2]
-        in_hand, read = await workflow_task_in_hand(self.client, wid, run_id)
-        self._task_seen[wid] = (run_id, read, in_hand)
-        return in_hand
+            return list(seen[2])
+        work, read = await history_in_hand(self.client, wid, run_id)
+        self._seen[wid] = (run_id, read, work)
+        return list(work)
 
     async def quiet(self) -> None:
         """Return once nothing is in hand, twice in a row (a signal between two workflows is

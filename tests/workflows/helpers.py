@@ -18,7 +18,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from activities import MemoryBackend, plan_spec
-from rehearsal.watch import workflow_task_in_hand
+from rehearsal.watch import history_in_hand
 from rules.plan import LoadedPlan, load_plan
 from schemas.messages import (
     ApproveInput,
@@ -259,9 +259,11 @@ async def open_work(client: Client) -> list[str]:
         raw = d.raw_description
         acts = [f"{a.activity_type.name} attempt {a.attempt} state {a.state}" for a in raw.pending_activities]
         # The time-skipping server never fills pending_workflow_task: the history says.
-        in_hand = raw.HasField("pending_workflow_task") or (await workflow_task_in_hand(client, wid, run))[0]
-        wft = "a workflow task in hand" if in_hand else "no workflow task"
-        out.append(f"{wid} ({d.workflow_type}, run {run}): {wft}; activities: {acts or 'none'}")
+        held, _ = await history_in_hand(client, wid, run)
+        if raw.HasField("pending_workflow_task") and "a workflow task" not in held:
+            held.append("a workflow task")
+        out.append(f"{wid} ({d.workflow_type}, run {run}): in hand: {', '.join(held) or 'no workflow task'}; "
+                   f"activities: {acts or 'none'}")
     return out
 
 

@@ -10,7 +10,7 @@ import uuid
 from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 
-from rehearsal.watch import workflow_task_in_hand
+from rehearsal.watch import history_in_hand
 
 from .helpers import Rig, gate, open_work, phase, plan_doc, wait_phase
 
@@ -23,9 +23,9 @@ async def test_a_task_scheduled_before_a_signal_is_in_hand(env: WorkflowEnvironm
         events = (await h.fetch_history()).events
         assert events[-1].event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
         assert not (await h.describe()).raw_description.HasField("pending_workflow_task")
-        assert await workflow_task_in_hand(env.client, h.id) == (True, len(events))
+        assert await history_in_hand(env.client, h.id) == (["a workflow task"], len(events))
         [line] = [w for w in await open_work(env.client) if w.startswith(h.id)]
-        assert "a workflow task in hand" in line, line
+        assert "in hand: a workflow task;" in line, line
     finally:
         await h.terminate("test over")
 
@@ -36,10 +36,10 @@ async def test_an_idle_phase_has_no_task_in_hand(rig: Rig) -> None:
     h = await rig.start_phase(plan, "p1")
     await wait_phase(h, lambda s: s.gates[0].evaluations >= 1, "first evaluation")
     for _ in range(400):
-        in_hand, _ = await workflow_task_in_hand(rig.client, h.id)
-        if not in_hand:
+        held, _ = await history_in_hand(rig.client, h.id)
+        if not held:
             break
         await asyncio.sleep(0.025)
-    assert not in_hand, "the phase kept a workflow task in hand for 10 s"
+    assert not held, f"the phase kept {held} in hand for 10 s"
     [line] = [w for w in await open_work(rig.client) if w.startswith(h.id)]
     assert "no workflow task" in line, line
