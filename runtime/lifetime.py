@@ -29,13 +29,13 @@ class WorkerStuck(RuntimeError):
     """A worker that would not stop: a diagnosis, not a hang."""
 
 
-def pending_tasks(limit: int = 4) -> str:
-    """Every other pending asyncio task of this loop with the innermost frames it waits in
-    (followed down its chain of awaits: `Task.get_stack` gives a suspended task's outer frame
-    only)."""
+def pending_tasks(limit: int = 4, loop: asyncio.AbstractEventLoop | None = None) -> str:
+    """Every other pending asyncio task of this loop (or `loop`, from another thread) with the
+    innermost frames it waits in (followed down its chain of awaits: `Task.get_stack` gives a
+    suspended task's outer frame only)."""
     out = io.StringIO()
-    me = asyncio.current_task()
-    for task in sorted(asyncio.all_tasks(), key=lambda t: t.get_name()):
+    me = asyncio.current_task(loop)
+    for task in sorted(asyncio.all_tasks(loop), key=lambda t: t.get_name()):
         if task is me or task.done():
             continue
         frames = _awaiting(task.get_coro())
