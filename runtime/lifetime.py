@@ -1,10 +1,11 @@
 """Running a worker for the length of a block, and stopping it within a bound.
 
 `async with Worker(...)` waits for the worker's shutdown however long it takes: the SDK's
-shutdown waits for every poll in flight to return and every activity to finish. A poll the
-server never answers (a long poll that outlived the worker's ShutdownWorker call) left a test
-with an idle event loop for 35 minutes. Here the stop is bounded: past `patience_s` the block
-fails with `WorkerStuck`, naming the tasks still waiting and where, instead of hanging.
+shutdown waits for every poll in flight to return and every activity to finish, and an
+activity that ignores its cancel, or a poll the SDK's core never resolves, holds it for good.
+A test once sat 35 minutes in a worker's shutdown with an idle event loop (what it waited on
+was never seen). Here the stop is bounded: past `patience_s` the block fails with
+`WorkerStuck`, naming the tasks still waiting and where, instead of hanging.
 """
 
 from __future__ import annotations
