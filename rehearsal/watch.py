@@ -1,21 +1,23 @@
 """Reading the workflows of one rehearsal: whether they have work in hand, and their gates.
 
-A rehearsal moves on only when nothing is in hand (no workflow task or activity pending on any
-of its workflows, and no evidence change waiting in the store's outbox): that is what "every
-gate the evidence touches has been evaluated" means on the server. The time-skipping test
-server never fills `pending_workflow_task` in its describe answer, so a workflow task in hand
-is read from the history instead (`in_hand`). (Trusting describe alone, a
-rehearsal skipped days while a phase's task was in flight, and that task's commands never
-reached the history.) A closed phase's gates are read from its last history event rather than
-`handle.result()`, whose long poll the time-skipping server sometimes never answers on a run
-that continued as new (see tests/workflows/helpers.py, closed_result).
+A rehearsal moves on only when nothing is in hand (no workflow task, activity, or signal,
+cancel or child start one workflow asked of another pending on any of its workflows, and no
+evidence change waiting in the store's outbox): that is what "every gate the evidence touches
+has been evaluated" means on the server. The time-skipping test server never fills
+`pending_workflow_task` in its describe answer, so what a run holds is read from its history
+(`in_hand`). (Trusting describe alone, a rehearsal skipped days while a phase's task was in
+flight, and that task's commands never reached the history.) A closed phase's gates are read
+from its last history event rather than `handle.result()`, whose long poll the time-skipping
+server sometimes never answers on a run that continued as new (see
+tests/workflows/helpers.py, closed_result).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from datetime import UTC, datetime
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
@@ -26,7 +28,7 @@ from schemas import messages as m
 from service.temporal import query_status
 from store import Store
 
-__all__ = ["Stuck", "Watch", "history_in_hand", "in_hand"]
+__all__ = ["Stuck", "TaskLost", "Watch", "history_in_hand", "in_hand"]
 
 # Real seconds a workflow may keep work in hand before the rehearsal says what it is.
 QUIET_PATIENCE_S = 60.0
@@ -86,9 +88,22 @@ class Stuck(RuntimeError):
     """Work that never finished: a diagnosis, not a hang."""
 
 
+class TaskLost(Stuck):
+    """A workflow task the test server will never complete nor time out (`Watch.lost_tasks`)."""
+
+
+# A started workflow task the server has neither completed nor timed out this many times its
+# own timeout after it started is lost for good (see `Watch.lost_tasks`).
+LOST_AFTER_TIMEOUTS = 2
+# Real seconds of work in hand after which quiet() asks whether a task was lost.
+LOST_CHECK_S = 25.0
+
+
 class Watch:
-    def __init__(self, client: Client, store: Store, mission: str, workflow_ids: Iterable[str]):
+    def __init__(self, client: Client, store: Store, mission: str, workflow_ids: Iterable[str],
+                 server_now: Callable[[], Awaitable[datetime]] | None = None):
         self.client = client
+        self.server_now = server_now
         self.store = store
         self.mission = mission
         self.ids = list(workflow_ids)
@@ -126,16 +141,55 @@ class Watch:
         self._seen[wid] = (run_id, read, work)
         return list(work)
 
+    async def lost_tasks(self, server_now: datetime) -> list[str]:
+        """The workflows whose last event is a workflow task started long past its timeout.
+
+        The time-skipping test server loses such a task: seen when a durable timer fires while
+        the task that cancels it (a phase woken by a signal cancels its deadline timer) is in
+        flight. The server removes the fired timer at once but holds its TimerFired event back
+        until the task completes, so the completion's CancelTimer names a timer it no longer
+        knows and is refused, and the task's timeout never recorded either: the run keeps a
+        started task forever (the real server drops the held-back event instead)."""
+        out: list[str] = []
+        for wid in self.ids:
+            handle = self.client.get_workflow_handle(wid)
+            try:
+                if (await handle.describe()).status != WorkflowExecutionStatus.RUNNING:
+                    continue
+                events = (await handle.fetch_history()).events
+            except RPCError:
+                continue
+            last = events[-1] if events else None
+            if last is None or last.event_type != T.EVENT_TYPE_WORKFLOW_TASK_STARTED:
+                continue
+            sched_id = last.workflow_task_started_event_attributes.scheduled_event_id
+            sched = next((e for e in reversed(events) if e.event_id == sched_id), None)
+            if sched is None:
+                continue
+            timeout = sched.workflow_task_scheduled_event_attributes.start_to_close_timeout.ToTimedelta()
+            started = last.event_time.ToDatetime(tzinfo=UTC)
+            if server_now - started > LOST_AFTER_TIMEOUTS * timeout:
+                out.append(f"{wid}: workflow task started at {started.isoformat()} (timeout {timeout}) "
+                           f"neither completed nor timed out")
+        return out
+
     async def quiet(self) -> None:
         """Return once nothing is in hand, twice in a row (a signal between two workflows is
         in flight for a moment after the sender's task completed)."""
-        deadline = time.monotonic() + QUIET_PATIENCE_S
+        start = time.monotonic()
+        deadline = start + QUIET_PATIENCE_S
         calm = 0
+        checked = False
         while True:
             busy = await self.busy()
             calm = 0 if busy else calm + 1
             if calm >= 2:
                 return
+            if not checked and self.server_now is not None and time.monotonic() > start + LOST_CHECK_S:
+                checked = True
+                lost = await self.lost_tasks(await self.server_now())
+                if lost:
+                    raise TaskLost("\n  ".join(lost))
             if time.monotonic() > deadline:
                 raise Stuck(f"work still in hand after {QUIET_PATIENCE_S:.0f} s:\n  " + "\n  ".join(busy))
             await asyncio.sleep(0.003)
