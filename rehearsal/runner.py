@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import shutil
 import tempfile
 from collections import defaultdict
@@ -31,7 +32,7 @@ from temporalio.worker import Worker
 from activities import ExitgateActivities
 from rules.evidence import Outcome
 from rules.plan import LoadedPlan
-from runtime import register_search_attributes, workflow_runner
+from runtime import WorkerStuck, register_search_attributes, running, workflow_runner
 from schemas import messages as m
 from schemas.ids import mission_workflow_id, phase_workflow_id
 from schemas.timefmt import format_timestamp, parse_timestamp
@@ -46,13 +47,15 @@ from .clock import CYCLE_US, ClockHeld, ServerClock, Windows, shift_for, to_us
 from .errors import RehearsalFailed
 from .scenario import LoadedScenario
 from .transcript import evidence_summary, gate_doc, phase_state
-from .watch import Stuck, Watch
+from .watch import Stuck, TaskLost, Watch
 
 __all__ = ["Progress", "RehearsalFailed", "rehearse"]
 
 Progress = Callable[[int, int, str], None]  # (instants done, instants in all, what now)
 QUEUE = "rehearsal"
 SETTLE_ROUNDS = 50
+ATTEMPTS = 5
+log = logging.getLogger(__name__)
 
 
 def test_server_binary() -> str:
@@ -65,7 +68,23 @@ def test_server_binary() -> str:
 
 
 async def rehearse(scn: LoadedScenario, progress: Progress | None = None) -> dict[str, Any]:
-    """Run the scenario and return its transcript (CONTRACT section 6)."""
+    """Run the scenario and return its transcript (CONTRACT section 6).
+
+    A run whose workflow task the test server lost (`Watch.lost_tasks`) is played again from
+    the start, on a fresh server: a rehearsal is deterministic, so the transcript is the one a
+    clean run gives."""
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            return await _rehearse_once(scn, progress)
+        except TaskLost as exc:
+            if attempt == ATTEMPTS:
+                raise RehearsalFailed(f"the test server lost a workflow task in {ATTEMPTS} runs of "
+                                      f"the scenario; last:\n  {exc}") from None
+            log.warning("rehearsal: the test server lost a workflow task (%s); playing the scenario again", exc)
+    raise AssertionError("unreachable")
+
+
+async def _rehearse_once(scn: LoadedScenario, progress: Progress | None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="exitgate-rehearse-") as tmp:
         store = Store.from_url(f"sqlite:///{tmp}/rehearsal.db")
         env = await WorkflowEnvironment.start_time_skipping(
@@ -74,14 +93,23 @@ async def rehearse(scn: LoadedScenario, progress: Progress | None = None) -> dic
         try:
             await register_search_attributes(env.client)
             run = _Run(scn, env, store, progress)
-            async with Worker(env.client, task_queue=QUEUE, workflows=WORKFLOWS,
-                              activities=ExitgateActivities(store).all(), workflow_runner=workflow_runner()):
-                try:
-                    return await run.play()
-                except (Stuck, ClockHeld) as exc:
-                    raise RehearsalFailed(str(exc)) from None
-                finally:
-                    await run.terminate()
+            try:
+                async with running(Worker(env.client, task_queue=QUEUE, workflows=WORKFLOWS,
+                                          activities=ExitgateActivities(store).all(),
+                                          workflow_runner=workflow_runner())):
+                    try:
+                        return await run.play()
+                    except TaskLost:
+                        raise
+                    except (Stuck, ClockHeld) as exc:
+                        lost = await run.watch.lost_tasks(await env.get_current_time())
+                        if lost:
+                            raise TaskLost("\n  ".join(lost)) from None
+                        raise RehearsalFailed(str(exc)) from None
+                    finally:
+                        await run.terminate()
+            except WorkerStuck as exc:
+                raise RehearsalFailed(str(exc)) from None
         finally:
             await env.shutdown()
             store.close()
@@ -97,7 +125,8 @@ class _Run:
         plans = [scn.plan, *scn.migrations.values()]
         self.phase_ids = sorted({ph for p in plans for ph in p.phases})
         self.watch = Watch(env.client, store, self.mission,
-                           [mission_workflow_id(self.mission)] + [phase_workflow_id(self.mission, p) for p in self.phase_ids])
+                           [mission_workflow_id(self.mission)] + [phase_workflow_id(self.mission, p) for p in self.phase_ids],
+                           server_now=env.get_current_time)
         self.server_now = 0  # the service's clock: the current instant on the server
         self.service = Service(store, env.client, QUEUE, clock=lambda: self.server_now)
         self.clock: ServerClock | None = None

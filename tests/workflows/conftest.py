@@ -19,6 +19,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities import MemoryBackend
+from runtime.lifetime import running
 from worker import build_worker, register_search_attributes
 
 from .helpers import Rig
@@ -53,7 +54,7 @@ async def rig(env: WorkflowEnvironment) -> AsyncIterator[Rig]:
     rig = Rig(env, env.client, backend, queue)
     # Leftovers are terminated while the worker still runs, so nothing it was doing is left
     # half-done on the server.
-    async with build_worker(env.client, backend, queue):
+    async with running(build_worker(env.client, backend, queue)):
         try:
             yield rig
         finally:

@@ -18,6 +18,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from activities import MemoryBackend, plan_spec
+from rehearsal.watch import history_in_hand
 from rules.plan import LoadedPlan, load_plan
 from schemas.messages import (
     ApproveInput,
@@ -257,8 +258,12 @@ async def open_work(client: Client) -> list[str]:
             continue
         raw = d.raw_description
         acts = [f"{a.activity_type.name} attempt {a.attempt} state {a.state}" for a in raw.pending_activities]
-        wft = "pending workflow task" if raw.HasField("pending_workflow_task") else "no workflow task"
-        out.append(f"{wid} ({d.workflow_type}, run {run}): {wft}; activities: {acts or 'none'}")
+        # The time-skipping server never fills pending_workflow_task: the history says.
+        held, _ = await history_in_hand(client, wid, run)
+        if raw.HasField("pending_workflow_task") and "a workflow task" not in held:
+            held.append("a workflow task")
+        out.append(f"{wid} ({d.workflow_type}, run {run}): in hand: {', '.join(held) or 'no workflow task'}; "
+                   f"activities: {acts or 'none'}")
     return out
 
 

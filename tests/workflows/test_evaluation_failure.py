@@ -12,6 +12,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities import MemoryBackend
 from rules.series import EvidenceIndex
+from runtime.lifetime import running
 from schemas.messages import EvidenceChanged
 from worker import build_worker
 
@@ -47,7 +48,7 @@ class PoisonedBackend(MemoryBackend):
 async def poisoned(env: WorkflowEnvironment) -> AsyncIterator[Rig]:
     backend, queue = PoisonedBackend(), f"exitgate-test-{uuid.uuid4()}"
     rig = Rig(env, env.client, backend, queue)
-    async with build_worker(env.client, backend, queue):
+    async with running(build_worker(env.client, backend, queue)):
         try:
             yield rig
         finally:

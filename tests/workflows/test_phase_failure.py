@@ -7,6 +7,7 @@ import uuid
 from pathlib import Path
 
 from activities import MemoryBackend
+from runtime.lifetime import running
 from schemas.messages import MissionStatus
 from worker import build_worker
 
@@ -26,7 +27,7 @@ async def test_terminated_phase_is_failed_and_reopen_restarts_it(tmp_path: Path)
     env = await start_server(tmp_path / "temporal.db")
     try:
         backend, queue = MemoryBackend(), f"exitgate-test-{uuid.uuid4()}"
-        async with build_worker(env.client, backend, queue):
+        async with running(build_worker(env.client, backend, queue)):
             await _terminated(Rig(env, env.client, backend, queue))
     finally:
         await env.shutdown()

@@ -15,6 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities import plan_spec
 from rules.plan import load_plan
 from runtime import relay_once
+from runtime.lifetime import running
 from schemas.ids import phase_workflow_id
 from schemas.messages import Limits, PhaseInput, PhaseResult
 from store import Store
@@ -36,7 +37,7 @@ async def test_evidence_stored_while_temporal_is_unreachable_reaches_the_phase(
     store.register_mission(plan, "cora")
     queue = f"exitgate-test-{uuid.uuid4()}"
     try:
-        async with build_worker(env.client, store, queue):
+        async with running(build_worker(env.client, store, queue)):
             store.ingest(plan, [record("r1", 3)], backfill=True, actor="test")
             # No phase runs yet: nothing to tell, and the change is done with.
             assert await relay_once(store, env.client) == 1 and store.pending_changes() == []

@@ -15,6 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities import MemoryBackend
 from runtime import signal_evidence_changed
+from runtime.lifetime import running
 from schemas.messages import EvidenceChanged, Limits
 from worker import build_worker
 from workflows.common import GATE_STATES_KEY, MISSION_KEY, PHASE_KEY
@@ -34,7 +35,7 @@ async def test_flood_past_the_per_run_limit_loses_nothing(tmp_path: Path) -> Non
     try:
         backend, queue = MemoryBackend(), f"exitgate-test-{uuid.uuid4()}"
         rig = Rig(env, env.client, backend, queue)
-        async with build_worker(env.client, backend, queue):
+        async with running(build_worker(env.client, backend, queue)):
             plan = rig.load(plan_doc([phase("p1", [gate("g1")])]))
             rig.evidence("m1", "ind.a", 3, day=1)
             # The limit in this test is at the run's own threshold: a burst cannot always

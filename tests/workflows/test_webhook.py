@@ -14,6 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities import MemoryBackend
 from activities.webhook import Webhook
+from runtime.lifetime import running
 from tests.webhook_receiver import Receiver, webhook_receiver
 from worker import build_worker
 
@@ -38,7 +39,7 @@ async def hooked(env: WorkflowEnvironment) -> AsyncIterator[tuple[Rig, Receiver]
     rig = Rig(env, env.client, backend, queue)
     with webhook_receiver() as rec:
         hook = Webhook(rec.url, secret="s3cret", attempts=2, backoff_s=0.01, timeout_s=2)
-        async with build_worker(env.client, backend, queue, hook):
+        async with running(build_worker(env.client, backend, queue, hook)):
             try:
                 yield rig, rec
             finally:
