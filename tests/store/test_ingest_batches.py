@@ -132,3 +132,19 @@ def test_failure_mid_chunk_keeps_earlier_chunks_and_nothing_of_its_own(
     assert [o.status for o in again] == ["duplicate"] * 3 + ["stored"] * 5
     assert set(_rows(store)) == {f"r{i}" for i in range(8)}
     assert store.audit_verify().ok
+
+
+@pytest.mark.parametrize("enabled", [True, False], ids=["collector-on", "collector-off"])
+def test_import_leaves_the_collector_as_it_found_it(store: Store, sample_plan: LoadedPlan, enabled: bool) -> None:
+    import gc
+
+    was = gc.isenabled()
+    try:
+        (gc.enable if enabled else gc.disable)()
+        store.ingest(sample_plan, [_plain(0)], backfill=True, actor="t")
+        assert gc.isenabled() is enabled
+        with pytest.raises(RuntimeError):
+            store.ingest(sample_plan, [_plain(1), _Explodes(_plain(2))], backfill=True, actor="t")
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()
