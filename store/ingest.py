@@ -3,11 +3,11 @@
 Each chunk: prefetch what acceptance needs (records already stored under the chunk's ids and
 its supersedes targets, and which targets are already corrected) in two queries, decide every
 record with `rules.evidence.check_record`, insert the accepted ones (COPY on PostgreSQL,
-streamed while the chunk is decided; "on conflict do nothing" on SQLite), and append the chunk's audit entry, all in one
-transaction. If another importer won a race for an id (or for correcting the same record),
-the insert says so (a unique violation, or fewer rows back than were sent): the chunk is
-rolled back and decided again against the now-visible rows, so the end state is the same as
-if the imports had run one after the other.
+streamed while the chunk is decided; "on conflict do nothing" on SQLite), and append the
+chunk's audit entry, all in one transaction. If another importer won a race for an id (or
+for correcting the same record), the insert says so (a unique violation, or fewer rows back
+than were sent): the chunk is rolled back and decided again against the now-visible rows, so
+the end state is the same as if the imports had run one after the other.
 """
 
 from __future__ import annotations
@@ -191,9 +191,9 @@ def collector_paused() -> Iterator[None]:
     An import keeps an outcome per record and each chunk allocates thousands of objects (raw
     records, Records, rows), and every such burst made the collector walk all the objects in
     the process again: a fifth of the import's CPU (ten full collections in an import of
-    100,000 records). Nothing an import builds forms a reference cycle (what it drops is
-    freed by reference counting), so the pause only delays other threads' cyclic garbage
-    until the import ends. Process-wide, so concurrent imports count their pauses and the
+    100,000 records). What an import drops is freed by reference counting, but for a few
+    objects of each chunk's database session, collected once the import ends; the pause also
+    delays other threads' cyclic garbage until then. Process-wide, so concurrent imports count their pauses and the
     last one out restores the collector as the first one found it."""
     global _gc_pauses, _gc_was_enabled
     with _gc_lock:
