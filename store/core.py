@@ -27,7 +27,7 @@ from schemas.register import Assignment, Register, RegisterChange
 from . import migrate, outbox
 from . import register as role_register
 from .audit import GENESIS, AuditEntry, VerifyResult, entry_hash, payload_text, verify_rows
-from .ingest import ingest_chunk
+from .ingest import collector_paused, ingest_chunk
 from .models import StoredNotification
 from .settings import StoreSettings
 from .tables import (
@@ -251,6 +251,11 @@ class Store:
         Work is committed a chunk at a time, each chunk with its audit entry in the same
         transaction: a crash leaves whole chunks or nothing, and re-sending gives the same state.
         """
+        with collector_paused():
+            return self._ingest(plan, raws, received_at, backfill, actor, lines, progress)
+
+    def _ingest(self, plan: LoadedPlan, raws: Iterable[Any], received_at: int | None, backfill: bool,
+                actor: str, lines: bool, progress: Any) -> list[Outcome]:
         outcomes: list[Outcome] = []
         receipt = now_us() if received_at is None else received_at
         chunk: list[tuple[int | None, Any]] = []

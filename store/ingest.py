@@ -3,18 +3,21 @@
 Each chunk: prefetch what acceptance needs (records already stored under the chunk's ids and
 its supersedes targets, and which targets are already corrected) in two queries, decide every
 record with `rules.evidence.check_record`, insert the accepted ones (COPY on PostgreSQL,
-"on conflict do nothing" on SQLite), and append the chunk's audit entry, all in one
-transaction. If another importer won a race for an id (or for correcting the same record),
-the insert says so (a unique violation, or fewer rows back than were sent): the chunk is
-rolled back and decided again against the now-visible rows, so the end state is the same as
-if the imports had run one after the other.
+streamed while the chunk is decided; "on conflict do nothing" on SQLite), and append the
+chunk's audit entry, all in one transaction. If another importer won a race for an id (or
+for correcting the same record), the insert says so (a unique violation, or fewer rows back
+than were sent): the chunk is rolled back and decided again against the now-visible rows, so
+the end state is the same as if the imports had run one after the other.
 """
 
 from __future__ import annotations
 
+import gc
 import json
+import threading
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -83,25 +86,38 @@ def _prefetch(store: Store, session: Session, ids: set[str]) -> _ChunkKnown:
 def _prefetch_pg(session: Session, ids: set[str]) -> _ChunkKnown:
     # One array parameter per lookup: an index scan however large the table (long IN lists of
     # separate parameters made the planner flip to sequential scans once the table grew, and
-    # cost the driver a placeholder each).
+    # cost the driver a placeholder each). The array goes as one comma-separated text, split by
+    # the server: evidence ids never hold a comma (only valid ids are looked up), and the
+    # driver's array dumper quotes element by element in Python.
     raw = session.connection().connection.driver_connection
-    wanted = list(ids)
+    wanted = ",".join(ids)
     rows: dict[str, Record] = {}
     with raw.cursor() as cur:  # type: ignore[union-attr]
-        cur.execute(f"SELECT {', '.join(_COLUMNS)} FROM evidence WHERE id = ANY(%s)", (wanted,))
+        cur.execute(f"SELECT {', '.join(_COLUMNS)} FROM evidence WHERE id = ANY(string_to_array(%s, ','))",
+                    (wanted,))
         for r in cur.fetchall():
             rec = _record(dict(zip(_COLUMNS, r, strict=True)))
             rows[rec.id] = rec
-        cur.execute("SELECT supersedes FROM evidence WHERE supersedes = ANY(%s)", (wanted,))
+        cur.execute("SELECT supersedes FROM evidence WHERE supersedes = ANY(string_to_array(%s, ','))", (wanted,))
         corrected = {r[0] for r in cur.fetchall()}
     return _ChunkKnown(rows, corrected)
 
 
-def _parse(chunk: list[tuple[int | None, Any]], lines: bool) -> list[tuple[int | None, Any]]:
+def _parse(chunk: list[tuple[int | None, Any]], lines: bool) -> tuple[list[tuple[int | None, Any]], set[str]]:
+    """The chunk's raw records (or the outcomes rejecting unreadable lines), and the ids
+    acceptance may look up: each record's id and supersedes target, where valid."""
     out: list[tuple[int | None, Any]] = []
-    for line, raw in chunk:
-        out.append((line, parse_line(raw, line) if lines else raw))
-    return out
+    wanted: set[str] = set()
+    for line, text in chunk:
+        raw = parse_line(text, line) if lines else text
+        out.append((line, raw))
+        if isinstance(raw, dict):
+            rid, target = raw.get("id"), raw.get("supersedes")
+            if is_evidence_id(rid):
+                wanted.add(rid)
+            if target is not None and is_evidence_id(target):
+                wanted.add(target)
+    return out, wanted
 
 
 def _value_text(v: Any) -> str:
@@ -116,17 +132,38 @@ def _value_text(v: Any) -> str:
     return int.__repr__(v) if isinstance(v, int) else float.__repr__(v)
 
 
-def _insert(store: Store, session: Session, recs: list[Record], backfill: bool) -> None:
-    """Insert the chunk's accepted records; raise _LostRace if another importer stored one of
-    their ids (or corrected one of their targets) first."""
-    if not recs:
-        return
-    rows = [(r.id, r.mission, r.indicator, _value_text(r.value), r.observed_at, r.reported_at, r.received_at,
-             r.known_at, r.source, r.supersedes,
-             json.dumps(r.provenance, ensure_ascii=False) if r.provenance is not None else None, backfill)
-            for r in recs]
+def _row(r: Record, backfill: bool) -> tuple[Any, ...]:
+    return (r.id, r.mission, r.indicator, _value_text(r.value), r.observed_at, r.reported_at, r.received_at,
+            r.known_at, r.source, r.supersedes,
+            json.dumps(r.provenance, ensure_ascii=False) if r.provenance is not None else None, backfill)
+
+
+_COPY = f"COPY evidence ({', '.join(_COLUMNS)}) FROM STDIN"
+
+
+@contextmanager
+def _sink(store: Store, session: Session) -> Iterator[Callable[[tuple[Any, ...]], None]]:
+    """Where the chunk's accepted rows go as they are decided; raises _LostRace if another
+    importer stored one of their ids (or corrected one of their targets) first.
+
+    On PostgreSQL a COPY straight into the table, open while the chunk is decided: the server
+    inserts and indexes what was sent while the next records are checked, instead of after
+    all of them. The chunk's ids were looked up in this transaction, so a unique violation
+    means a concurrent importer committed one of them since (PostgreSQL waits for that
+    importer's commit before raising); the chunk is then decided again. A staging table and
+    INSERT ... ON CONFLICT cost twice the writes for that rare race."""
     if store.dialect == "postgresql":
-        _insert_copy(session, rows)
+        raw = session.connection().connection.driver_connection
+        with raw.cursor() as cur:  # type: ignore[union-attr]
+            try:
+                with cur.copy(_COPY) as copy:
+                    yield copy.write_row
+            except psycopg.errors.UniqueViolation:
+                raise _LostRace from None
+        return
+    rows: list[tuple[Any, ...]] = []
+    yield rows.append
+    if not rows:
         return
     table = EvidenceRow.__table__  # type: ignore[attr-defined]
     stmt = sqlite.insert(table).on_conflict_do_nothing().returning(table.c.id)
@@ -138,52 +175,63 @@ def _insert(store: Store, session: Session, recs: list[Record], backfill: bool) 
         raise _LostRace
 
 
-def _insert_copy(session: Session, rows: list[tuple[Any, ...]]) -> None:
-    # COPY straight into the table: the chunk's ids were looked up in this transaction, so a
-    # unique violation means a concurrent importer committed one of them since (PostgreSQL
-    # waits for that importer's commit before raising); the chunk is then decided again. A
-    # staging table and INSERT ... ON CONFLICT cost twice the writes for that rare race.
-    raw = session.connection().connection.driver_connection
-    with raw.cursor() as cur:  # type: ignore[union-attr]
-        try:
-            with cur.copy(f"COPY evidence ({', '.join(_COLUMNS)}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-        except psycopg.errors.UniqueViolation:
-            raise _LostRace from None
-
-
 class _LostRace(Exception):
     pass
 
 
+_gc_lock = threading.Lock()
+_gc_pauses = 0
+_gc_was_enabled = False
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Automatic cyclic garbage collection off for an import.
+
+    An import keeps an outcome per record and each chunk allocates thousands of objects (raw
+    records, Records, rows), and every such burst made the collector walk all the objects in
+    the process again: a fifth of the import's CPU (ten full collections in an import of
+    100,000 records). What an import drops is freed by reference counting, but for a few
+    objects of each chunk's database session, collected once the import ends; the pause also
+    delays other threads' cyclic garbage until then. Process-wide, so concurrent imports count their pauses and the
+    last one out restores the collector as the first one found it."""
+    global _gc_pauses, _gc_was_enabled
+    with _gc_lock:
+        if _gc_pauses == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_pauses += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_pauses -= 1
+            if _gc_pauses == 0 and _gc_was_enabled:
+                gc.enable()
+
+
 def ingest_chunk(store: Store, plan: LoadedPlan, chunk: list[tuple[int | None, Any]], received_at: int,
                  backfill: bool, actor: str, lines: bool) -> list[Outcome]:
-    parsed = _parse(chunk, lines)
-    wanted: set[str] = set()
-    for _, raw in parsed:
-        if isinstance(raw, dict):
-            for key in ("id", "supersedes"):
-                if is_evidence_id(raw.get(key)):
-                    wanted.add(raw[key])
+    parsed, wanted = _parse(chunk, lines)
     for _attempt in range(_RETRIES):
         try:
             with store.session() as session:
                 known = _prefetch(store, session, wanted)
                 outcomes: list[Outcome] = []
                 accepted: list[Record] = []
-                for line, raw in parsed:
-                    if isinstance(raw, Outcome):
-                        outcomes.append(raw)
-                        continue
-                    res = check_record(raw, plan, known, line=line, received_at=received_at, backfill=backfill)
-                    if isinstance(res, Outcome):
-                        outcomes.append(res)
-                        continue
-                    known.accept(res)
-                    accepted.append(res)
-                    outcomes.append(Outcome("stored", res.id, line))
-                _insert(store, session, accepted, backfill)
+                with _sink(store, session) as write:
+                    for line, raw in parsed:
+                        if isinstance(raw, Outcome):
+                            outcomes.append(raw)
+                            continue
+                        res = check_record(raw, plan, known, line=line, received_at=received_at, backfill=backfill)
+                        if isinstance(res, Outcome):
+                            outcomes.append(res)
+                            continue
+                        known.accept(res)
+                        accepted.append(res)
+                        write(_row(res, backfill))
+                        outcomes.append(Outcome("stored", res.id, line))
                 counts = Counter(o.status for o in outcomes)
                 store.audit_append("evidence.import" if not backfill else "evidence.backfill", {
                     "mission": plan.mission_id, "plan_sha256": plan.sha256, "received_at": received_at,
