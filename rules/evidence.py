@@ -239,6 +239,9 @@ def check_record(
     if "source" in raw:
         if not isinstance(source, str) or not source:
             errors.append(FieldError("source", "must be a non-empty string"))
+        elif "\x00" in source:
+            # PostgreSQL's text cannot hold it: stored, it would fail its whole chunk.
+            errors.append(FieldError("source", "must not contain the NUL character (U+0000)"))
         elif indicator is not None and indicator.sources is not None and source not in indicator.sources:
             errors.append(FieldError("source", f"source {shown(source)} may not report {indicator.id!r} (allowed: {', '.join(indicator.sources)})"))
 

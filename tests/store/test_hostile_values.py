@@ -3,13 +3,15 @@ reason without losing the batch's good records, and nothing stored can break eva
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import text
 
 from rules.evaluate import evaluate
-from rules.plan import LoadedPlan
+from rules.plan import LoadedPlan, load_plan
 from schemas.timefmt import parse_timestamp
 from store import Store
 
@@ -84,3 +86,19 @@ def _evidence(node: dict[str, Any]) -> list[str]:
     if node["node"] == "benchmark":
         return list(node["evidence"])
     return [rid for c in node["children"] for rid in _evidence(c)]
+
+
+def test_a_nul_in_source_is_refused_and_the_batch_survives(store: Store) -> None:
+    # PostgreSQL's text holds no NUL: stored, it failed the whole chunk's COPY (an indicator
+    # without `sources` took any text). Refused in acceptance, on both backends alike.
+    doc = json.loads((Path(__file__).parents[2] / "samples" / "valdoria" / "plan.json").read_text())
+    del doc["indicators"][0]["sources"]
+    plan = load_plan(doc)
+    store.register_mission(plan, "test")
+    outcomes = store.ingest(plan, [_rec("good1"), _rec("n1", source="sa\x00ge"), _rec("good2", value=6)],
+                            actor="system:sage", received_at=parse_timestamp("2025-03-01T00:00:00Z"))
+    assert [o.status for o in outcomes] == ["stored", "rejected", "stored"]
+    assert [(e.field, e.reason) for e in outcomes[1].errors] == [
+        ("source", "must not contain the NUL character (U+0000)")]
+    assert _ids(store) == {"good1", "good2"}
+    assert store.audit_verify().ok
