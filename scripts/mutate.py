@@ -135,6 +135,9 @@ EQUIVALENT: dict[str, str] = {
         "the search for the next pass may start at the step that just failed to pass: it never matches",
     "rules/timeline_summary.py::summarize: constant `True` -> `False` #4":
         "zip(strict=False) over a gate's and a benchmark's statuses, one per instant each",
+    "lifecycle/authority.py::_why_not: constant `0` -> `1`":
+        "`a.until_us or 0`: every assignment reaching it has an until (it is neither in force at `at` nor "
+        "starts after it, so it ended; an open-ended one that has started is in force)",
     "rules/plan.py::_rule_problems: constant `1` -> `0`": _SCHEMA_FIRST + " (at_least >= 1)",
     "rules/plan.py::_benchmark_problems: swap call `any` -> `all`":
         _SCHEMA_FIRST + " (no boolean inside a [low, high] threshold)",
