@@ -89,15 +89,27 @@ EQUIVALENT: dict[str, str] = {
         "the numeric branch answers False whenever a value is a bool, as the boolean branch does unless both "
         "are; two bools are only ever values of a boolean indicator",
     "rules/series.py::IndicatorSeries.__post_init__: constant `0` -> `1`":
-        "a series is built only for an indicator with at least one record, so n is never 0",
+        "a series is built only for an indicator with at least one record, so n is never 0 (but "
+        "IndicatorSeries.empty, which with_records merges at once with at least one record, never viewed)",
     "rules/series.py::IndicatorSeries.view: compare `as_of >= self._all_known_at` -> `(as_of > self._all_known_at)`":
         "at exactly the last knowledge time the general path computes the same view",
     "rules/series.py::IndicatorSeries.view: constant `True` -> `False`": _PREFIX,
     "rules/series.py::IndicatorSeries.view: constant `True` -> `False` #1": _PREFIX,
-    "rules/series.py::IndicatorSeries.view: compare `len(self._views) >= 4` -> `(len(self._views) > 4)`":
-        "the view cache holds one more instant: memory, not results",
-    "rules/series.py::IndicatorSeries.view: drop call `self._views.pop(next(iter(self._views)))` -> `pass`":
-        "the view cache is never trimmed: memory, not results",
+    "rules/series.py::IndicatorSeries.view: compare `start <= as_of < until` -> `(start < as_of < until)`":
+        "at exactly the instant a cached view was made for, the view is computed again: the same view "
+        "(the cache and the memo on it only save work)",
+    "rules/series.py::IndicatorSeries._next_change: compare `known > as_of` -> `(known >= as_of)`":
+        "a bound of as_of itself only makes the cached view serve no later instant: each is computed again",
+    "rules/series.py::IndicatorSeries._next_change: compare `self.superseded_at != NEVER` -> "
+    "`(self.superseded_at == NEVER)`":
+        "a record is replaced at its corrector's knowledge time; the corrector (same indicator, acceptance) is "
+        "either observed after T, and obs[hi] comes no later, or observed by T and not yet known, and in "
+        "`known`: the other two bounds already stop the view there",
+    "rules/series.py::IndicatorSeries.merged: compare `len(fresh) <= 16` -> `(len(fresh) < 16)`":
+        "which of two ways of splicing the ids: both give the same list",
+    "rules/series.py::IndicatorSeries.merged: constant `True` -> `False`":
+        "zip(strict=False) over the positions and the records they were found for: same length",
+    "rules/series.py::IndicatorSeries.merged: constant `True` -> `False` #1": "as the one above",
     "rules/series.py::EvidenceIndex.__init__: boolean `r.supersedes is not None and r.supersedes in by_id` -> "
     "`(r.supersedes is not None or r.supersedes in by_id)`":
         "it also marks targets that are not in the index, and marks are only read for records that are",
