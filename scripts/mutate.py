@@ -80,6 +80,16 @@ EQUIVALENT: dict[str, str] = {
     "rules/evaluate.py::format_value: compare `abs(v) < 1e15` -> `(abs(v) <= 1000000000000000.0)`":
         "int() and the fixed-point format both print a whole float's digits exactly; the bound only "
         "picks one",
+    "rules/evaluate.py::evaluate_benchmark: compare `len(view.memo) >= _MEMO_RESULTS` -> `(len(view.memo) > _MEMO_RESULTS)`":
+        "a view's memo holds one result more before it is emptied: memory, not results (a result is only "
+        "found under the key it was computed for)",
+    "rules/evaluate.py::evaluate_benchmark: drop call `view.memo.clear()` -> `pass`":
+        "a view's memo is never emptied: memory, not results",
+    "rules/evaluate.py::evaluate_gate: compare `len(index.memo) >= _MEMO_GATES` -> `(len(index.memo) > _MEMO_GATES)`":
+        "one gate's digest states more are kept: memory; a resumed digest equals the whole one "
+        "(test_evaluation_memo), kept states or not",
+    "rules/evaluate.py::evaluate_gate: drop call `index.memo.clear()` -> `pass`":
+        "the digest states are never emptied: memory, not results (as above)",
     "rules/evaluate.py::_explain: constant `True` -> `False`":
         "zip(strict=False) over two lists that have one entry per child by construction",
     "rules/evidence.py::values_equal: boolean `a is None or b is None` -> `(a is None and b is None)`":
