@@ -50,8 +50,9 @@ TABLE: dict[str, tuple[str, ...]] = {
     "rules/tree.py": (*RULE_TESTS, "tests/rules/test_plan_rejections.py"),
     "rules/compiler.py": RULE_TESTS,
     "rules/evaluate.py": (*RULE_TESTS, "tests/timeline/test_exact.py", "tests/rules/test_value_range.py",
-                          "tests/plans/test_coverage.py", "tests/plans/test_plan_test.py"),
-    "rules/series.py": ("tests/rules/test_series.py", "tests/rules/test_value_range.py", *RULE_TESTS),
+                          "tests/plans/test_coverage.py", "tests/plans/test_plan_test.py", "tests/rules/test_evaluation_memo.py"),
+    "rules/series.py": ("tests/rules/test_series.py", "tests/rules/test_series_merge.py", "tests/rules/test_value_range.py",
+                        "tests/rules/test_evaluation_memo.py", *RULE_TESTS),
     "rules/evidence.py": ("tests/rules/test_evidence_rejections.py", "tests/rules/test_value_range.py", *RULE_TESTS),
     "rules/plan.py": ("tests/rules/test_plan_rejections.py", "tests/rules/test_plan_votes.py", "tests/rules/test_plan_horizons.py",
                       "tests/rules/test_schema_agreement.py", *RULE_TESTS),
@@ -60,8 +61,10 @@ TABLE: dict[str, tuple[str, ...]] = {
     "rules/timeline.py": ("tests/timeline/test_walk.py", "tests/timeline/test_row_fsums.py", "tests/timeline/test_edges.py", "tests/timeline/test_exact.py", "tests/timeline/test_random.py",
                           "tests/timeline/test_valdoria.py", "tests/timeline/test_summary.py"),
     "rules/timeline_summary.py": ("tests/timeline/test_summary.py", "tests/timeline/test_cli.py"),
-    "store/ingest.py": ("tests/store/test_ingest.py", "tests/store/test_concurrency.py::test_two_processes_import_the_same_file"),
+    "store/ingest.py": ("tests/store/test_ingest.py", "tests/store/test_outbox.py",
+                        "tests/store/test_concurrency.py::test_two_processes_import_the_same_file"),
     "lifecycle/gate.py": ("tests/lifecycle",),
+    "lifecycle/authority.py": ("tests/lifecycle/test_authority.py", "tests/lifecycle/test_gate.py", "tests/store/test_register.py"),
     "store/audit.py": ("tests/store/test_audit_verify.py", "tests/store/test_audit_tamper.py", "tests/store/test_ingest.py::test_imports_are_audited"),
 }
 
@@ -77,6 +80,16 @@ EQUIVALENT: dict[str, str] = {
     "rules/evaluate.py::format_value: compare `abs(v) < 1e15` -> `(abs(v) <= 1000000000000000.0)`":
         "int() and the fixed-point format both print a whole float's digits exactly; the bound only "
         "picks one",
+    "rules/evaluate.py::evaluate_benchmark: compare `len(view.memo) >= _MEMO_RESULTS` -> `(len(view.memo) > _MEMO_RESULTS)`":
+        "a view's memo holds one result more before it is emptied: memory, not results (a result is only "
+        "found under the key it was computed for)",
+    "rules/evaluate.py::evaluate_benchmark: drop call `view.memo.clear()` -> `pass`":
+        "a view's memo is never emptied: memory, not results",
+    "rules/evaluate.py::evaluate_gate: compare `len(index.memo) >= _MEMO_GATES` -> `(len(index.memo) > _MEMO_GATES)`":
+        "one gate's digest states more are kept: memory; a resumed digest equals the whole one "
+        "(test_evaluation_memo), kept states or not",
+    "rules/evaluate.py::evaluate_gate: drop call `index.memo.clear()` -> `pass`":
+        "the digest states are never emptied: memory, not results (as above)",
     "rules/evaluate.py::_explain: constant `True` -> `False`":
         "zip(strict=False) over two lists that have one entry per child by construction",
     "rules/evidence.py::values_equal: boolean `a is None or b is None` -> `(a is None and b is None)`":
@@ -86,15 +99,27 @@ EQUIVALENT: dict[str, str] = {
         "the numeric branch answers False whenever a value is a bool, as the boolean branch does unless both "
         "are; two bools are only ever values of a boolean indicator",
     "rules/series.py::IndicatorSeries.__post_init__: constant `0` -> `1`":
-        "a series is built only for an indicator with at least one record, so n is never 0",
+        "a series is built only for an indicator with at least one record, so n is never 0 (but "
+        "IndicatorSeries.empty, which with_records merges at once with at least one record, never viewed)",
     "rules/series.py::IndicatorSeries.view: compare `as_of >= self._all_known_at` -> `(as_of > self._all_known_at)`":
         "at exactly the last knowledge time the general path computes the same view",
     "rules/series.py::IndicatorSeries.view: constant `True` -> `False`": _PREFIX,
     "rules/series.py::IndicatorSeries.view: constant `True` -> `False` #1": _PREFIX,
-    "rules/series.py::IndicatorSeries.view: compare `len(self._views) >= 4` -> `(len(self._views) > 4)`":
-        "the view cache holds one more instant: memory, not results",
-    "rules/series.py::IndicatorSeries.view: drop call `self._views.pop(next(iter(self._views)))` -> `pass`":
-        "the view cache is never trimmed: memory, not results",
+    "rules/series.py::IndicatorSeries.view: compare `start <= as_of < until` -> `(start < as_of < until)`":
+        "at exactly the instant a cached view was made for, the view is computed again: the same view "
+        "(the cache and the memo on it only save work)",
+    "rules/series.py::IndicatorSeries._next_change: compare `known > as_of` -> `(known >= as_of)`":
+        "a bound of as_of itself only makes the cached view serve no later instant: each is computed again",
+    "rules/series.py::IndicatorSeries._next_change: compare `self.superseded_at != NEVER` -> "
+    "`(self.superseded_at == NEVER)`":
+        "a record is replaced at its corrector's knowledge time; the corrector (same indicator, acceptance) is "
+        "either observed after T, and obs[hi] comes no later, or observed by T and not yet known, and in "
+        "`known`: the other two bounds already stop the view there",
+    "rules/series.py::IndicatorSeries.merged: compare `len(fresh) <= 16` -> `(len(fresh) < 16)`":
+        "which of two ways of splicing the ids: both give the same list",
+    "rules/series.py::IndicatorSeries.merged: constant `True` -> `False`":
+        "zip(strict=False) over the positions and the records they were found for: same length",
+    "rules/series.py::IndicatorSeries.merged: constant `True` -> `False` #1": "as the one above",
     "rules/series.py::EvidenceIndex.__init__: boolean `r.supersedes is not None and r.supersedes in by_id` -> "
     "`(r.supersedes is not None or r.supersedes in by_id)`":
         "it also marks targets that are not in the index, and marks are only read for records that are",
@@ -123,12 +148,6 @@ EQUIVALENT: dict[str, str] = {
     "rules/documents.py::_mapping: constant `True` -> `False`":
         "PyYAML fills nested values in place before the document is returned, deep or not",
     "rules/documents.py::_mapping: constant `True` -> `False` #1": "as the one above",
-    "store/ingest.py::_prefetch_pg: drop call `cur.execute(\"ANALYZE ids_in\")` -> `pass`":
-        "planner statistics: speed, not results",
-    "store/ingest.py::_prefetch_pg: drop call `cur.execute(\"DELETE FROM ids_in\")` -> `pass`":
-        "the staging table is ON COMMIT DELETE ROWS and filled once per transaction",
-    "store/ingest.py::_insert_copy: drop call `cur.execute(\"DELETE FROM evidence_in\")` -> `pass`":
-        "the staging table is ON COMMIT DELETE ROWS and filled once per transaction",
     "store/ingest.py::_prefetch_pg: constant `True` -> `False`":
         "zip(strict=False) over a row and the column names it was selected by: same length",
     "store/ingest.py::_insert: constant `True` -> `False`":
@@ -139,46 +158,30 @@ EQUIVALENT: dict[str, str] = {
         "the search for the next pass may start at the step that just failed to pass: it never matches",
     "rules/timeline_summary.py::summarize: constant `True` -> `False` #4":
         "zip(strict=False) over a gate's and a benchmark's statuses, one per instant each",
+    "lifecycle/authority.py::_why_not: constant `0` -> `1`":
+        "`a.until_us or 0`: every assignment reaching it has an until (it is neither in force at `at` nor "
+        "starts after it, so it ended; an open-ended one that has started is in force)",
     "rules/plan.py::_rule_problems: constant `1` -> `0`": _SCHEMA_FIRST + " (at_least >= 1)",
     "rules/plan.py::_benchmark_problems: swap call `any` -> `all`":
         _SCHEMA_FIRST + " (no boolean inside a [low, high] threshold)",
 }
 
-# rules/timeline.py: its walk keeps shortcuts (a running min and max, flags of what changed,
-# the rule re-run only on a move) whose every fallback gives the same value; these mutants only
-# take the fallback more often, or mutate what the data cannot reach. (docs/mutation.md)
+# rules/timeline.py: the counts, exact sums and extremes of every window come from intervals
+# of instants; these mutants only change how work is grouped or repeated, or what the data
+# cannot reach. (docs/mutation.md)
 _TL = "rules/timeline.py::"
-_SEED = ("the running count only decides when a window's min and max are re-seeded; a count that "
-         "runs high or never reaches 1 leaves them None, and extremes() recomputes them from the "
-         "window's points: slower, same values")
 _NO_SERIES = "an indicator without records: every count and total is 0, so no aggregate reads a point"
-_NEWEST = ("newest is read only by `change`, with at least two points in the window: then some point "
-           "entered (so newest >= it, from -1 or 0 alike) and the highest active position is >= 1, "
-           "where the walk down stops either way")
 _STRICT = "zip(strict=False) over lists of one entry per instant (or per benchmark) each, by construction"
 _MORE = "only re-does work whose result is the same: "
+_SLICES = ("the slices of trend's layout only bound its memory: every instant still falls in exactly one "
+           "slice, and its trend is computed from its own points whatever slice that is")
 EQUIVALENT.update({
-    _TL + "_Window.__init__: constant `0` -> `1` #1": _SEED,
-    _TL + "_Window.enter: drop update `self.count += 1` -> `pass`": _SEED,
-    _TL + "_Window.enter: constant `1` -> `0`": _SEED,
-    _TL + "_Window.enter: constant `1` -> `0` #1": _SEED,
-    _TL + "_Window.leave: drop update `self.count -= 1` -> `pass`": _SEED,
-    _TL + "_Window.leave: constant `1` -> `0`": _SEED,
-    _TL + "_Window.enter: boolean `self.lo_val is not None and self.hi_val is not None` -> "
-          "`(self.lo_val is not None or self.hi_val is not None)`":
-        "lo_val and hi_val are always set and cleared together",
-    _TL + "_Window.enter: compare `v < self.lo_val` -> `(v <= self.lo_val)`":
-        "an equal value replaces the extreme by itself; a zero extreme's sign is never taken from the "
-        "cache (extremes() recomputes zeros)",
-    _TL + "_Window.enter: compare `v > self.hi_val` -> `(v >= self.hi_val)`": "as `v < self.lo_val` above",
-    _TL + "_IndicatorState.__init__: constant `0` -> `1`": _NO_SERIES + " (the active arrays are never read)",
-    _TL + "_IndicatorState.__init__: constant `1` -> `0`": _NEWEST,
-    _TL + "_IndicatorState.__init__: constant `1` -> `0` #1": _NO_SERIES + " (exact_sum divides only a total that is not 0)",
-    _TL + "_IndicatorState.__init__: constant `False` -> `True` #1":
-        _NO_SERIES + " (a refresh then gives None, the value it starts with)",
+    _TL + "_IndicatorState.__init__: constant `1` -> `0`": _NO_SERIES + " (exact_sum divides only a total that is not 0)",
+    _TL + "_IndicatorState.__init__: constant `False` -> `True`":
+        _NO_SERIES + ": every step flagged as changed makes trend re-read windows that never hold two points (None)",
     _TL + "_IndicatorState.__init__: compare `entry < series.superseded_at` -> `(entry <= series.superseded_at)`":
-        "a point known and superseded at the same instant enters and leaves within one step (entries "
-        "before exits) and its interval in _sums is empty: same counts, sums, extremes and newest",
+        "a point known and superseded at the same instant has the empty interval [first, last): _sums and _stab "
+        "drop it, window_points never selects it, and newest leaves it out",
     _TL + "_IndicatorState._exact: compare `np.abs(values) < 2.0**53` -> `(np.abs(values) <= 2.0 ** 53)`":
         "2**53 is exact both as an int64 and as mantissa and exponent: either way the sums are exact",
     _TL + "_IndicatorState._exact: compare `int(np.abs(ints).sum()) < 2**62` -> `(int(np.abs(ints).sum()) <= 2 ** 62)`":
@@ -187,36 +190,35 @@ EQUIVALENT.update({
         "one more power of two in the scale doubles every total and the divisor: the same exact quotient",
     _TL + "_IndicatorState._exact: constant `0` -> `1` #1": "no values: every total is 0, never divided by the scale",
     _TL + "_IndicatorState._exact: constant `True` -> `False`": "zip(strict=False) over the mantissas and exponents of the same values",
-    _TL + "_IndicatorState.extremes: compare `lo is None` -> `(lo is not None)`":
-        "extremes are then recomputed from the window whenever lo is set (and whenever it is not, as "
-        "before, since hi is None with it): slower, same values",
-    _TL + "_IndicatorState.extremes: compare `hi is None` -> `(hi is not None)`": "as `lo is None` above",
-    _TL + "_IndicatorState.advance: compare `p > newest` -> `(p >= newest)`": "assigns newest the value it has",
-    _TL + "_IndicatorState.advance: compare `newest >= 0` -> `(newest > 0)`": _NEWEST,
-    _TL + "_IndicatorState.advance: constant `0` -> `1` #4": _NEWEST,
+    _TL + "_IndicatorState.extremes: constant `0` -> `1`":
+        _NO_SERIES + ": its windows lay no interval on the tree, so whatever values array _stab is given, it "
+        "selects none of it (an empty mask) and min and max are None where the count is 0",
+    _TL + "_stab: compare `size < k` -> `(size <= k)`":
+        "a tree twice as large where k is a power of two: the leaves past k are never read, the first k get the same values",
     _TL + "_sums: compare `first < last` -> `(first <= last)`":
         "an empty interval adds a point and removes it at the same instant: counts, sums and -0.0 counts "
-        "unchanged; its `changed` flag " + _MORE + "a window re-read",
+        "unchanged; its `changed` flag " + _MORE + "a trend recomputed",
     _TL + "_sums: compare `(ones_in + ones_out)[:k] > 0` -> `((ones_in + ones_out)[:k] >= 0)`":
-        "every step flagged as changed " + _MORE + "windows re-read at every step",
+        "every step flagged as changed " + _MORE + "trends recomputed at every step",
     _TL + "_sums: constant `1` -> `0` #2":
         "a point counting at the first step has its interval start there (index 0), which sets the flag "
-        "anyway; with none, a refresh gives None, the value it starts with",
-    _TL + "_newest: constant `True` -> `False`": _STRICT,
-    _TL + "_newest: compare `a < b` -> `(a <= b)`": "np.maximum over an empty slice changes nothing",
-    _TL + "timeline: constant `False` -> `True`":
-        "every window follows extremes " + _MORE + "running min and max that no min or max benchmark reads",
+        "anyway; with none, trend is None there, the value it starts with",
+    _TL + "_BenchmarkState.column: constant `True` -> `False`": _STRICT,
+    _TL + "_BenchmarkState.column: constant `True` -> `False` #1": _STRICT,
+    _TL + "_trend_column: constant `0` -> `1` #1": _SLICES,
+    _TL + "_trend_column: compare `size + counts[rows[j]] <= _PAIRS` -> `(size + counts[rows[j]] < _PAIRS)`": _SLICES,
+    _TL + "_trend_column: arithmetic `size + counts[rows[j]]` -> `(size - counts[rows[j]])`": _SLICES,
+    _TL + "_trend_column: drop update `size += counts[rows[j]]` -> `pass`": _SLICES,
+    _TL + "_trend_rows: constant `True` -> `False`": _STRICT,
+    _TL + "timeline: constant `False` -> `True`": "every step counted as a move " + _MORE + "the rule run again",
     _TL + "timeline: constant `True` -> `False`": _STRICT,
-    _TL + "timeline: constant `True` -> `False` #1": _STRICT,
-    _TL + "timeline: constant `False` -> `True` #1": "every step counted as a move " + _MORE + "the rule run again",
+    _TL + "timeline: boolean `k and active[k] != active[k - 1]` -> `(k or active[k] != active[k - 1])`":
+        "with waivers every step counts as a move " + _MORE + "the rule run again",
     _TL + "timeline: constant `True` -> `False` #3": _STRICT,
     _TL + "_arithmetic: constant `True` -> `False`": _STRICT,
     _TL + "_arithmetic: constant `True` -> `False` #1": _STRICT,
     _TL + "_ctx: constant `True` -> `False`": _STRICT,
     _TL + "_ctx: constant `True` -> `False` #1": _STRICT,
-    _TL + "_moves: negate `column` -> `(not (column))`":
-        "the first step is compared with None: at most one more move, which " + _MORE + "the rule run "
-        "again (a column is never empty: a timeline has at least one instant)",
     _TL + "_moves: constant `1` -> `0`": "the loop also compares the first value with itself: no move",
     _TL + "_moves: compare `type(v) is not type(prev)` -> `(type(v) is type(prev))`":
         "every step keeping its type becomes a move (" + _MORE.strip(": ") + "); a move is missed only for "
@@ -552,7 +554,7 @@ class _Trace:
     def result(self) -> dict[str, Any]:
         # Fastest first: with -x, a mutant is killed by the first test that fails.
         order = sorted(self.order, key=lambda t: self.seconds.get(t, 0.0))
-        return {"order": order, "hits": {k: sorted(v) for k, v in self.hits.items()}}
+        return {"order": order, "hits": {k: sorted(v) for k, v in self.hits.items()}, "seconds": self.seconds}
 
 
 def _selection(trace: dict[str, Any], m: Mutant) -> tuple[str, ...] | None:
@@ -597,8 +599,8 @@ class _Slot:
     deadline: float = 0.0
 
 
-def _run_module(slots: list[_Slot], module: str, jobs: list[tuple[Mutant, tuple[str, ...]]], limit: float,
-                done: Callable[[Mutant, str], None]) -> None:
+def _run_module(slots: list[_Slot], module: str, jobs: list[tuple[Mutant, tuple[str, ...]]],
+                limit: Callable[[tuple[str, ...]], float], done: Callable[[Mutant, str], None]) -> None:
     """Every (mutant, its tests) of one module, as many at a time as there are slots."""
     with open(os.path.join(slots[0].tree, module), "rb") as fh:
         original = fh.read()
@@ -610,7 +612,7 @@ def _run_module(slots: list[_Slot], module: str, jobs: list[tuple[Mutant, tuple[
                     slot.mutant, slot.tests = queue.pop()
                     with open(os.path.join(slot.tree, module), "wb") as fh:
                         fh.write(slot.mutant.apply(original))
-                    slot.pid, slot.deadline = _start_child(slot.tree, slot.tests, slot.log), time.monotonic() + limit
+                    slot.pid, slot.deadline = _start_child(slot.tree, slot.tests, slot.log), time.monotonic() + limit(slot.tests)
             time.sleep(0.02)
             for slot in slots:
                 if slot.pid is None or slot.mutant is None:
@@ -695,8 +697,7 @@ def run(modules: list[str], progress: bool, match: list[str] | None = None, jobs
                 with open(baseline, encoding="utf-8") as fh:
                     print(fh.read()[-3000:], file=sys.stderr)
                 raise SystemExit(f"the tests of {module} fail without any mutant: {' '.join(tests)}")
-            # Running in parallel is slower per run; an endless loop still shows within this.
-            limit = 3 * jobs * (time.monotonic() - began) + 10
+            whole = time.monotonic() - began
             chosen: dict[str, tuple[str, ...]] = {m.key: tests for m in mutants}
             if not all_tests:
                 with open(trace_file, encoding="utf-8") as fh:
@@ -712,8 +713,24 @@ def run(modules: list[str], progress: bool, match: list[str] | None = None, jobs
                     what = "all tests" if ran == tests else f"{len(ran)} test{'s' * (len(ran) > 1)}"
                     print(f"  {m.path}:{m.line} {m.kind} {outcome} ({what})", file=sys.stderr, flush=True)
 
+            # Running in parallel is slower per run; an endless loop still shows within this. A
+            # run of some tests takes pytest's start-up plus those tests (as timed in the trace).
+            seconds: dict[str, float] = {}
+            if not all_tests:
+                for t, sec in trace["seconds"].items():
+                    seconds[t.split("[", 1)[0]] = seconds.get(t.split("[", 1)[0], 0.0) + sec
+            startup = max(0.0, whole - sum(seconds.values()))
+
+            def limit(ran: tuple[str, ...], whole: float = whole, startup: float = startup,
+                      seconds: dict[str, float] = seconds, tests: tuple[str, ...] = tests) -> float:
+                took = whole if ran == tests or not seconds else startup + sum(seconds.get(t, 0.0) for t in ran)
+                return 3 * jobs * took + 10
+
             _run_module(slots, module, [(m, chosen[m.key]) for m in mutants], limit, done)
-            again = [m for m in mutants if outcomes[m.key] == "passed" and chosen[m.key] != tests]
+            # Listed equivalent: the reason says no test can fail on it, so the whole selection
+            # is not run for it again (the traced tests are every test that executes its lines).
+            again = [m for m in mutants if outcomes[m.key] == "passed" and chosen[m.key] != tests
+                     and m.key not in EQUIVALENT]
             for m in again:
                 chosen[m.key] = tests
             _run_module(slots, module, [(m, tests) for m in again], limit, done)
@@ -722,6 +739,8 @@ def run(modules: list[str], progress: bool, match: list[str] | None = None, jobs
                 res.mutants += 1
                 if outcomes[m.key] != "passed":
                     res.killed += 1
+                    if m.key in EQUIVALENT:  # its reason is wrong, or names older code
+                        print(f"note: EQUIVALENT lists a mutant the tests kill: {m.key}", file=sys.stderr)
                 elif m.key in EQUIVALENT:
                     res.equivalent.append(m.key)
                 else:

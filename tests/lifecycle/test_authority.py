@@ -275,3 +275,87 @@ def test_import_is_all_or_nothing_with_every_problem_by_index_and_field() -> Non
         au.import_assignments(r, COORD, ROLES, bad, by="cora", by_role="coordinator", now=NOW)
     assert [p for p, _ in info.value.problems] == ["[0].role", "[1].until", "[2].from", "[3]", "[4].colour"]
     assert refusal(au.import_assignments, r, COORD, ROLES, ok, by="ana", by_role="coordinator", now=NOW) == "RoleNotHeld"
+
+
+# --- edges the mutation run (scripts/mutate.py lifecycle/authority.py) found untested ---
+
+
+def test_roles_of_is_one_persons_roles_in_force() -> None:
+    r = reg(held("ana", "head"), held("bo", "host"), held("ana", "deputy", NOW + DAY))
+    assert au.roles_of(r, "ana", NOW) == {"head"}
+    assert au.roles_of(r, "cy", NOW) == set()
+
+
+def test_why_a_delegation_does_not_cover_says_which_and_when() -> None:
+    t = format_timestamp
+    r = reg(held("bruno", "head"), held("cleo", "head"),
+            deleg("cleo", "head", "dana"), deleg("bruno", "host", "dana"), deleg("bruno", "head", "eve"))
+    # another delegator's, another role's and another delegate's delegations are not dana's from bruno
+    assert au.resolve(r, "dana", "head", NOW, on_behalf_of="bruno").why == \
+        "dana holds no delegation of role 'head' from bruno"
+    # the last one made is the one explained
+    r = reg(held("bruno", "head"), deleg("bruno", "head", "dana", NOW - 3 * DAY, NOW - 2 * DAY),
+            deleg("bruno", "head", "dana", NOW + DAY, NOW + 2 * DAY))
+    assert au.resolve(r, "dana", "head", NOW, on_behalf_of="bruno").why == (
+        f"dana's delegation of role 'head' from bruno is in force from {t(NOW + DAY)} until {t(NOW + 2 * DAY)}, "
+        f"not at {t(NOW)}")
+    r = reg(held("bruno", "head"), deleg("bruno", "head", "dana", gates=["g1", "g2"]))
+    assert au.resolve(r, "dana", "head", NOW, kind="grant", on_behalf_of="bruno").why == \
+        "dana's delegation of role 'head' from bruno covers only votes and waivers on gates g1, g2"
+    r = reg(held("bruno", "head", until=NOW), deleg("bruno", "head", "dana"))
+    assert au.resolve(r, "dana", "head", NOW, on_behalf_of="bruno").why == \
+        "bruno no longer holds role 'head', so dana cannot act for them under it"
+
+
+def test_why_an_assignment_does_not_hold_names_the_latest_end() -> None:
+    r = reg(held("ana", "head", NOW - 5 * DAY, NOW - 3 * DAY), held("ana", "head", NOW - 2 * DAY, NOW - DAY),
+            held("ana", "head", NOW - 9 * DAY, NOW - 8 * DAY))
+    assert au.resolve(r, "ana", "head", NOW).why == \
+        f"ana's assignment of role 'head' ended at {format_timestamp(NOW - DAY)}"
+
+
+def test_a_change_made_through_a_delegation_records_the_principal() -> None:
+    r = reg(held("cora", "coordinator"), deleg("cora", "coordinator", "dana"))
+    ch = au.grant(r, COORD, ROLES, by="dana", by_role="coordinator", person="ana", role="head", now=NOW)
+    assert (ch.audit[0].payload["by"], ch.audit[0].payload["by_for"]) == ("dana", "cora")
+    direct = au.grant(r, COORD, ROLES, by="cora", by_role="coordinator", person="ana", role="head", now=NOW)
+    assert "by_for" not in direct.audit[0].payload
+
+
+def test_ids_are_checked_before_the_plan_is_known() -> None:
+    with pytest.raises(InvalidInput) as info:
+        au.grant(reg(), COORD, None, by="root", by_role=None, person="ana", role="no spaces", now=NOW)
+    assert info.value.field == "role"
+    with pytest.raises(InvalidInput) as info:
+        au.delegate(reg(held("bruno", "deputy")), GATES, by="bruno", role="deputy", to="no spaces",
+                    until_us=NOW + DAY, now=NOW)
+    assert info.value.field == "to"
+
+
+def test_a_delegation_ending_now_has_ended_and_who_ended_one_is_recorded() -> None:
+    r = reg(held("cora", "coordinator"), held("bruno", "deputy"), deleg("bruno", "deputy", "dana", NOW - DAY, NOW))
+    assert refusal(au.end_delegation, r, COORD, by="bruno", by_role=None, seq=3, now=NOW) == "NoActiveAssignment"
+    r = reg(held("cora", "coordinator"), held("bruno", "deputy"), deleg("bruno", "deputy", "dana"))
+
+    def who(**kw: Any) -> dict[str, Any]:
+        p = au.end_delegation(r, COORD, seq=3, now=NOW, **kw).audit[0].payload
+        return {k: p[k] for k in ("by", "by_role", "as", "operator") if k in p}
+
+    assert who(by="bruno", by_role=None) == {"by": "bruno", "by_role": None, "as": "delegator"}
+    assert who(by="cora", by_role="coordinator") == {"by": "cora", "by_role": "coordinator"}
+    assert who(by="root", by_role=None, operator=True) == {"by": "root", "by_role": None, "operator": True}
+
+
+def test_an_import_item_with_an_unreadable_time_still_reports_its_other_problems() -> None:
+    items = [{"person": "ana", "role": "chef", "until": "yesterday"},
+             {"person": "bo", "role": "head", "from": format_timestamp(NOW + DAY), "until": format_timestamp(NOW)}]
+    with pytest.raises(au.ImportRejected) as info:
+        au.import_assignments(reg(held("cora", "coordinator")), COORD, ROLES, items, by="cora", by_role="coordinator",
+                              now=NOW)
+    assert [p for p, _ in info.value.problems] == ["[0].until", "[0].role", "[1].until"]
+
+
+def test_an_assignment_ended_the_instant_it_began_is_explained_as_ended() -> None:
+    # end_role at the instant of the grant stores until == from (store/register.py)
+    r = reg(held("ana", "head", NOW, NOW))
+    assert au.resolve(r, "ana", "head", NOW).why == f"ana's assignment of role 'head' ended at {format_timestamp(NOW)}"

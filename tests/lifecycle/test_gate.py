@@ -419,3 +419,72 @@ def test_next_deadline_counts_valid_until_and_the_escalation_alone() -> None:
     st = awaiting()
     st.awaiting_since_us = NOW
     assert lc.next_deadline([(st, s)], paused=False) == NOW + 3 * DAY
+
+
+# --- what a refusal says, and which vote a withdrawal for a principal takes back (CONTRACT 5) ---
+
+
+def message(fn: Any, *args: Any, **kw: Any) -> str:
+    with pytest.raises(Refusal) as info:
+        fn(*args, **kw)
+    return info.value.message
+
+
+def test_role_not_held_says_why_when_the_caller_knows() -> None:
+    assert message(vote, ctx(), held=frozenset()) == "ana does not hold role 'head'"
+    why = "ana's assignment of role 'head' ended at 2023-11-13T22:13:20Z"
+    assert message(lc.check_vote, ctx(), lc.Act("ana", "head", frozenset(), why=why), D1, approving=True) == why
+
+
+def test_separation_of_duties_names_the_delegate_and_the_principal() -> None:
+    for_bruno = lc.Act("dana", "head", principal="bruno")
+    assert message(lc.check_vote, ctx(started_by="dana"), for_bruno, D1, approving=True) == \
+        "gate 'g1': dana started the mission's exit and may not decide its gates"
+    assert message(lc.check_vote, ctx(started_by="bruno"), for_bruno, D1, approving=True) == \
+        "gate 'g1': bruno (for whom dana acts) started the mission's exit and may not decide its gates"
+    through = lc.GateContext(spec(), awaiting(), "running", started_by="zed", started_for="bruno")
+    assert message(lc.check_vote, through, lc.Act("bruno", "head"), D1, approving=True) == \
+        "gate 'g1': bruno started the mission's exit through zed, their delegate, and may not decide its gates"
+    assert message(lc.check_vote, ctx(reopened_by="bruno"), for_bruno, D1, approving=True) == \
+        "gate 'g1': bruno (for whom dana acts) reopened this phase and may not decide its gates"
+    reopened = lc.GateContext(spec(), awaiting(), "running", started_by="s", reopened_by="zed", reopened_for="bruno")
+    assert message(lc.check_vote, reopened, lc.Act("bruno", "head"), D1, approving=True) == \
+        "gate 'g1': bruno reopened this phase through zed, their delegate, and may not decide its gates"
+
+
+def test_already_voted_says_how_and_through_whom() -> None:
+    approved = awaiting(approvals=[ApprovalRecord(person="ana", role="host", digest=D1, at="x")])
+    assert message(vote, ctx(approved)) == "gate 'g1': ana has already approved it; withdraw first"
+    rejected = awaiting(rejections=[ApprovalRecord(person="dana", role="head", digest=D1, at="x", principal="ana")])
+    assert message(vote, ctx(rejected)) == "gate 'g1': ana has already rejected it (through dana); withdraw first"
+
+
+def test_a_rejection_for_a_principal_is_recorded_as_by_the_delegate_for_them() -> None:
+    st = awaiting(approvals=[ApprovalRecord(person="ana", role="host", digest=D1, at="x")])
+    events = lc.reject(st, spec(), lc.Act("dana", "head", principal="bruno"), D1, "no", NOW)
+    assert events[1][2]["reason"] == "rejected by dana for bruno: no"
+    st = awaiting(approvals=[ApprovalRecord(person="ana", role="host", digest=D1, at="x")])
+    assert lc.reject(st, spec(), lc.Act("hal", "head"), D1, "no", NOW)[1][2]["reason"] == "rejected by hal: no"
+
+
+def test_a_withdrawal_for_a_principal_takes_back_only_that_principals_vote() -> None:
+    by_dana_for_bruno = ApprovalRecord(person="dana", role="head", digest=D1, at="x", principal="bruno")
+    by_dana_for_cleo = ApprovalRecord(person="dana", role="host", digest=D1, at="x", principal="cleo")
+    st = awaiting(approvals=[by_dana_for_cleo, by_dana_for_bruno])
+    assert lc.vote_to_withdraw(st, "dana", "bruno") == ("approval", by_dana_for_bruno)
+    assert lc.vote_to_withdraw(st, "bruno", "bruno") == ("approval", by_dana_for_bruno)  # the principal's own
+    assert lc.vote_to_withdraw(st, "eve", "bruno") is None  # another delegate of bruno's cast none
+    only_cleo = awaiting(approvals=[by_dana_for_cleo])
+    assert lc.vote_to_withdraw(only_cleo, "dana", "bruno") is None
+    c = ctx(only_cleo)
+    assert message(lc.check_withdraw, c, "dana", None, "bruno") == \
+        "gate 'g1': dana has no counted vote for bruno to withdraw"
+    assert message(lc.check_withdraw, ctx(awaiting()), "dana", None, "dana") == \
+        "gate 'g1': dana has no counted vote to withdraw"
+
+
+def test_a_withdrawal_refused_for_a_role_not_held_says_why() -> None:
+    st = awaiting(approvals=[ApprovalRecord(person="ana", role="head", digest=D1, at="x")])
+    assert message(lc.check_withdraw, ctx(st), "ana", frozenset()) == \
+        "ana does not hold role 'head', under which the vote was given"
+    assert message(lc.check_withdraw, ctx(st), "ana", frozenset(), None, "ended yesterday") == "ended yesterday"

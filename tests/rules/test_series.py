@@ -71,3 +71,13 @@ def test_the_evidence_digest_does_not_depend_on_the_order_records_came_in() -> N
     two = evaluate(PLAN, index_of(PLAN, pol, *reversed(incs)), at)
     assert one["evidence_digest"] == two["evidence_digest"]
     assert one == two
+
+
+def test_a_series_counts_the_memory_of_its_arrays_and_ids() -> None:
+    import sys
+
+    index = index_of(PLAN, _inc("a", 1, 1, 10), _inc("b", 2, 2, 20), _inc("a2", 1, 5, 11, supersedes="a"))
+    s = index.series["inc"]
+    arrays = sum(getattr(s, name).nbytes for name in ("obs", "known", "superseded_at", "is_point", "values"))
+    assert s.nbytes == arrays + sys.getsizeof(s.ids) + sum(sys.getsizeof(i) for i in s.ids)
+    assert index.nbytes == s.nbytes

@@ -64,3 +64,14 @@ def test_one_record_at_a_time_with_unusable_values() -> None:
         index = index.with_records([r])
     assert "huge" in index.unusable
     assert_same(index, EvidenceIndex([*recs, huge]))
+
+
+def test_a_large_batch_observed_before_the_records_held() -> None:
+    # More than a few new records take the path that splices the id list; the records held
+    # after the last new one must stay at its end.
+    recs = _accepted()
+    targets = {r.supersedes for r in recs if r.supersedes}
+    plain = sorted((r for r in recs if r.supersedes is None and r.id not in targets), key=lambda r: r.observed_at)
+    early, late = plain[:len(plain) // 2], plain[len(plain) // 2:]
+    assert max(sum(r.indicator == i for r in early) for i in {r.indicator for r in early}) > 16
+    assert_same(EvidenceIndex(late).with_records(early), EvidenceIndex(plain))

@@ -96,3 +96,66 @@ def test_negative_zero_sums_where_fsum_keeps_the_sign(monkeypatch: pytest.Monkey
                  {"id": "all", "aggregate": "sum", "op": ">=", "threshold": 0}], rows, T0 - DAY, T0 + 9 * DAY, 12 * HOUR)
     signs = [math.copysign(1.0, v) for v in tl.benchmarks["s"].value]
     assert signs[:2] == [1.0, 1.0] and signs[2] == -1.0  # empty window: +0.0; only a: -0.0
+
+
+# --- edges the mutation run (scripts/mutate.py rules/timeline.py) found untested ---
+
+ALL_AGGREGATES = [{"id": a, "aggregate": a, "op": ">=", "threshold": 0}
+                  for a in ("count", "sum", "mean", "min", "max", "latest", "change", "trend")]
+
+
+def test_an_indicator_without_records() -> None:
+    tl = _check([*ALL_AGGREGATES, {"id": "w", "aggregate": "min", "op": ">=", "threshold": 0, "window": "P1D"}],
+                [], T0, T0 + 2 * DAY, DAY)
+    assert tl.benchmarks["count"].value == [0, 0, 0] and tl.benchmarks["min"].value == [None] * 3
+
+
+def test_a_zero_extreme_known_at_a_step_is_in_the_window_at_that_step() -> None:
+    # q (-0.0) enters at the second step, after p (+0.0): numpy's min and max of the window
+    # [p, q] give q's sign, as `evaluate` finds it; the segment tree would give p's.
+    rows: list[Row] = [("p", 0.0, T0 - 2 * HOUR, T0 - 2 * HOUR, None), ("q", -0.0, T0 - HOUR, T0 + DAY, None)]
+    tl = _check(EXTREMES, rows, T0, T0 + DAY, DAY)
+    assert [math.copysign(1.0, v) for v in tl.benchmarks["lo"].value] == [1.0, -1.0]
+
+
+@pytest.mark.parametrize("leaves", ["withdrawn", "out of the window"])
+def test_a_point_that_left_at_a_step_is_not_in_the_window_at_that_step(leaves: str) -> None:
+    # n (-3) leaves exactly at the second step; the minimum there is z's 0.0, taken from the
+    # window's points (a zero), which must not hold n any more.
+    if leaves == "withdrawn":
+        rows: list[Row] = [("n", -3, T0 - HOUR, T0 - HOUR, None), ("z", 0.0, T0 - 2 * HOUR, T0 - 2 * HOUR, None),
+                           ("n-", None, T0 - HOUR, T0 + DAY - HOUR, "n")]
+        bench = EXTREMES
+    else:
+        rows = [("n", -3, T0 - DAY, T0 - DAY, None), ("z", 0.0, T0, T0, None)]
+        bench = [{**b, "window": "P1D"} for b in EXTREMES]
+    tl = _check(bench, rows, T0 - HOUR, T0 + DAY - HOUR, DAY)
+    assert tl.benchmarks["lo"].value == [-3.0, 0.0]
+
+
+def test_a_count_of_a_window_whose_every_point_was_withdrawn_is_stale() -> None:
+    # x is withdrawn within the range: from then on no point counts, so none is recent enough
+    # for max_age and the count of 0 (enough, with min_points 0) is unknown, not a pass.
+    rows: list[Row] = [("x", 4, T0, T0, None), ("x-", None, T0, T0 + DAY, "x")]
+    tl = _check([{"id": "c", "aggregate": "count", "op": ">=", "threshold": 0, "max_age": "P7D", "min_points": 0}],
+                rows, T0, T0 + 2 * DAY, DAY)
+    assert tl.benchmarks["c"].status == [True, None, None]
+
+
+def test_between_holds_at_both_bounds() -> None:
+    # the rule is re-run only where a benchmark's status moves: into the range at its low
+    # bound, out of it past its high one
+    rows: list[Row] = [(f"r{i}", v, T0 + i * DAY, T0 + i * DAY, None) for i, v in enumerate([0, 1, 3, 4])]
+    tl = _check([{"id": "l", "aggregate": "latest", "op": "between", "threshold": [1, 3]}], rows, T0, T0 + 3 * DAY, DAY)
+    assert tl.benchmarks["l"].status == [False, True, True, False]
+
+
+def test_trend_laid_out_in_slices_smaller_than_a_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The layout of trend's windows is cut into slices of at most _PAIRS (instant, point)
+    # pairs; a window larger than a slice (here every one) still gets a slice of its own.
+    monkeypatch.setattr(rules.timeline, "_PAIRS", 1)
+    rows: list[Row] = [(f"r{i}", (i * 7) % 5, T0 + i * HOUR, T0 + i * HOUR, None) for i in range(8)]
+    tl = _check([{"id": "t", "aggregate": "trend", "op": ">=", "threshold": 0},
+                 {"id": "w", "aggregate": "trend", "op": ">=", "threshold": 0, "window": "PT4H"}],
+                rows, T0, T0 + 8 * HOUR, HOUR)
+    assert tl.benchmarks["t"].value[0] is None and tl.benchmarks["t"].value[-1] is not None
