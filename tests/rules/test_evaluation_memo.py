@@ -140,3 +140,12 @@ def test_what_evaluations_keep_is_counted() -> None:
     assert index.memo_nbytes == 0
     evaluate_gate(plan, next(iter(plan.gates)), index, T("2025-05-01T00:00:00Z"))
     assert index.memo_nbytes > len('"evidence":["a"]')
+
+
+def test_each_evidence_reference_a_memoised_result_holds_counts_8_bytes() -> None:
+    # With no digest asked no explanation text is kept: what is left is the result memoised on
+    # the view, listing one evidence id.
+    plan = plan_with_rule({"all": [bench("b1", "inc")]})
+    index = index_of(plan, record("a", value=3))
+    evaluate_gate(plan, next(iter(plan.gates)), index, T("2025-05-01T00:00:00Z"), digest=False)
+    assert index.memo_nbytes == 8
