@@ -180,10 +180,14 @@ class PhaseWorkflow:
         self.dirty.difference_update(gids)
         self.dirty.intersection_update(g for g in self.specs if self.gates[g].state != "approved")
         as_of = now_text()
-        calls = [self._evaluate(g, as_of) for g in gids]
         # A gate whose evaluation fails for good no longer holds up its siblings (before this
         # patch the phase failed with it).
         isolated = workflow.patched("evaluation-failure-isolated")
+        # A local activity: evaluate_gate only reads, and its result is recorded in the workflow
+        # task that ran it, so a gate round saves an activity task and a workflow task (the
+        # result is applied in the task that asked for it); a discarded task reads again.
+        local = workflow.patched("evaluate-local")
+        calls = [self._evaluate(g, as_of, local) for g in gids]
         results: list[GateEvaluation | BaseException] = list(
             await asyncio.gather(*calls, return_exceptions=isolated))
         for gid, ev in zip(gids, results, strict=True):
@@ -203,12 +207,23 @@ class PhaseWorkflow:
         st.evaluation_error = reason
         self._audit("evaluation_failed", "system", gate=gid, reason=reason)
 
-    async def _evaluate(self, gid: str, as_of: str) -> GateEvaluation:
+    async def _evaluate(self, gid: str, as_of: str, local: bool) -> GateEvaluation:
         inp = EvaluateGateInput(plan_sha256=self.plan_sha256, mission=self.inp.mission, gate=gid,
                                 as_of=as_of, waivers=self.gates[gid].waivers)
-        ev: GateEvaluation = await workflow.execute_activity(
-            "evaluate_gate", inp, result_type=GateEvaluation,
-            start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=RETRY)
+        if not local:
+            ev: GateEvaluation = await workflow.execute_activity(
+                "evaluate_gate", inp, result_type=GateEvaluation,
+                start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=RETRY)
+            return ev
+        try:
+            ev = await workflow.execute_local_activity(
+                "evaluate_gate", inp, result_type=GateEvaluation,
+                start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=RETRY)
+        except ApplicationError as exc:
+            # A local activity's error comes unwrapped: wrapped as an activity's, a failure reads
+            # the same in the gate's status, the mission and the audit log on both paths.
+            raise ActivityError("Activity task failed", scheduled_event_id=0, started_event_id=0, identity="",
+                                activity_type="evaluate_gate", activity_id="", retry_state=None) from exc
         return ev
 
     def _apply(self, gid: str, ev: GateEvaluation, as_of: str) -> None:
