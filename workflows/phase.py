@@ -72,6 +72,8 @@ class PhaseWorkflow:
         self.run_updates = 0
         self.sa_last: list[str] | None = None
         self.register: Register | None = inp.role_register
+        # Deadline (us) -> the timer waiting for it (patch `timer-keep-near`, _wait_for_work).
+        self.timers: dict[int, asyncio.Task[None]] = {}
         c = inp.carried
         if c is None:
             self.gates = {g: GateState(gate=g) for g in self.specs}
@@ -146,13 +148,40 @@ class PhaseWorkflow:
 
     async def _wait_for_work(self) -> None:
         deadline = self._next_deadline()
-        timeout = None if deadline is None else timedelta(microseconds=max(deadline - workflow_now_us(), 1000))
-        with contextlib.suppress(TimeoutError):
-            await workflow.wait_condition(
-                lambda: bool(self.dirty) or self.audit.unscheduled() or self.wake
-                or self._all_approved() or self._should_continue_as_new(),
-                timeout=timeout)
+
+        def work() -> bool:
+            return (bool(self.dirty) or self.audit.unscheduled() or self.wake
+                    or self._all_approved() or self._should_continue_as_new())
+
+        if workflow.patched("timer-keep-near"):
+            timers = self._arm(deadline)
+            await workflow.wait_condition(lambda: work() or any(t.done() for t in timers))
+        else:
+            timeout = None if deadline is None else timedelta(microseconds=max(deadline - workflow_now_us(), 1000))
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(work, timeout=timeout)
         self.wake = False
+
+    def _arm(self, deadline: int | None) -> list[asyncio.Task[None]]:
+        """The timers to wait on: the one for `deadline` (kept from an earlier wait when the
+        deadline did not move, so a gate round adds no timer commands), and any earlier one
+        that may fire before this workflow task ends, which is left to fire rather than
+        cancelled. The time-skipping test server wedges the workflow for good when a task
+        cancels a timer that fired while the task was in progress (sdk-java issue 2606, "invalid
+        history builder state for action"); a timer due after the task's timeout cannot have
+        fired. One left to fire only wakes the loop, which finds nothing to do."""
+        now = workflow_now_us()
+        keep_until = now + int(workflow.info().task_timeout.total_seconds() * 1_000_000)
+        for at, t in list(self.timers.items()):
+            if t.done():
+                del self.timers[at]
+            elif at != deadline and at > keep_until:
+                t.cancel()
+                del self.timers[at]
+        if deadline is not None and deadline not in self.timers:
+            self.timers[deadline] = asyncio.create_task(
+                workflow.sleep(timedelta(microseconds=max(deadline - now, 1000))))
+        return list(self.timers.values())
 
     def _should_continue_as_new(self) -> bool:
         info = workflow.info()
