@@ -74,6 +74,7 @@ class PhaseWorkflow:
         self.register: Register | None = inp.role_register
         # Deadline (us) -> the timer waiting for it (patch `timer-keep-near`, _wait_for_work).
         self.timers: dict[int, asyncio.Task[None]] = {}
+        self.keep_timers = False
         c = inp.carried
         if c is None:
             self.gates = {g: GateState(gate=g) for g in self.specs}
@@ -112,6 +113,10 @@ class PhaseWorkflow:
         # flushed after every step, and replay keeps them doing so.
         if inp.limits.audit_lag_ms > 0 and workflow.patched("audit-group-commit"):
             self.audit.lag_us = inp.limits.audit_lag_ms * 1000
+        # Asked once, first, in the run's first task (see _arm): asked at the first wait, after
+        # a local evaluation, replay under load met the marker where the call was not yet made
+        # ("patch marker encountered ... no corresponding change command").
+        self.keep_timers = workflow.patched("timer-keep-near")
         if inp.carried is None:
             self._audit("phase_started", inp.reopened_by or inp.started_by, generation=inp.generation,
                         reopened=inp.reopened_by is not None, reason=inp.reopen_reason,
@@ -153,7 +158,7 @@ class PhaseWorkflow:
             return (bool(self.dirty) or self.audit.unscheduled() or self.wake
                     or self._all_approved() or self._should_continue_as_new())
 
-        if workflow.patched("timer-keep-near"):
+        if self.keep_timers:
             timers = self._arm(deadline)
             await workflow.wait_condition(lambda: work() or any(t.done() for t in timers))
         else:
