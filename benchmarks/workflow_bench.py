@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 from skeleton import Skeleton, skeleton_step  # noqa: E402  (a module: the sandbox re-imports it)
 from temporalio.client import Client, WorkflowHandle  # noqa: E402
 from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
+from temporalio.service import RPCError, RPCStatusCode  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 from temporalio.worker import Worker  # noqa: E402
 
@@ -63,8 +64,21 @@ POLL_S = 0.05
 LATENCY_POLL_S = 0.005
 
 
+# Queries that timed out and were asked again, by workflow type: on a machine at load average
+# 13 a query to a workflow whose first task had not run yet timed out ("Timeout expired") and
+# ended the run in its first skeleton round. Both shapes retry alike; the counts are reported.
+QUERY_TIMEOUTS: dict[str, int] = {}
+
+
 async def poll(handle: WorkflowHandle[Any, Any], ready: Any, query: str, rtype: Any, every: float = POLL_S) -> None:
-    while not ready(await handle.query(query, result_type=rtype)):
+    while True:
+        try:
+            if ready(await handle.query(query, result_type=rtype)):
+                return
+        except RPCError as exc:
+            if exc.status not in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
+                raise
+            QUERY_TIMEOUTS[query] = QUERY_TIMEOUTS.get(query, 0) + 1
         await asyncio.sleep(every)
 
 
@@ -213,14 +227,15 @@ async def main() -> None:
                                      "gate_per_s": round(statistics.median(gates), 1),
                                      "skeleton_per_s": round(statistics.median(skels), 1),
                                      "ratio": round(statistics.median(ratios), 3),
-                                     "ratios": [round(r, 3) for r in ratios], "goal_ratio_at_least": 0.7}
+                                     "ratios": [round(r, 3) for r in ratios], "goal_ratio_at_least": 0.9}
             if "latency" in parts:
                 g_ms, s_ms = await latency(env.client, queue, backend, inp, args.latency_samples)
                 out["latency_ms"] = {
                     "gate_p50": round(pct(g_ms, 0.5), 1), "gate_p99": round(pct(g_ms, 0.99), 1),
                     "skeleton_p50": round(pct(s_ms, 0.5), 1), "skeleton_p99": round(pct(s_ms, 0.99), 1),
                     "p50_ratio": round(pct(g_ms, 0.5) / pct(s_ms, 0.5), 3),
-                    "p99_ratio": round(pct(g_ms, 0.99) / pct(s_ms, 0.99), 3), "goal_ratio_at_most": 1.3,
+                    "p99_ratio": round(pct(g_ms, 0.99) / pct(s_ms, 0.99), 3), "goal_p50_ratio_at_most": 1.0,
+                    "goal_p99_ratio_at_most": 1.2,
                     "mean_gate": round(statistics.fmean(g_ms), 1)}
             if "history" in parts:
                 out["history"] = await history(env.client, queue, backend, inp, args.history_rounds)
@@ -228,6 +243,7 @@ async def main() -> None:
                 out["flood"] = await flood(env.client, queue, inp, args.signals)
     finally:
         await env.shutdown()
+    out["query_timeouts_retried"] = dict(QUERY_TIMEOUTS)
     if args.json:
         print(json.dumps(out))
     else:

@@ -72,6 +72,9 @@ class PhaseWorkflow:
         self.run_updates = 0
         self.sa_last: list[str] | None = None
         self.register: Register | None = inp.role_register
+        # Deadline (us) -> the timer waiting for it (patch `timer-keep-near`, _wait_for_work).
+        self.timers: dict[int, asyncio.Task[None]] = {}
+        self.keep_timers = False
         c = inp.carried
         if c is None:
             self.gates = {g: GateState(gate=g) for g in self.specs}
@@ -110,6 +113,10 @@ class PhaseWorkflow:
         # flushed after every step, and replay keeps them doing so.
         if inp.limits.audit_lag_ms > 0 and workflow.patched("audit-group-commit"):
             self.audit.lag_us = inp.limits.audit_lag_ms * 1000
+        # Asked once, first, in the run's first task (see _arm): asked at the first wait, after
+        # a local evaluation, replay under load met the marker where the call was not yet made
+        # ("patch marker encountered ... no corresponding change command").
+        self.keep_timers = workflow.patched("timer-keep-near")
         if inp.carried is None:
             self._audit("phase_started", inp.reopened_by or inp.started_by, generation=inp.generation,
                         reopened=inp.reopened_by is not None, reason=inp.reopen_reason,
@@ -146,13 +153,40 @@ class PhaseWorkflow:
 
     async def _wait_for_work(self) -> None:
         deadline = self._next_deadline()
-        timeout = None if deadline is None else timedelta(microseconds=max(deadline - workflow_now_us(), 1000))
-        with contextlib.suppress(TimeoutError):
-            await workflow.wait_condition(
-                lambda: bool(self.dirty) or self.audit.unscheduled() or self.wake
-                or self._all_approved() or self._should_continue_as_new(),
-                timeout=timeout)
+
+        def work() -> bool:
+            return (bool(self.dirty) or self.audit.unscheduled() or self.wake
+                    or self._all_approved() or self._should_continue_as_new())
+
+        if self.keep_timers:
+            timers = self._arm(deadline)
+            await workflow.wait_condition(lambda: work() or any(t.done() for t in timers))
+        else:
+            timeout = None if deadline is None else timedelta(microseconds=max(deadline - workflow_now_us(), 1000))
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(work, timeout=timeout)
         self.wake = False
+
+    def _arm(self, deadline: int | None) -> list[asyncio.Task[None]]:
+        """The timers to wait on: the one for `deadline` (kept from an earlier wait when the
+        deadline did not move, so a gate round adds no timer commands), and any earlier one
+        that may fire before this workflow task ends, which is left to fire rather than
+        cancelled. The time-skipping test server wedges the workflow for good when a task
+        cancels a timer that fired while the task was in progress (sdk-java issue 2606, "invalid
+        history builder state for action"); a timer due after the task's timeout cannot have
+        fired. One left to fire only wakes the loop, which finds nothing to do."""
+        now = workflow_now_us()
+        keep_until = now + int(workflow.info().task_timeout.total_seconds() * 1_000_000)
+        for at, t in list(self.timers.items()):
+            if t.done():
+                del self.timers[at]
+            elif at != deadline and at > keep_until:
+                t.cancel()
+                del self.timers[at]
+        if deadline is not None and deadline not in self.timers:
+            self.timers[deadline] = asyncio.create_task(
+                workflow.sleep(timedelta(microseconds=max(deadline - now, 1000))))
+        return list(self.timers.values())
 
     def _should_continue_as_new(self) -> bool:
         info = workflow.info()
@@ -180,10 +214,14 @@ class PhaseWorkflow:
         self.dirty.difference_update(gids)
         self.dirty.intersection_update(g for g in self.specs if self.gates[g].state != "approved")
         as_of = now_text()
-        calls = [self._evaluate(g, as_of) for g in gids]
         # A gate whose evaluation fails for good no longer holds up its siblings (before this
         # patch the phase failed with it).
         isolated = workflow.patched("evaluation-failure-isolated")
+        # A local activity: evaluate_gate only reads, and its result is recorded in the workflow
+        # task that ran it, so a gate round saves an activity task and a workflow task (the
+        # result is applied in the task that asked for it); a discarded task reads again.
+        local = workflow.patched("evaluate-local")
+        calls = [self._evaluate(g, as_of, local) for g in gids]
         results: list[GateEvaluation | BaseException] = list(
             await asyncio.gather(*calls, return_exceptions=isolated))
         for gid, ev in zip(gids, results, strict=True):
@@ -203,12 +241,23 @@ class PhaseWorkflow:
         st.evaluation_error = reason
         self._audit("evaluation_failed", "system", gate=gid, reason=reason)
 
-    async def _evaluate(self, gid: str, as_of: str) -> GateEvaluation:
+    async def _evaluate(self, gid: str, as_of: str, local: bool) -> GateEvaluation:
         inp = EvaluateGateInput(plan_sha256=self.plan_sha256, mission=self.inp.mission, gate=gid,
                                 as_of=as_of, waivers=self.gates[gid].waivers)
-        ev: GateEvaluation = await workflow.execute_activity(
-            "evaluate_gate", inp, result_type=GateEvaluation,
-            start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=RETRY)
+        if not local:
+            ev: GateEvaluation = await workflow.execute_activity(
+                "evaluate_gate", inp, result_type=GateEvaluation,
+                start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=RETRY)
+            return ev
+        try:
+            ev = await workflow.execute_local_activity(
+                "evaluate_gate", inp, result_type=GateEvaluation,
+                start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=RETRY)
+        except ApplicationError as exc:
+            # A local activity's error comes unwrapped: wrapped as an activity's, a failure reads
+            # the same in the gate's status, the mission and the audit log on both paths.
+            raise ActivityError("Activity task failed", scheduled_event_id=0, started_event_id=0, identity="",
+                                activity_type="evaluate_gate", activity_id="", retry_state=None) from exc
         return ev
 
     def _apply(self, gid: str, ev: GateEvaluation, as_of: str) -> None:
