@@ -302,7 +302,9 @@ def import_assignments(reg: Register, coordinator_roles: Iterable[str], plan_rol
                            person=item.get("person", ""), role=item.get("role", ""), from_us=times.get("from"),
                            until_us=times.get("until"), reason=item.get("reason") or "", now=now)
         except InvalidInput as exc:
-            if len(times) == 2 or exc.field not in ("from", "until"):
+            # A problem with a time that was read is the item's own; one with a time that
+            # could not be read (given as None) is already listed as unreadable.
+            if exc.field in times or exc.field not in ("from", "until"):
                 problems.append((f"{where}.{exc.field}", exc.message.split(": ", 1)[1]))
             continue
         grants += change.add_assignments

@@ -355,6 +355,14 @@ def test_an_import_item_with_an_unreadable_time_still_reports_its_other_problems
     assert [p for p, _ in info.value.problems] == ["[0].until", "[0].role", "[1].until"]
 
 
+def test_an_import_item_with_an_unreadable_until_still_reports_a_from_in_the_past() -> None:
+    items = [{"person": "ana", "role": "head", "from": format_timestamp(NOW - DAY), "until": "tomorrow"}]
+    with pytest.raises(au.ImportRejected) as info:
+        au.import_assignments(reg(held("cora", "coordinator")), COORD, ROLES, items, by="cora", by_role="coordinator",
+                              now=NOW)
+    assert [p for p, _ in info.value.problems] == ["[0].until", "[0].from"]
+
+
 def test_an_assignment_ended_the_instant_it_began_is_explained_as_ended() -> None:
     # end_role at the instant of the grant stores until == from (store/register.py)
     r = reg(held("ana", "head", NOW, NOW))
