@@ -156,6 +156,28 @@ def test_evidence_file_shared_and_rejections_tolerated(write: Writer) -> None:
     assert len(suite._files) == 1  # read once for the three cases
 
 
+def test_cases_out_of_time_order_each_equal_their_own_evaluation_in_file_order(write: Writer) -> None:
+    # run_suite runs cases in the order of their instants (views and results are shared) and
+    # reports them in the file's; a case with records gets the file's index plus those records.
+    write("plan.json", base_plan())
+    lines = [{"id": f"r{n}", "mission": "lakeland", "source": "jmac", **r} for n, r in enumerate(RECORDS)]
+    write("ev.jsonl", lines)
+    extra = [{"indicator": "inc", "value": 9, "observed_at": "2025-04-05T00:00:00Z"}]
+    instants = ["2025-05-20T00:00:00Z", "2025-03-01T00:00:00Z", AS_OF, "2025-04-06T00:00:00Z", "2025-03-01T00:00:00Z"]
+    cases = [{"name": f"c{k}", "as_of": t, "evidence": "ev.jsonl", "expect": {"gates": {"g1": "pass"}},
+              **({"records": extra} if k % 2 else {})} for k, t in enumerate(instants)]
+    path = write("t.yaml", {"plan": "plan.json", "evidence": "ev.jsonl", "cases": cases})
+    results = run_suite(load_suite(path))
+    assert [r.name for r in results] == [c["name"] for c in cases]
+    plan = load_plan_file(path.parent / "plan.json")
+    for k, (t, r) in enumerate(zip(instants, results, strict=True)):
+        ledger, _ = read_jsonl((path.parent / "ev.jsonl").read_text(), plan)
+        if k % 2:
+            ledger.add({"id": f"case{k + 1}:1", "mission": "lakeland", "source": "jmac", **extra[0]})
+        want = evaluate(plan, EvidenceIndex(ledger.records.values()), parse_timestamp(t), digests=[])
+        assert r.evaluation == want, r.name
+
+
 def test_a_rejected_inline_record_fails_its_case(write: Writer) -> None:
     path = _suite(write, [_case({"gates": {"g1": "unknown"}},
                                 records=[{"indicator": "inc", "value": 2.5, "observed_at": "2025-03-01T00:00:00Z"}])])
