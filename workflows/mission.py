@@ -109,15 +109,13 @@ class MissionWorkflow:
                 # time: a complete mission stays open for them (waiting adds no history).
                 if not self.told_complete:
                     self.told_complete = True
-                    self.audit.add("mission_completed", "system", mission=self.spec.mission,
-                                   plan_sha256=self.spec.plan_sha256)
+                    self._audit_completed()
                     await self.audit.flush()
-                await workflow.wait_condition(
-                    lambda: self.changed or bool(self.to_start) or bool(self.audit.pending) or self.migrating)
+                await workflow.wait_condition(lambda: self._work_waiting() or self.migrating)
                 self.changed = False
                 continue
             self.told_complete = False
-            if self.changed or self.to_start or self.audit.pending:
+            if self._work_waiting():
                 self.changed = False
                 continue
             if self._should_continue_as_new():
@@ -126,14 +124,22 @@ class MissionWorkflow:
                     workflow.continue_as_new(inp.model_copy(update={"carried": self._carry(),
                                                                     "role_register": self.register}))
                 continue
-            await workflow.wait_condition(lambda: self.changed or bool(self.to_start) or bool(self.audit.pending))
+            await workflow.wait_condition(self._work_waiting)
             self.changed = False
-        self.audit.add("mission_completed", "system", mission=self.spec.mission, plan_sha256=self.spec.plan_sha256)
+        self._audit_completed()
         await self.audit.flush()
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self.audit.flush()
         return MissionResult(mission=self.spec.mission, plan_sha256=self.spec.plan_sha256,
                              phases=list(self.phases))
+
+    def _work_waiting(self) -> bool:
+        """A change to act on: a phase's report, a reopen, a migration's end, audit to flush."""
+        return self.changed or bool(self.to_start) or bool(self.audit.pending)
+
+    def _audit_completed(self) -> None:
+        assert self.spec is not None
+        self.audit.add("mission_completed", "system", mission=self.spec.mission, plan_sha256=self.spec.plan_sha256)
 
     def _carry(self) -> MissionCarry:
         assert self.spec is not None
