@@ -103,6 +103,16 @@ def test_subnormal_results_fall_back_to_python_ints() -> None:
     _check([5e-324 * 3, -5e-324, 2.0**-1030])
 
 
+def test_more_than_2_20_values_take_python_ints() -> None:
+    # `_sums` adds the limbs of the points entering at one instant in a float64 bincount,
+    # exact only while fewer than 2**21 limbs below 2**32 meet there: past 2**20 values the
+    # totals are Python ints. (`_exact` alone: two million points through the timeline and
+    # evaluate would take far longer.)
+    state = _IndicatorState.__new__(_IndicatorState)
+    ints = state._exact(np.full(2**20 + 1, 0.75))
+    assert ints.ndim == 1 and ints[0] / state.scale == 0.75
+
+
 def test_wide_values_take_python_ints() -> None:
     wide = [1e300, 1.0, -1e300, 1e-300]
     assert not _limb_totals(_index(wide, [0] * 4), np.array([T0 + 10 * DAY]))
