@@ -163,7 +163,10 @@ class _IndicatorState:
         if bool(np.all(np.abs(values) < 2.0**53)) and bool(np.all(values == np.trunc(values))):
             self.scale = 1  # whole numbers (counts, booleans, integers): no scaling needed
             ints = values.astype(np.int64)
-            if int(np.abs(ints).sum()) < 2**62:  # no running sum can overflow int64
+            # No running sum can overflow int64: it adds at most all the magnitudes, whose sum
+            # is taken in float64 (within a factor 1 + n * 2**-53 of exact), since an int64 sum
+            # of them could itself overflow (1,100 values near 2**53 wrapped to below 2**62).
+            if float(np.abs(values).sum()) < 2.0**62:
                 return ints
             return np.array(ints.tolist(), dtype=object)
         # v = m * 2**e with m in [0.5, 1): m * 2**53 is a whole number, exactly.

@@ -58,8 +58,9 @@ TABLE: dict[str, tuple[str, ...]] = {
                       "tests/rules/test_schema_agreement.py", *RULE_TESTS),
     "rules/documents.py": ("tests/rules/test_plan_rejections.py", "tests/rules/test_schema_agreement.py"),
     "rules/problems.py": ("tests/rules/test_plan_rejections.py", "tests/rules/test_evidence_rejections.py"),
-    "rules/timeline.py": ("tests/timeline/test_walk.py", "tests/timeline/test_row_fsums.py", "tests/timeline/test_edges.py", "tests/timeline/test_exact.py", "tests/timeline/test_random.py",
-                          "tests/timeline/test_valdoria.py", "tests/timeline/test_summary.py"),
+    "rules/timeline.py": ("tests/timeline/test_walk.py", "tests/timeline/test_row_fsums.py", "tests/timeline/test_limbs.py",
+                          "tests/timeline/test_shortcuts.py", "tests/timeline/test_edges.py", "tests/timeline/test_exact.py",
+                          "tests/timeline/test_random.py", "tests/timeline/test_valdoria.py", "tests/timeline/test_summary.py"),
     "rules/timeline_summary.py": ("tests/timeline/test_summary.py", "tests/timeline/test_cli.py"),
     "store/ingest.py": ("tests/store/test_ingest.py", "tests/store/test_outbox.py",
                         "tests/store/test_concurrency.py::test_two_processes_import_the_same_file"),
@@ -167,14 +168,31 @@ EQUIVALENT: dict[str, str] = {
 }
 
 # rules/timeline.py: the counts, exact sums and extremes of every window come from intervals
-# of instants; these mutants only change how work is grouped or repeated, or what the data
-# cannot reach. (docs/mutation.md)
+# of instants; these mutants only change how work is grouped or repeated, send values to a
+# slower path that computes the same (fsum, Python ints, Python's comparison), or change what
+# the data cannot reach. The arguments, grouped: docs/mutation.md.
 _TL = "rules/timeline.py::"
 _NO_SERIES = "an indicator without records: every count and total is 0, so no aggregate reads a point"
 _STRICT = "zip(strict=False) over lists of one entry per instant (or per benchmark) each, by construction"
 _MORE = "only re-does work whose result is the same: "
 _SLICES = ("the slices of trend's layout only bound its memory: every instant still falls in exactly one "
            "slice, and its trend is computed from its own points whatever slice that is")
+_PY_COMPARE = ("more thresholds compared by Python, on the ctx values themselves: the compiled rule's own "
+               "comparison, so the same status (numpy's is only a faster way to it)")
+_TO_FSUM = ("more rows summed by `_row_fsums_apart` (or fsum), each of which returns fsum's sum of any row: "
+            "the same value")
+_GRID = ("2**c is still at least the longest row (bit_length(n - 1) or of n): n parts on the grid of "
+         "sigma = 2**(e + c), each at most 2**e, add up to at most 2**(e + c), exactly, so the split and "
+         "the bound still hold")
+_BIG_BOUND = ("the remainders r - q are then about as large as the terms, so the bound (sum |r| * n * 2**-51) "
+              "is at least 4n times half an ulp of the sum: no row is found sure, every one goes to fsum")
+_EQUAL = ("at equality the slack is either 0 (no error at all: the bound underflows only while the "
+          "remainders' partial sums stay below 2**-1021, where they are exact) or positive, and then the "
+          "factor 1 + 2**-40 makes it strictly more than the true error: below half an ulp, so correctly "
+          "rounded")
+_LIMB_PATH = "`scale` is read only for Python-int totals; limb totals are scaled by `shift` (`_limb_sums`)"
+_ZERO_MANTISSA = "a zero mantissa has zero limbs whatever its power (0 shifted either way is 0), and -0 is 0"
+_AT_ZERO = "at s = 0 both branches give um & mask (a shift by 0 either way)"
 EQUIVALENT.update({
     _TL + "_IndicatorState.__init__: constant `1` -> `0`": _NO_SERIES + " (exact_sum divides only a total that is not 0)",
     _TL + "_IndicatorState.__init__: constant `False` -> `True`":
@@ -182,17 +200,41 @@ EQUIVALENT.update({
     _TL + "_IndicatorState.__init__: compare `entry < series.superseded_at` -> `(entry <= series.superseded_at)`":
         "a point known and superseded at the same instant has the empty interval [first, last): _sums and _stab "
         "drop it, window_points never selects it, and newest leaves it out",
+    _TL + "_IndicatorState.__init__: constant `0` -> `1`":
+        "`shift` is read only by `_limb_sums` for totals in limbs, and the limb path of `_exact` sets it first",
+    _TL + "_IndicatorState.__init__: constant `0` -> `1` #1":
+        _NO_SERIES + ": values are read at positions of counting points (none), or where the count is positive",
+    _TL + "_IndicatorState.__init__: constant `0` -> `1` #2":
+        _NO_SERIES + ": observation times are read for windows with points (trend, a zero extreme): none",
+    _TL + "_IndicatorState.__init__: constant `0` -> `1` #3":
+        _NO_SERIES + ": the phantom point at position 0 has the empty interval [0, 0), so no count, sum or "
+        "tree holds it, and positions and times are read only where a count is positive",
+    _TL + "_IndicatorState.__init__: constant `1` -> `0` #1":
+        _NO_SERIES + ": `newest_at` is read only where the count is positive (latest, change); `newest_obs`, "
+        "which max_age reads, is set apart",
     _TL + "_IndicatorState._exact: compare `np.abs(values) < 2.0**53` -> `(np.abs(values) <= 2.0 ** 53)`":
         "2**53 is exact both as an int64 and as mantissa and exponent: either way the sums are exact",
-    _TL + "_IndicatorState._exact: compare `int(np.abs(ints).sum()) < 2**62` -> `(int(np.abs(ints).sum()) <= 2 ** 62)`":
-        "absolute values totalling exactly 2**62 still fit int64 (2**63 - 1): no running sum overflows",
+    _TL + "_IndicatorState._exact: compare `float(np.abs(values).sum()) < 2.0**62` -> "
+    "`(float(np.abs(values).sum()) <= 2.0 ** 62)`":
+        "magnitudes whose float64 sum is exactly 2**62 add up exactly to at most 2**62 * (1 + n * 2**-53), "
+        "far inside int64 (2**63 - 1): no running sum overflows",
     _TL + "_IndicatorState._exact: constant `0` -> `1`":
-        "one more power of two in the scale doubles every total and the divisor: the same exact quotient",
-    _TL + "_IndicatorState._exact: constant `0` -> `1` #1": "no values: every total is 0, never divided by the scale",
+        "`mantissa != 1`: no mantissa is 1 (a nonzero one is at least 2**52), so zeros count as nonzero too: "
+        "their power (-53) can only widen the shift, which scales limbs and divisor alike (or sends the "
+        "values to Python ints): the same exact sums; " + _ZERO_MANTISSA,
+    _TL + "_IndicatorState._exact: constant `0` -> `1` #1":
+        "a shift of 1 where it was 0 (every value at least 2**53, whole) is one more power of two in the limbs "
+        "and in the divisor: the same exact sums (or Python ints, exact too, if 96 bits no longer hold them)",
+    _TL + "_IndicatorState._exact: compare `len(values) < 2**20` -> `(len(values) <= 2 ** 20)`":
+        "2**20 limbs below 2**32 sum to below 2**52 in `_sums`' float64 bincount: still exact",
+    _TL + "_IndicatorState._exact: constant `1` -> `0` #1": _LIMB_PATH,
+    _TL + "_IndicatorState._exact: constant `0` -> `1` #2": _ZERO_MANTISSA,
+    _TL + "_IndicatorState._exact: constant `0` -> `1` #3":
+        "shift at least 1: one more power of two in every Python-int total and in the divisor, the same "
+        "exact quotient",
+    _TL + "_IndicatorState._exact: constant `0` -> `1` #4":
+        "unreachable: no values at all are all whole numbers, and return in the first branch",
     _TL + "_IndicatorState._exact: constant `True` -> `False`": "zip(strict=False) over the mantissas and exponents of the same values",
-    _TL + "_IndicatorState.extremes: constant `0` -> `1`":
-        _NO_SERIES + ": its windows lay no interval on the tree, so whatever values array _stab is given, it "
-        "selects none of it (an empty mask) and min and max are None where the count is 0",
     _TL + "_stab: compare `size < k` -> `(size <= k)`":
         "a tree twice as large where k is a power of two: the leaves past k are never read, the first k get the same values",
     _TL + "_sums: compare `first < last` -> `(first <= last)`":
@@ -203,27 +245,79 @@ EQUIVALENT.update({
     _TL + "_sums: constant `1` -> `0` #2":
         "a point counting at the first step has its interval start there (index 0), which sets the flag "
         "anyway; with none, trend is None there, the value it starts with",
-    _TL + "_BenchmarkState.column: constant `True` -> `False`": _STRICT,
-    _TL + "_BenchmarkState.column: constant `True` -> `False` #1": _STRICT,
+    _TL + "_limbs: constant `0` -> `1` #1": "the shift down is used only where s < 0, so -s is at least 1 anyway",
+    _TL + "_limbs: compare `s >= 0` -> `(s > 0)`": _AT_ZERO,
+    _TL + "_limbs: constant `0` -> `1` #2": _AT_ZERO,
+    _TL + "_limbs: compare `mantissa < 0` -> `(mantissa <= 0)`": _ZERO_MANTISSA,
+    _TL + "_limbs: constant `0` -> `1` #3": _ZERO_MANTISSA,
+    _TL + "_limb_sums: compare `np.abs(c[2]) < 2**29` -> `(np.abs(c[2]) <= 2 ** 29)`":
+        "a top limb of exactly 2**29 still gives an int64 H (below 2**62) with |H - float(H)| <= 2**9, so the "
+        "rest is exact and the one rounded addition correct: the fast path holds up to |c[2]| < 2**31",
+    _TL + "_limb_sums: constant `0` -> `1` #1": "a column that is not safe is always recomputed in Python ints (it is unsure)",
+    _TL + "_limb_sums: compare `out != 0` -> `(out == 0)`":
+        "a sum below 2**-1021 is a multiple of 2**-1074 (every double is) below 2**53 such units, so it is a "
+        "double and the fast path's one rounding and its scaling are both exact: the subnormal check only "
+        "re-does exact sums, and so do zeros in Python ints (0 / scale = 0.0)",
+    _TL + "_limb_sums: constant `0` -> `1` #2": "as `out != 0` -> `out == 0`: more sums re-done exactly, to the same value",
+    _TL + "_limb_sums: compare `np.abs(out) < 2.0**-1022` -> `(np.abs(out) <= 2.0 ** (-1022))`":
+        "as `out != 0` -> `out == 0`: a sum of exactly 2**-1022 re-done in Python ints, to the same value",
+    _TL + "_exact_threshold: boolean `isinstance(t, (bool, float)) or (isinstance(t, int) and abs(t) <= 2...` -> "
+    "`(isinstance(t, (bool, float)) and (isinstance(t, int) and abs(t) <= 2 ** 53))`": _PY_COMPARE,
+    _TL + "_exact_threshold: compare `abs(t) <= 2**53` -> `(abs(t) < 2 ** 53)`": _PY_COMPARE + " (2**53 itself)",
+    _TL + "_codes: constant `True` -> `False`": _STRICT,
+    _TL + "_codes: constant `True` -> `False` #1": _STRICT,
+    _TL + "_typed_column: boolean `num.size and float(np.abs(num).max()) >= 2.0**62` -> "
+    "`(num.size or float(np.abs(num).max()) >= 2.0 ** 62)`":
+        "a timeline has at least one instant, so num is never empty; int() of a float64 below 2**62 is the "
+        "int64 conversion's value",
+    _TL + "_typed_column: compare `float(np.abs(num).max()) >= 2.0**62` -> `(float(np.abs(num).max()) > 2.0 ** 62)`":
+        "2**62 itself converts to int64 exactly (below 2**63): the same int",
+    _TL + "_BenchmarkState.column: constant `0` -> `1` #3":
+        "a position read where change is not defined: its value becomes None and its status unknown; the "
+        "position exists (change is read only where some window holds two points, so two values)",
+    _TL + "_trend_column: compare `i < rows.size` -> `(i <= rows.size)`":
+        "one more pass over an empty slice of instants: `_trend_rows` lays out nothing and writes nothing",
+    _TL + "_trend_column: arithmetic `(ends[i - 1] if i else 0) + _PAIRS` -> `((ends[i - 1] if i else 0) - _PAIRS)`": _SLICES,
+    _TL + "_trend_column: negate `i` -> `(not (i))`": _SLICES,
+    _TL + "_trend_column: constant `1` -> `0` #1": _SLICES,
     _TL + "_trend_column: constant `0` -> `1` #1": _SLICES,
-    _TL + "_trend_column: compare `size + counts[rows[j]] <= _PAIRS` -> `(size + counts[rows[j]] < _PAIRS)`": _SLICES,
-    _TL + "_trend_column: arithmetic `size + counts[rows[j]]` -> `(size - counts[rows[j]])`": _SLICES,
-    _TL + "_trend_column: drop update `size += counts[rows[j]]` -> `pass`": _SLICES,
-    _TL + "_trend_rows: constant `True` -> `False`": _STRICT,
-    _TL + "timeline: constant `False` -> `True`": "every step counted as a move " + _MORE + "the rule run again",
-    _TL + "timeline: constant `True` -> `False`": _STRICT,
-    _TL + "timeline: boolean `k and active[k] != active[k - 1]` -> `(k or active[k] != active[k - 1])`":
-        "with waivers every step counts as a move " + _MORE + "the rule run again",
-    _TL + "timeline: constant `True` -> `False` #3": _STRICT,
-    _TL + "_arithmetic: constant `True` -> `False`": _STRICT,
-    _TL + "_arithmetic: constant `True` -> `False` #1": _STRICT,
-    _TL + "_ctx: constant `True` -> `False`": _STRICT,
-    _TL + "_ctx: constant `True` -> `False` #1": _STRICT,
-    _TL + "_moves: constant `1` -> `0`": "the loop also compares the first value with itself: no move",
-    _TL + "_moves: compare `type(v) is not type(prev)` -> `(type(v) is type(prev))`":
-        "every step keeping its type becomes a move (" + _MORE.strip(": ") + "); a move is missed only for "
-        "equal values of two types, which a benchmark's ctx values never are (`_typed`), and which the "
-        "rule's comparisons would treat alike",
+    _TL + "_row_fsums: arithmetic `n.max() + 1` -> `(n.max() - 1)`": _GRID,
+    _TL + "_row_fsums: constant `1` -> `0`": _GRID,
+    _TL + "_row_fsums: constant `0` -> `1` #1":
+        _TO_FSUM + "; a row of zeros on the shared grid sums to 0, which is unsure and goes there too",
+    _TL + "_row_fsums: compare `e + c > 1000` -> `(e + c >= 1000)`": _TO_FSUM,
+    _TL + "_row_fsums: constant `0` -> `1` #3":
+        "a zero sum is unsure anyway (half an ulp of 0 is 0, no more than the slack); " + _TO_FSUM + " (sums of 1)",
+    _TL + "_row_fsums: compare `(np.abs(err) + bound) * (1 + 2.0**-40) >= half_ulp` -> "
+    "`((np.abs(err) + bound) * (1 + 2.0 ** (-40)) > half_ulp)`": _EQUAL,
+    _TL + "_row_fsums_apart: arithmetic `n.max() + 1` -> `(n.max() - 1)`": _GRID,
+    _TL + "_row_fsums_apart: constant `1` -> `0`": _GRID,
+    _TL + "_row_fsums_apart: compare `int(e.max()) + c > 1000` -> `(int(e.max()) + c >= 1000)`":
+        "only the first split can reach it (remainders are far smaller): its break leaves every row to fsum",
+    _TL + "_row_fsums_apart: arithmetic `(sigma + r) - sigma` -> `(sigma + r + sigma)`":
+        "q is then about 2 sigma, the remainders about -2 sigma: a bound far past half an ulp of any sum, so "
+        "every row goes to fsum",
+    _TL + "_row_fsums_apart: arithmetic `sigma + r` -> `(sigma - r)`": _BIG_BOUND,
+    _TL + "_row_fsums_apart: arithmetic `r - q` -> `(r + q)`": _BIG_BOUND,
+    _TL + "_row_fsums_apart: arithmetic `np.add.reduceat(np.abs(r), starts) * (n * 2.0**-51)` -> "
+    "`(np.add.reduceat(np.abs(r), starts) / (n * 2.0 ** (-51)))`":
+        "the bound is then 2**102 times larger: a row is found sure only if its remainders are all 0, where "
+        "both bounds are 0 and the sum exact; every other row goes to fsum",
+    _TL + "_row_fsums_apart: arithmetic `n * 2.0**-51` -> `(n / 2.0 ** (-51))`":
+        "as the bound divided: only rows with no remainder are found sure, exactly; the rest go to fsum",
+    _TL + "_row_fsums_apart: compare `out != 0` -> `(out == 0)`":
+        "half an ulp of 0 is 0, never more than the slack, so no row is found sure: all go to fsum",
+    _TL + "_row_fsums_apart: constant `0` -> `1` #1": "rows summing to 1 go to fsum too; zero sums still do (half an ulp of 0 is 0)",
+    _TL + "_row_fsums_apart: compare `slack * (1 + 2.0**-40) < half_ulp` -> `(slack * (1 + 2.0 ** (-40)) <= half_ulp)`": _EQUAL,
+    _TL + "_row_fsums_apart: negate `bool(sure.all())` -> `(not (bool(sure.all())))`":
+        "a second split where every row was sure after the first (it only refines the same exact parts), and "
+        "none where some was not: those rows go to fsum",
+    _TL + "_combinations: compare `(len(columns) + 1) * 2 + n_sets.bit_length() < 62` -> "
+    "`((len(columns) + 1) * 2 + n_sets.bit_length() <= 62)`":
+        "a key needs 2 bits a column and the bits of the largest waiver set number: at 62 here, 60, inside int64",
+    _TL + "_combinations: arithmetic `len(columns) + 1` -> `(len(columns) - 1)`":
+        "the key then takes at most 2 * len(columns) + bit_length(n_sets) < 64 bits: still below 2**63",
+    _TL + "_combinations: constant `1` -> `0`": "as `len(columns) - 1`: the key still fits an int64",
 })
 
 

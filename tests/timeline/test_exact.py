@@ -45,3 +45,17 @@ def test_whole_numbers_whose_totals_overflow_int64() -> None:
     index = _index(plan, rows)
     tl = timeline(plan, index, T0, T0 + 600 * DAY, 7 * DAY)
     assert mismatches(plan, index, tl) == []
+
+
+def test_whole_numbers_whose_magnitudes_alone_overflow_an_int64_sum() -> None:
+    # 1,100 values of 2**53 - 1: every window sum but the last fits int64, yet the sum of
+    # their magnitudes (the test for Python ints) wraps past 2**63 in int64 arithmetic. The
+    # totals must be Python ints, and the last sum past 2**63, fsum's, as evaluate finds it.
+    plan = _plan([{"id": "s", "aggregate": "sum", "op": ">=", "threshold": 0}], kind="integer")
+    big = 2**53 - 1
+    rows: list[tuple[str, Any, int, int, str | None]] = [(f"r{i}", big, T0 + i * 3_600_000_000, T0 + i * 3_600_000_000, None)
+                                                         for i in range(1100)]
+    index = _index(plan, rows)
+    tl = timeline(plan, index, T0, T0 + 50 * DAY, 10 * DAY)
+    assert mismatches(plan, index, tl) == []
+    assert tl.benchmarks["s"].value[-1] == int(math.fsum([big] * 1100)) > 2**63

@@ -9,9 +9,11 @@ import math
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import rules.timeline as tlmod
 from rules.evidence import Record
 from rules.plan import LoadedPlan, load_plan
 from rules.series import EvidenceIndex
@@ -19,6 +21,7 @@ from rules.timeline import _IndicatorState, timeline
 from schemas.timefmt import DAY, HOUR
 
 from .compare import mismatches
+from .test_walk import _fsum_keeping_sign
 
 T0 = 19_700 * DAY
 
@@ -71,8 +74,26 @@ def test_carries_cancellation_and_ties() -> None:
     _check([2.0**53, 1.0, 1.0, -1.0, 0.5, -0.5, -(2.0**53), 3.0], late=[0, 0, 3, 1, 0, 2, 4, 0])
 
 
+def test_a_sum_whose_top_limb_is_past_2_29_to_the_last_bit() -> None:
+    # The top limb of 46489281088.909996 (in units of 2**-60) is past 2**29, where the sum is
+    # done in Python ints; its low limb decides the rounding (found by a search).
+    values = [46489281088.909996, 0.00587081986954468]
+    assert _limb_totals(_index(values, [0, 0]), np.array([T0 + 10 * DAY]))
+    _check(values)
+
+
 def test_signed_zeros_and_exact_zero_sums() -> None:
     _check([0.1, -0.1, -0.0, 0.7, -0.7, -0.0, -0.0, 0.25, -0.25])
+
+
+def test_negative_zero_sums_in_limbs_where_fsum_keeps_the_sign(monkeypatch: pytest.MonkeyPatch) -> None:
+    # As in test_walk, for values in limbs: a window of -0.0 alone sums to -0.0, one that
+    # also held 0.5 and -0.5 to +0.0.
+    monkeypatch.setattr(math, "fsum", _fsum_keeping_sign(math.fsum))
+    monkeypatch.setattr(tlmod, "_FSUM_NEGZERO", True)
+    values = [-0.0, -0.0, 0.5, -0.5, -0.0, -0.0, -0.0, -0.0, -0.0, -0.0]
+    assert _limb_totals(_index(values, [0] * len(values)), np.array([T0 + 10 * DAY]))
+    _check(values)
 
 
 def test_subnormal_results_fall_back_to_python_ints() -> None:
@@ -80,6 +101,16 @@ def test_subnormal_results_fall_back_to_python_ints() -> None:
     assert _limb_totals(_index(tiny, [0] * 4), np.array([T0 + 10 * DAY]))
     _check(tiny)
     _check([5e-324 * 3, -5e-324, 2.0**-1030])
+
+
+def test_more_than_2_20_values_take_python_ints() -> None:
+    # `_sums` adds the limbs of the points entering at one instant in a float64 bincount,
+    # exact only while fewer than 2**21 limbs below 2**32 meet there: past 2**20 values the
+    # totals are Python ints. (`_exact` alone: two million points through the timeline and
+    # evaluate would take far longer.)
+    state = _IndicatorState.__new__(_IndicatorState)
+    ints = state._exact(np.full(2**20 + 1, 0.75))
+    assert ints.ndim == 1 and ints[0] / state.scale == 0.75
 
 
 def test_wide_values_take_python_ints() -> None:
@@ -101,8 +132,6 @@ def test_random_values_within_96_bits(points: list[tuple[float, int]]) -> None:
 
 def test_fails_when_broken(monkeypatch: Any) -> None:
     """The checks above can fail: limbs that drop the carries give other sums."""
-    import rules.timeline as tlmod
-
     def no_carries(totals: np.ndarray, shift: int) -> tuple[np.ndarray, np.ndarray]:
         out = np.ldexp(totals[0].astype(np.float64) + totals[1] * 2.0**32, -shift)
         return out, out == 0

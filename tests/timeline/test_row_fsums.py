@@ -27,6 +27,12 @@ TIES = [
     [0.0, -0.0],
     [1.0, -1.0],
     [2.0**-1022, -(2.0**-1074), 2.0**-1000],
+    # Just under the tie below a power of two, where the ulp below is half the ulp above:
+    # rounds down, to the power of two less an ulp (an error bound checked against the ulp
+    # above would take the power of two).
+    [1.0, -(2.0**-54), -(2.0**-110)],
+    [0.5, -(2.0**-55), -(2.0**-121)],
+    [-1.0, 2.0**-54, 2.0**-110],
 ]
 
 
@@ -61,6 +67,18 @@ def test_random_rows(rows: list[list[float]]) -> None:
         return  # fsum itself raises; the timeline never sums such values (evidence is finite)
     if want_ok:
         check(rows + hard)
+
+
+def test_no_rows_and_rows_with_a_term_that_is_not_finite() -> None:
+    check([])
+    check([[math.inf, 1.0], [1.0, 2.0**-53]])
+    check([[1.0, -math.inf], [math.nan]])
+
+
+def test_a_long_row_near_the_top_of_the_float64_range() -> None:
+    # 2**11 terms and one in [2**1011, 2**1012): a grid sigma = 2**(e + c) would overflow, so
+    # the row is summed by fsum (nothing is split).
+    check([[1.5 * 2.0**1011] + [1.0] * 2046, [3.0, -1.0]])
 
 
 def test_fails_when_broken() -> None:

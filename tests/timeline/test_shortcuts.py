@@ -120,3 +120,34 @@ def test_thresholds_float64_cannot_hold_are_compared_by_python() -> None:
         plan = _plan(rule, {"b": "boolean"})
         index = _index(plan, [r for r in rows if r[1] == "b"])
         assert mismatches(plan, index, timeline(plan, index, T0 - DAY, T0 + 6 * DAY, 12 * HOUR)) == []
+
+
+def test_between_with_a_bound_float64_cannot_hold_is_compared_by_python_at_its_bounds() -> None:
+    # Sums of 2**53, 2**53 + 2, + 4, + 6: a low bound of 2**53 + 1 is 2**53 as a float64, so
+    # numpy would find 2**53 in [2**53 + 1, 1e18] though only the high bound is one it holds;
+    # and Python's comparison must include both bounds of [2**53 + 2, 2**53 + 4].
+    rows: list[Row] = [("a", "n", 2**52, T0, T0, None), ("b", "n", 2**52, T0 + DAY, T0 + DAY, None),
+                       *[(f"c{d}", "n", 2, T0 + d * DAY, T0 + d * DAY, None) for d in (2, 3, 4)]]
+    for threshold, want in (([2**53 + 1, 1e18], [False, False, True, True, True]),
+                            ([2**53 + 2, 2**53 + 4], [False, False, True, True, False])):
+        plan = _plan(_b("s", "n", aggregate="sum", op="between", threshold=threshold), {"n": "integer"})
+        index = _index(plan, rows)
+        tl = timeline(plan, index, T0, T0 + 4 * DAY, DAY)
+        assert mismatches(plan, index, tl) == []
+        assert tl.benchmarks["s"].value == [2**52, 2**53, 2**53 + 2, 2**53 + 4, 2**53 + 6]
+        assert tl.benchmarks["s"].status == want
+
+
+def test_status_combinations_too_wide_for_an_int64_key() -> None:
+    # 31 benchmarks take 62 bits of codes, and the waiver sets (none, then four ending one
+    # after another) 3 bits more: too many to pack in an int64, where the fifth set's number
+    # (4 << 62) would wrap to 0 and its steps, when only "f" (failing) is waived, would share
+    # the rule's result with the steps when nothing is.
+    rule = {"all": [_b(f"p{i}", "x", aggregate="latest", op=">=", threshold=0) for i in range(30)]
+            + [_b("f", "x", aggregate="latest", op=">=", threshold=100)]}
+    plan = _plan(rule, {"x": "integer"})
+    index = _index(plan, [("a", "x", 1, T0, T0, None)])
+    waivers = [Waiver(b, "alice", "test", until=T0 + (d + 1) * DAY) for d, b in enumerate(["p0", "p1", "p2", "f"])]
+    tl = timeline(plan, index, T0, T0 + 5 * DAY, DAY, waivers=waivers)
+    assert mismatches(plan, index, tl, waivers) == []
+    assert tl.gates["g"] == [True] * 4 + [False] * 2
