@@ -241,10 +241,10 @@ _USUAL_REQUIRED = frozenset(("id", *_REQUIRED))
 def _accept_usual(raw: dict[str, Any], plan: LoadedPlan, known: Known, received_at: int | None,
                   backfill: bool) -> Record | None:
     """The Record `_check_record` makes of a usual new record (no supersedes, no provenance,
-    strings where strings belong), in a third of its time; None for anything else, and
+    strings where strings belong), in half its time; None for anything else, and
     wherever any rule could refuse it, so that `_check_record` decides it (and words the
     reasons): this only ever accepts what `_check_record` accepts, as the same Record
-    (tests/rules/test_evidence_fast_path.py compares the two).
+    (tests/rules/test_fast_paths.py compares the two).
 
     Why each of `_check_record`'s rules holds here: every key is allowed and each required
     one present; no string can hold a lone surrogate (the keys are those above, the id
