@@ -15,6 +15,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+import orjson
+
 __all__ = ["LONE_SURROGATE", "MAX_DEPTH", "Encoded", "JsonFormatError", "canonical_json", "canonical_text", "field_name",
            "loads_strict", "lone_surrogates", "printable", "sha256_canonical", "sha256_canonical_resumed", "shown"]
 
@@ -184,7 +186,66 @@ def _depth_at_least(value: Any, n: int) -> bool:
     return False
 
 
+_DOUBT = object()
+_INT64 = float(2**63)
+
+
+def _doubtful(value: Any, depth: int = 1) -> bool:
+    """Whether a parsed array or object nests deeper than MAX_DEPTH or holds a float of
+    magnitude 2^63 or more (which may have been an integer token: orjson reads those beyond
+    64 bits as floats, the stdlib as ints)."""
+    for v in value.values() if type(value) is dict else value:
+        kind = type(v)
+        if kind is float:
+            if not -_INT64 < v < _INT64:
+                return True
+        elif (kind is dict or kind is list) and (depth >= MAX_DEPTH or _doubtful(v, depth + 1)):
+            return True
+    return False
+
+
+def _loads_compiled(text: str) -> Any:
+    """The document parsed by orjson (C), or _DOUBT wherever it might differ from `_loads_stdlib`.
+
+    orjson refuses NaN/Infinity, invalid UTF-8 and lone surrogates, but keeps the last of
+    repeated keys, reads integers beyond 64 bits as floats and nests to 1024 levels. So its
+    document is taken only where none of that can have happened unseen:
+    - no `\\"` and no `\\u0022` in the text: then no string holds a quote, every quote in
+      the text opens or closes a string token (a key or a string value), and so does every
+      quote in orjson's encoding of the document. A repeated key drops at least one key token
+      from the document, so the two counts of quotes agree exactly when no object repeats one;
+    - no `\\ud` or `\\uD` escape (no surrogate escape, lone or paired, is decoded here);
+    - no float of 2^63 or more, no nesting deeper than MAX_DEPTH (`_doubtful`).
+    Everything else, and anything orjson refuses, goes to the stdlib parser, whose refusals
+    name the field: errors come from one place only."""
+    if "\\" in text and ('\\"' in text or "\\ud" in text or "\\uD" in text or "\\u0022" in text):
+        return _DOUBT
+    try:
+        doc = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return _DOUBT
+    kind = type(doc)
+    if kind is dict or kind is list:
+        if _doubtful(doc) or text.count('"') != orjson.dumps(doc).count(b'"'):
+            return _DOUBT
+    elif kind is float and not -_INT64 < doc < _INT64:
+        return _DOUBT
+    return doc
+
+
 def loads_strict(text: str | bytes) -> Any:
+    """Parse JSON text, refusing what JSON allows but this project does not: repeated keys,
+    NaN/Infinity, numbers beyond a double or 4300 digits, nesting deeper than MAX_DEPTH (lone
+    surrogates parse; `lone_surrogates` finds them). JsonFormatError names the field."""
+    if type(text) is str:
+        # Most documents (every evidence line) take the compiled parser, a fifth of the cost.
+        doc = _loads_compiled(text)
+        if doc is not _DOUBT:
+            return doc
+    return _loads_stdlib(text)
+
+
+def _loads_stdlib(text: str | bytes) -> Any:
     # Good input takes one parse whose hooks only raise. A refusal is then located by parsing
     # again with hooks that leave markers, so the error names the field, not just the document.
     try:
@@ -212,6 +273,11 @@ def loads_strict(text: str | bytes) -> Any:
                             parse_int=_parse_int, parse_float=_parse_float)
     except RecursionError:  # refused for something else too: depth is reason enough
         raise JsonFormatError(f"invalid JSON: {_TOO_DEEP}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        # The first parse stopped at a repeated key or a NaN before it reached a syntax error
+        # further on (found by tests/rules/test_fast_paths.py: the raw JSONDecodeError failed
+        # a whole import): the text is not JSON at all, said as for any other such text.
+        raise JsonFormatError(f"invalid JSON: {exc}") from None
     deep = _too_deep(marked)
     if deep is not None:  # the values beyond the depth are never walked: none may recurse there
         raise JsonFormatError(_TOO_DEEP, deep)
@@ -254,6 +320,17 @@ def lone_surrogates(value: Any, path: tuple[str | int, ...] = ()) -> list[tuple[
     (a JSON text may escape one, `"\\ud800"`; it is no Unicode character, cannot be encoded
     as UTF-8, so it can be neither stored nor hashed). Paths are built only for what is found:
     this runs on every evidence record."""
+    if not path and type(value) is dict:
+        try:
+            # orjson's encoder refuses any string, key or value at any depth, that is not
+            # valid UTF-8: with none, the usual record is cleared in one C call. Whatever it
+            # refuses (a lone surrogate, or an integer beyond 64 bits, a key that is no
+            # string, a depth past its limit) is looked at below.
+            orjson.dumps(value)
+        except TypeError:
+            pass
+        else:
+            return []
     out: list[tuple[str | int, ...]] = []
     if isinstance(value, str):
         if _broken(value):

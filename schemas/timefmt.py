@@ -50,9 +50,34 @@ _ONE_US = _dt.timedelta(microseconds=1)
 _EPOCH_DAY = _EPOCH.toordinal()
 
 
-@lru_cache(maxsize=65536)
+# Every instant is its date plus its time of day (and offset), the first 10 characters and the
+# rest, each valid or not on its own: a text that splits into a date and a time already seen
+# valid is their sum, two dict lookups. An import reads two timestamps per record, mostly of
+# few distinct dates and times of day, and a cache of whole texts missed on nearly every one.
+# Only what `_parse_timestamp` accepted enters, and each table is bounded.
+_DATES: dict[str, int] = {}  # "2025-03-31" -> microseconds at its midnight UTC
+_TIMES: dict[str, int] = {}  # "T12:00:00Z" -> microseconds after midnight (minus the offset)
+_PART_LIMIT = 1 << 17
+
+
 def parse_timestamp(text: str) -> int:
     """Return microseconds since the epoch (UTC); raise ValueError saying what is wrong."""
+    try:
+        return _DATES[text[:10]] + _TIMES[text[10:]]
+    except (KeyError, TypeError):
+        pass
+    us = _parse_timestamp(text)
+    date, time = text[:10], text[10:]
+    # Whether each part is valid alone is worked out by the parser itself, on a text that
+    # pairs it with a part known to be valid (the epoch's date, midnight UTC).
+    if date not in _DATES and len(_DATES) < _PART_LIMIT:
+        _DATES[date] = _parse_timestamp(date + "T00:00:00Z")
+    if time not in _TIMES and len(_TIMES) < _PART_LIMIT:
+        _TIMES[time] = _parse_timestamp("1970-01-01" + time)
+    return us
+
+
+def _parse_timestamp(text: str) -> int:
     if not isinstance(text, str):
         raise ValueError("must be an RFC 3339 timestamp string")
     m = _TS.match(text)

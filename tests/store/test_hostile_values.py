@@ -62,6 +62,19 @@ def test_lone_surrogate_in_a_json_line(store: Store, sample_plan: LoadedPlan) ->
     assert _ids(store) == {"b"}
 
 
+@pytest.mark.parametrize("bad", ['{"id": "x", "id": "y"} trailing', '{"id": "x", "value": NaN', '[NaN, ]'],
+                         ids=["repeated key then extra data", "NaN then no close", "NaN then trailing comma"])
+def test_a_line_refused_twice_over_is_rejected_not_fatal(store: Store, sample_plan: LoadedPlan, bad: str) -> None:
+    # Found by tests/rules/test_fast_paths.py: the first parse stopped at the repeated key or
+    # NaN, the second at the syntax error, which escaped as a raw JSONDecodeError and failed
+    # the whole import.
+    good = json.dumps(_rec("g1"))
+    outcomes = store.ingest(sample_plan, [good, bad], actor="t", backfill=True, lines=True)
+    assert [o.status for o in outcomes] == ["stored", "rejected"]
+    assert outcomes[1].errors[0].field == "$" and outcomes[1].errors[0].reason.startswith("invalid JSON: ")
+    assert _ids(store) == {"g1"}
+
+
 def test_huge_integer_is_refused_at_ingest(store: Store, sample_plan: LoadedPlan) -> None:
     outcomes = store.ingest(sample_plan, [_rec("huge", value=10**400), _rec("ok")], actor="t", backfill=True)
     assert [o.status for o in outcomes] == ["rejected", "stored"]
