@@ -93,7 +93,8 @@ class AuditQueue:
     soon by an approval or another evaluation, and one audit activity then carries them all
     (measured: ~30% more gate workflows per second in workflow_bench). A person's decision is
     written at once, and completion and continue-as-new flush everything. Keys stay final
-    because only recorded activity inputs write them. The price: the log of the engine's own
+    because only recorded activity inputs, or entries of completed workflow tasks (flush),
+    write them. The price: the log of the engine's own
     steps runs up to the lag behind, and a run terminated inside that window (an operator's act
     outside exitgate) leaves them only in Temporal's history; they can be recomputed
     (evaluations are reproducible).
