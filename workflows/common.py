@@ -93,7 +93,8 @@ class AuditQueue:
     soon by an approval or another evaluation, and one audit activity then carries them all
     (measured: ~30% more gate workflows per second in workflow_bench). A person's decision is
     written at once, and completion and continue-as-new flush everything. Keys stay final
-    because only recorded activity inputs write them. The price: the log of the engine's own
+    because only recorded activity inputs, or entries of completed workflow tasks (flush),
+    write them. The price: the log of the engine's own
     steps runs up to the lag behind, and a run terminated inside that window (an operator's act
     outside exitgate) leaves them only in Temporal's history; they can be recomputed
     (evaluations are reproducible).
@@ -104,6 +105,11 @@ class AuditQueue:
         self.seq = seq
         self.lag_us = lag_us  # 0: written after every step
         self.due: int | None = None  # when the queued entries are written at the latest
+        # Final entries by a local activity (the phase's patch `gate-round-2`, see flush).
+        self.local_when_final = False
+        # The history length when each pending entry was queued; entries carried over from
+        # an earlier run were queued in a workflow task long completed (0).
+        self.queued_at: list[int] = [0] * len(pending)
 
     def add(self, kind: str, actor: str, **payload: Any) -> None:
         self.seq += 1
@@ -111,14 +117,29 @@ class AuditQueue:
         key = f"{info.workflow_id}/{info.first_execution_run_id}/{self.seq}"
         payload.setdefault("at", now_text())
         self.pending.append(QueuedAuditEntry(key=key, kind=kind, actor=actor, payload=payload))
+        self.queued_at.append(info.get_current_history_length())
 
     async def flush(self) -> None:
+        """Write the queued entries, in order. An entry queued in a workflow task that has
+        completed is final: its task is in history, so every replay and every retry of a later
+        task queues it again with the same key and content. A batch of final entries alone
+        (`local_when_final`) goes by a local activity, in the workflow task that flushes: a
+        retried write is dropped by its key, and no activity task makes the round trip through
+        the server. A batch holding an entry of the task in progress goes by an activity, whose
+        recorded input is what makes those final (a retried task could queue them otherwise:
+        another instant, another evaluation)."""
         while self.pending:
             batch = self.pending[:AUDIT_BATCH]
-            await workflow.execute_activity(
-                "audit_append", AuditBatch(entries=batch), result_type=int,
-                start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=RETRY)
+            if self.local_when_final and max(self.queued_at[: len(batch)]) < workflow.info().get_current_history_length():
+                await workflow.execute_local_activity(
+                    "audit_append", AuditBatch(entries=batch), result_type=int,
+                    start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=RETRY)
+            else:
+                await workflow.execute_activity(
+                    "audit_append", AuditBatch(entries=batch), result_type=int,
+                    start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=RETRY)
             del self.pending[: len(batch)]
+            del self.queued_at[: len(batch)]
 
     async def flush_when_due(self, now: int) -> None:
         """Write the queued entries now, or (group commit) once they are due."""

@@ -214,6 +214,14 @@ async def audited(rig: Rig, kind: str, timeout_s: float = 10.0) -> list[dict[str
     return await until_audited(rig, kind, timeout_s)
 
 
+def audit_in_order(rig: Rig) -> list[str]:
+    """The kinds of the audit entries written, having checked each was written once, in the
+    order queued (their keys' sequence numbers run 1, 2, 3, ...)."""
+    seqs = [int(e["key"].rsplit("/", 1)[1]) for e in rig.backend.audit]
+    assert seqs == list(range(1, len(seqs) + 1)), seqs
+    return rig.backend.audit_kinds()
+
+
 def gate_of(st: PhaseStatus, gid: str) -> GateState:
     return next(g for g in st.gates if g.gate == gid)
 

@@ -12,6 +12,7 @@ from schemas.messages import Limits
 from .helpers import (
     Rig,
     approve,
+    audit_in_order,
     audited,
     awaiting,
     gate,
@@ -45,11 +46,9 @@ async def test_entries_wait_at_most_the_lag_and_none_is_lost(rig: Rig) -> None:
     assert rig.backend.audit_kinds()[-1] == "approval"
     await approve(h, "g1", "hal", "host", g.digest)  # the last: completion flushes at once
     await h.result()
-    kinds = rig.backend.audit_kinds()
+    kinds = audit_in_order(rig)
     assert kinds == ["phase_started", "evaluation", "gate_transition", "approval", "approval",
                      "gate_transition", "phase_completed"], kinds
-    seqs = [int(e["key"].rsplit("/", 1)[1]) for e in rig.backend.audit]
-    assert seqs == list(range(1, len(seqs) + 1))
     await save_history(h, "audit_group_commit")
 
 

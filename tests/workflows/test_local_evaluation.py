@@ -7,7 +7,17 @@ from temporalio.api.enums.v1 import EventType
 
 from schemas.messages import EvidenceChanged
 
-from .helpers import Rig, approve, awaiting, gate, phase, plan_doc, save_history, wait_phase
+from .helpers import (
+    Rig,
+    approve,
+    audit_in_order,
+    awaiting,
+    gate,
+    phase,
+    plan_doc,
+    save_history,
+    wait_phase,
+)
 
 
 async def test_a_gate_round_evaluates_locally_and_audits_as_before(rig: Rig) -> None:
@@ -28,8 +38,6 @@ async def test_a_gate_round_evaluates_locally_and_audits_as_before(rig: Rig) -> 
                if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED]
     assert "evaluate_gate" not in scheduled, scheduled
     assert markers.count("core_local_activity") == 2, markers  # one per evaluation, in history
-    assert rig.backend.audit_kinds() == ["phase_started", "evaluation", "evaluation", "gate_transition",
-                                         "approval", "gate_transition", "phase_completed"]
-    seqs = [int(e["key"].rsplit("/", 1)[1]) for e in rig.backend.audit]
-    assert seqs == list(range(1, len(seqs) + 1))
+    assert audit_in_order(rig) == ["phase_started", "evaluation", "evaluation", "gate_transition",
+                                   "approval", "gate_transition", "phase_completed"]
     await save_history(h, "evaluate_local")

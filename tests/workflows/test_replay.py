@@ -25,7 +25,7 @@ def test_histories_are_recorded() -> None:
                      "escalation", "mission_reopen", "mission_migrate", "continue_as_new_last_run", "mission_phase_failed",
                      "audit_group_commit", "register_ended_before_update", "register_delegation", "register_mission",
                      "register_mission_delegate", "mission_reopen_after_complete", "evaluate_local",
-                     "timer_keep_near"):
+                     "timer_keep_near", "gate_round_2"):
         assert scenario in names, f"tests/workflows/histories/{scenario}.json is missing"
 
 
