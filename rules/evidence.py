@@ -135,6 +135,10 @@ def _quick(cls: type[_T]) -> Callable[..., _T]:
     makes a Record and an Outcome per record. The instance is built as a mutable twin with the
     same slots and then given its class, which CPython allows between such layouts; it is then
     a cls in every way (frozen, equal to and hashing as one built by cls())."""
+    # The twin runs no __post_init__ and knows no default factories: a class that grows
+    # either must not be built this way, and says so at import rather than building wrongly.
+    if hasattr(cls, "__post_init__") or any(f.default_factory is not MISSING for f in fields(cls)):  # type: ignore[arg-type]
+        raise TypeError(f"_quick cannot build {cls.__name__}: it has __post_init__ or a default_factory")
     twin = make_dataclass(f"_{cls.__name__}Draft", [
         (f.name, f.type, field(default=f.default)) if f.default is not MISSING else (f.name, f.type)
         for f in fields(cls)  # type: ignore[arg-type]

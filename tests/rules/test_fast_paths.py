@@ -276,3 +276,26 @@ def test_the_usual_record_takes_the_fast_path(plan: LoadedPlan) -> None:
     assert _accept_usual(record(), plan, ledger, T0, False) == _check_record(record(), plan, ledger, None, T0, False)
     assert _accept_usual(record("known1"), plan, ledger, T0, False) is None  # a retry: the full check words it
     assert _accept_usual(record(source="jmäc"), plan, ledger, T0, False) is None
+
+
+def test_quick_construction_refuses_a_class_it_would_build_wrongly() -> None:
+    # The twin skips __post_init__ and default factories: such a class must be refused
+    # where it is declared, not built without them.
+    from dataclasses import dataclass, field
+
+    from rules.evidence import _quick
+
+    @dataclass(frozen=True, slots=True)
+    class Checked:
+        x: int
+
+        def __post_init__(self) -> None:
+            raise AssertionError("never built without this")
+
+    @dataclass(frozen=True, slots=True)
+    class Defaulted:
+        xs: list[int] = field(default_factory=list)
+
+    for cls in (Checked, Defaulted):
+        with pytest.raises(TypeError, match=cls.__name__):
+            _quick(cls)
