@@ -154,13 +154,13 @@ async def scene(temporal: Any, url: str, plans: list[dict[str, Any]], audit: int
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
+    from devserver import start_dev_server
     from temporalio.contrib.pydantic import pydantic_data_converter
-    from temporalio.testing import WorkflowEnvironment
 
     from workflows.common import GATE_STATES_KEY, MISSION_KEY, PHASE_KEY
 
-    temporal = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=str(ROOT / ".venv" / "bin" / "temporal"), data_converter=pydantic_data_converter,
+    temporal = await start_dev_server(
+        data_converter=pydantic_data_converter,
         search_attributes=[MISSION_KEY, PHASE_KEY, GATE_STATES_KEY])
     out: dict[str, Any] = {"store": args.store}
     scenes = {

@@ -27,11 +27,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from devserver import start_dev_server  # noqa: E402
 from skeleton import Skeleton, skeleton_step  # noqa: E402  (a module: the sandbox re-imports it)
 from temporalio.client import Client, WorkflowHandle  # noqa: E402
 from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
 from temporalio.service import RPCError, RPCStatusCode  # noqa: E402
-from temporalio.testing import WorkflowEnvironment  # noqa: E402
 from temporalio.worker import Worker  # noqa: E402
 
 from activities import ExitgateActivities, MemoryBackend, plan_spec  # noqa: E402
@@ -199,8 +199,7 @@ async def main() -> None:
     # The same footing as the workflows (runtime.workflow_runner writes their bytecode): without
     # it, under PYTHONDONTWRITEBYTECODE, the sandbox would compile the skeleton's source per run.
     compileall.compile_file(str(Path(__file__).with_name("skeleton.py")), quiet=2)
-    env = await WorkflowEnvironment.start_local(dev_server_existing_path=str(ROOT / ".venv" / "bin" / "temporal"),
-                                                data_converter=pydantic_data_converter)
+    env = await start_dev_server(data_converter=pydantic_data_converter)
     backend = MemoryBackend()
     plan = load_plan(plan_doc())
     backend.add_plan(plan)
