@@ -278,13 +278,25 @@ def _accept_usual(raw: dict[str, Any], plan: LoadedPlan, known: Known, received_
     except ValueError:
         return None
     if reported is None:
-        reported = observed if received_at is None else received_at
+        reported = _reported_default(observed, received_at)
     elif received_at is not None and reported > received_at and not backfill:
         return None
     if observed > reported or known.get(rid) is not None:
         return None
-    known_at = reported if (received_at is None or backfill) else max(reported, received_at)
-    return _record(rid, mission, ind_id, value, observed, reported, known_at, source, None, None, received_at)
+    return _record(rid, mission, ind_id, value, observed, reported, _known_at(reported, received_at, backfill),
+                   source, None, None, received_at)
+
+
+def _reported_default(observed: int, received_at: int | None) -> int:
+    """reported_at when a record gives none: the time of receipt, or in a file (no receipt)
+    the time observed."""
+    return observed if received_at is None else received_at
+
+
+def _known_at(reported: int, received_at: int | None, backfill: bool) -> int:
+    """Knowledge time: a live record is known from max(reported_at, received_at); a backfill,
+    or a file, keeps reported_at."""
+    return reported if (received_at is None or backfill) else max(reported, received_at)
 
 
 def _check_record(raw: Any, plan: LoadedPlan, known: Known, line: int | None, received_at: int | None,
@@ -355,7 +367,7 @@ def _check_record(raw: Any, plan: LoadedPlan, known: Known, line: int | None, re
         errors.append(FieldError("reported_at", f"{raw['reported_at']} is later than the time of receipt "
                                  f"{format_timestamp(received_at)}"))
     if reported is None and observed is not None:
-        reported = observed if received_at is None else received_at
+        reported = _reported_default(observed, received_at)
     if observed is not None and reported is not None and observed > reported:
         errors.append(FieldError("observed_at", f"{raw['observed_at']} is later than reported_at "
                                  f"{format_timestamp(reported)}: a fact cannot be reported before it happens"))
@@ -382,9 +394,8 @@ def _check_record(raw: Any, plan: LoadedPlan, known: Known, line: int | None, re
     if errors:
         return Outcome("rejected", rid, line, tuple(errors))
     assert observed is not None and reported is not None and isinstance(mission, str) and isinstance(ind_id, str)
-    known_at = reported if (received_at is None or backfill) else max(reported, received_at)
     assert isinstance(source, str)
-    return _record(rid, mission, ind_id, value, observed, reported, known_at, source,
+    return _record(rid, mission, ind_id, value, observed, reported, _known_at(reported, received_at, backfill), source,
                    supersedes, provenance, received_at)
 
 
